@@ -1,0 +1,59 @@
+package dev.vmmigrate.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.vmmigrate.migration.MigrationInfo;
+import dev.vmmigrate.migration.MigrationStatus;
+import java.io.PrintStream;
+
+/**
+ * NDJSON on stderr in QMP's shapes: events as {"event", "data", "timestamp"} and the final
+ * figures as a query-migrate reply {"return": {...}}, so one jq checks a run.
+ */
+final class JsonReporter implements Reporter {
+    private final ObjectMapper mapper = new ObjectMapper();
+    private final PrintStream err;
+
+    JsonReporter(PrintStream err) {
+        this.err = err;
+    }
+
+    @Override
+    public void statusChanged(MigrationStatus status, MigrationInfo info) {
+        ObjectNode data = mapper.createObjectNode().put("status", status.qmpName());
+        if (info.errorDesc() != null) {
+            data.put("error-desc", info.errorDesc());
+        }
+        event("MIGRATION", data);
+    }
+
+    @Override
+    public void passStarted(long pass) {
+        event("MIGRATION_PASS", mapper.createObjectNode().put("pass", pass));
+    }
+
+    @Override
+    public void note(String event, String message) {
+        event(event, mapper.createObjectNode().put("message", message));
+    }
+
+    @Override
+    public void summary(MigrationInfo info) {
+        ObjectNode line = mapper.createObjectNode();
+        line.set("return", mapper.valueToTree(info));
+        print(line);
+    }
+
+    private void event(String name, ObjectNode data) {
+        long micros = System.currentTimeMillis() * 1000;
+        ObjectNode line = mapper.createObjectNode().put("event", name);
+        line.set("data", data);
+        line.putObject("timestamp").put("seconds", micros / 1_000_000).put("microseconds", micros % 1_000_000);
+        print(line);
+    }
+
+    private synchronized void print(ObjectNode line) {
+        err.println(line.toString());
+        err.flush();
+    }
+}

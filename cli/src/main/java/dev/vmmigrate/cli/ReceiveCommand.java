@@ -1,0 +1,129 @@
+package dev.vmmigrate.cli;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.migration.MachineStreams;
+import dev.vmmigrate.migration.MigrationInfo;
+import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.savevm.RamLayoutProbe;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.IncomingEndpoint;
+import dev.vmmigrate.transport.MigrationUri;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code vm-migrate receive URI}: accepts one migration, loads it and runs the guest. */
+@Command(name = "receive", mixinStandardHelpOptions = true,
+        description = {"Accept one migration stream on URI, load it on a virtual thread and resume the guest.",
+            "URI: tcp:HOST:PORT (port 0 picks a free port and prints it), unix:PATH, exec:COMMAND, fd:N, file:PATH."},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:Loaded (and run for --run-for).", "1:The load failed; the guest was not resumed.",
+            "2:Bad usage.", "3:Interrupted during the load.",
+            "4:Verification mismatch; the guest was not resumed."})
+final class ReceiveCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "URI", description = "Where to accept the stream.")
+    String uri;
+
+    @Mixin
+    GuestOptions guestOptions;
+
+    @Mixin
+    OutputOptions outputOptions;
+
+    @Option(names = "--paused", description = "Leave the guest paused after the load instead of resuming it.")
+    boolean paused;
+
+    @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
+                    + "the guest is loaded. Default: until Ctrl-C.")
+    Duration runFor;
+
+    @Override
+    public Integer call() throws Exception {
+        MigrationUri source = MigrationUri.parse(uri);
+        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            Connection connection;
+            try (IncomingEndpoint endpoint = source.listen()) {
+                reporter.note("LISTENING", "listening on " + endpoint.boundAddress());
+                connection = endpoint.accept();
+            } catch (IOException e) {
+                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+            }
+            MigrationInput in = new MigrationInput(connection.input());
+            try (Guest guest = buildGuest(in)) {
+                return receive(guest, connection, in, reporter);
+            } catch (IllegalArgumentException e) {
+                connection.close();
+                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+            }
+        }
+    }
+
+    private Guest buildGuest(MigrationInput in) throws IOException {
+        Guest.Builder builder = guestOptions.builder().incoming(true);
+        boolean sized = guestOptions.ram != null
+                || (guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
+                    && Files.size(guestOptions.ramFile) > 0);
+        if (!sized) {
+            Map<String, Long> layout = RamLayoutProbe.probe(in.peekBytes(RamLayoutProbe.PEEK_BYTES));
+            Long length = layout.get(guestOptions.ramId);
+            if (length != null) {
+                builder.ramSize(length);
+            } else if (!layout.isEmpty()) {
+                throw new IllegalArgumentException("the stream has no RAM block '" + guestOptions.ramId
+                        + "' (it has: " + String.join(", ", layout.keySet()) + "); use --ram-id");
+            }
+        }
+        return builder.build();
+    }
+
+    private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
+            throws InterruptedException {
+        MachineStreams streams = MachineStreams.of(guest, false);
+        IncomingMigration incoming = new IncomingMigration(guest, streams.loadVm(guest), paused);
+        incoming.addListener(reporter);
+        CountDownLatch interrupted = new CountDownLatch(1);
+        Interrupts.onInterrupt(() -> {
+            interrupted.countDown();
+            incoming.cancel(connection);
+        });
+        incoming.start(connection, in);
+        MigrationStatus end = incoming.awaitFinished();
+        MigrationInfo info = new MigrationInfo(end.qmpName(), incoming.totalMillis(), null, null, null, null,
+                incoming.error());
+        if (end != MigrationStatus.COMPLETED) {
+            reporter.summary(info);
+            if (interrupted.getCount() == 0) {
+                return ExitCode.CANCELLED;
+            }
+            return incoming.failure() == IncomingMigration.Failure.VERIFICATION
+                    ? ExitCode.VERIFICATION : ExitCode.FAILED;
+        }
+        guest.ramBlocks().forEach(RamBlock::force);
+        reporter.note("LOADED", String.format("guest loaded in %d ms (%s), %s", incoming.totalMillis(),
+                guest.ramBlocks().getFirst(), guest.runState().qemuName()));
+        reporter.summary(info);
+        if (runFor == null) {
+            interrupted.await();
+        } else if (!runFor.isZero()) {
+            interrupted.await(runFor.toMillis(), TimeUnit.MILLISECONDS);
+        }
+        if (guest.runState() == RunState.RUNNING) {
+            guest.stop(RunState.PAUSED);
+        }
+        guest.ramBlocks().forEach(RamBlock::force);
+        return ExitCode.OK;
+    }
+}

@@ -1,0 +1,36 @@
+package dev.vmmigrate.cli;
+
+import dev.vmmigrate.migration.MigrationInfo;
+import dev.vmmigrate.migration.MigrationListener;
+import java.io.PrintStream;
+import java.util.function.Supplier;
+
+/** What a command tells its user on stderr while it works; one implementation per output style. */
+interface Reporter extends MigrationListener, AutoCloseable {
+    /** A human note ("listening on tcp:127.0.0.1:4444"), or an event in JSON mode. */
+    void note(String event, String message);
+
+    /** Starts periodic progress drawn from {@code info}. */
+    default void track(Supplier<MigrationInfo> info) {
+    }
+
+    /** The final figures. */
+    void summary(MigrationInfo info);
+
+    @Override
+    default void close() {
+    }
+
+    static Reporter create(OutputOptions options, PrintStream err) {
+        if (options.json) {
+            return new JsonReporter(err);
+        }
+        return switch (options.progress) {
+            case NONE -> new ProgressReporter(err, ProgressReporter.Style.NONE);
+            case PLAIN -> new ProgressReporter(err, ProgressReporter.Style.PLAIN);
+            case BAR -> new ProgressReporter(err, ProgressReporter.Style.BAR);
+            case AUTO -> new ProgressReporter(err, ProgressReporter.isTerminal()
+                    ? ProgressReporter.Style.BAR : ProgressReporter.Style.PLAIN);
+        };
+    }
+}

@@ -1,0 +1,120 @@
+package dev.vmmigrate.cli;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.migration.MachineStreams;
+import dev.vmmigrate.migration.MigrationException;
+import dev.vmmigrate.migration.MigrationParameters;
+import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.migration.OutgoingMigration;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.MigrationUri;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code vm-migrate send URI}: hosts a guest and migrates it live to URI. */
+@Command(name = "send", mixinStandardHelpOptions = true,
+        description = {"Host the built-in guest and migrate it live to URI in QEMU's stream format.",
+            "URI: tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:N, file:PATH."},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:Completed.", "1:Failed (the guest runs on here).", "2:Bad usage or input.",
+            "3:Cancelled (the guest runs on here)."})
+final class SendCommand implements Callable<Integer> {
+    /** --compat values. */
+    enum Compat { QEMU }
+
+    /** --fill values: initial RAM content. */
+    enum Fill { NONE, HALF_RANDOM }
+
+    @Parameters(index = "0", paramLabel = "URI", description = "Where to send the stream.")
+    String uri;
+
+    @Mixin
+    GuestOptions guestOptions;
+
+    @Mixin
+    OutputOptions outputOptions;
+
+    @Option(names = "--fill", paramLabel = "CONTENT", defaultValue = "none",
+            description = "Initial RAM content: none (all zero) or half_random (first half random pages). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    Fill fill;
+
+    @Option(names = "--paused", description = "Keep the guest paused: no workload, globalstate 'paused'.")
+    boolean paused;
+
+    @Option(names = "--warmup", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            description = "Run the guest this long before migrating (e.g. 2s).")
+    Duration warmup;
+
+    @Option(names = "--max-bandwidth", paramLabel = "RATE", converter = UnitConverters.Rate.class,
+            defaultValue = "128M/s",
+            description = "Bandwidth limit while iterating (e.g. 512M/s, unlimited). Default: ${DEFAULT-VALUE}.")
+    long maxBandwidth;
+
+    @Option(names = "--downtime-limit", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            defaultValue = "300ms",
+            description = "Longest pause of the guest at switchover. Default: ${DEFAULT-VALUE}.")
+    Duration downtimeLimit;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            description = "Give up (exit 1, the guest runs on) if not completed within this time.")
+    Duration timeout;
+
+    @Option(names = "--compat", paramLabel = "PEER",
+            description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
+    Compat compat;
+
+    @Override
+    public Integer call() throws Exception {
+        MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
+        MigrationUri target = MigrationUri.parse(uri);
+        try (Guest guest = guestOptions.builder().build();
+             Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            if (fill == Fill.HALF_RANDOM) {
+                for (RamBlock block : guest.ramBlocks()) {
+                    Workload.fillHalfRandom(block, guestOptions.seed);
+                }
+            }
+            if (!paused) {
+                guest.start();
+            } else {
+                guest.stop(dev.vmmigrate.guest.RunState.PAUSED);
+            }
+            if (warmup != null) {
+                Thread.sleep(warmup.toMillis());
+            }
+            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU);
+            OutgoingMigration migration = new OutgoingMigration(guest, streams.saveVm(guest), streams.ram());
+            migration.setParameters(parameters);
+            migration.addListener(reporter);
+            Connection connection;
+            try {
+                connection = target.connect();
+            } catch (IOException e) {
+                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+            }
+            Interrupts.onInterrupt(migration::cancel);
+            try {
+                migration.start(connection);
+            } catch (MigrationException e) {
+                connection.close();
+                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+            }
+            reporter.track(migration::info);
+            MigrationStatus end = migration.awaitFinished();
+            reporter.summary(migration.info());
+            return switch (end) {
+                case COMPLETED -> ExitCode.OK;
+                case CANCELLED -> ExitCode.CANCELLED;
+                default -> ExitCode.FAILED;
+            };
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.vmmigrate.inspect;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.vmmigrate.savevm.SectionType;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Finds the vmdesc JSON at the end of a stream file without reading the stream: device sections
+ * can only be decoded with it, and it comes last. Searches back from the end for a 0x06 byte
+ * whose be32 length reaches exactly to the end, as QEMU's analyze-migration.py does.
+ */
+final class VmDescLocator {
+    /** How far back to look: QEMU's vmdesc for a full PC is about 100 KiB. */
+    private static final int MAX_TAIL = 16 << 20;
+
+    private VmDescLocator() {
+    }
+
+    /** The vmdesc, or null when the file has none. */
+    static JsonNode find(Path file) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = channel.size();
+            int tailLength = (int) Math.min(size, MAX_TAIL);
+            ByteBuffer tail = ByteBuffer.allocate(tailLength);
+            channel.read(tail, size - tailLength);
+            byte[] bytes = tail.array();
+            for (int p = tailLength - 6; p >= 0; p--) {
+                if (bytes[p] != SectionType.VMDESCRIPTION.code() || bytes[p + 5] != '{') {
+                    continue;
+                }
+                int length = ByteBuffer.wrap(bytes, p + 1, 4).getInt();
+                if (length == tailLength - p - 5) {
+                    try {
+                        return new ObjectMapper().readTree(bytes, p + 5, length);
+                    } catch (IOException notJson) {
+                        // a 0x06 inside the JSON or page data: keep looking further back
+                    }
+                }
+            }
+            return null;
+        }
+    }
+}

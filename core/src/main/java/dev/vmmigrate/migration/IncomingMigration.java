@@ -1,0 +1,147 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.transport.Connection;
+import java.io.IOException;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The destination side (the seeds' process_incoming_migration_co): loads the stream on a virtual
+ * thread, then resumes the guest, or leaves it paused when asked. A load that fails leaves the
+ * guest stopped in an error state: a partly loaded guest never runs.
+ */
+public final class IncomingMigration {
+    /** Checks run after the load and before the guest may run; they throw to refuse. */
+    @FunctionalInterface
+    public interface LoadCheck {
+        void verify(LoadVm.Result result) throws IOException;
+    }
+
+    private final Guest guest;
+    private final LoadVm loadVm;
+    private final boolean startPaused;
+    private final AtomicReference<MigrationStatus> status = new AtomicReference<>(MigrationStatus.NONE);
+    private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
+    private final List<LoadCheck> checks = new CopyOnWriteArrayList<>();
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private volatile String error;
+    private volatile Failure failureKind = Failure.NONE;
+    private volatile long startMillis;
+    private volatile long totalMillis = -1;
+
+    /** Why a load failed: the CLI turns these into distinct exit codes. */
+    public enum Failure { NONE, STREAM, VERIFICATION }
+
+    public IncomingMigration(Guest guest, LoadVm loadVm, boolean startPaused) {
+        this.guest = Objects.requireNonNull(guest, "guest");
+        this.loadVm = Objects.requireNonNull(loadVm, "loadVm");
+        this.startPaused = startPaused;
+        guest.stop(RunState.INMIGRATE);
+    }
+
+    public void addListener(MigrationListener listener) {
+        listeners.add(listener);
+    }
+
+    /** A check that must pass before the guest runs (the end-to-end digest). */
+    public void addCheck(LoadCheck check) {
+        checks.add(check);
+    }
+
+    public MigrationStatus status() {
+        return status.get();
+    }
+
+    public String error() {
+        return error;
+    }
+
+    public Failure failure() {
+        return failureKind;
+    }
+
+    /** Milliseconds from accept to the guest loaded, or -1 while loading. */
+    public long totalMillis() {
+        return totalMillis;
+    }
+
+    /** Starts loading from {@code connection} on a virtual thread. */
+    public void start(Connection connection) {
+        start(connection, new MigrationInput(connection.input()));
+    }
+
+    /** Starts loading from {@code in}, read from {@code connection}, which may already have been peeked at. */
+    public void start(Connection connection, MigrationInput in) {
+        if (!status.compareAndSet(MigrationStatus.NONE, MigrationStatus.ACTIVE)) {
+            throw new MigrationException("this guest already received a migration");
+        }
+        startMillis = System.currentTimeMillis();
+        notifyStatus(MigrationStatus.ACTIVE);
+        Thread.ofVirtual().name("incoming-migration").start(() -> {
+            try {
+                load(connection, in);
+            } finally {
+                finished.countDown();
+            }
+        });
+    }
+
+    public MigrationStatus awaitFinished() throws InterruptedException {
+        finished.await();
+        return status.get();
+    }
+
+    /** Aborts a load in progress (Ctrl-C on the receiver): the guest does not run. */
+    public void cancel(Connection connection) {
+        connection.shutdown();
+    }
+
+    private void load(Connection connection, MigrationInput in) {
+        LoadVm.Result result;
+        try (connection; in) {
+            result = loadVm.load(in);
+            for (LoadCheck check : checks) {
+                try {
+                    check.verify(result);
+                } catch (IOException e) {
+                    failureKind = Failure.VERIFICATION;
+                    throw e;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            if (failureKind == Failure.NONE) {
+                failureKind = Failure.STREAM;
+            }
+            error = "load of migration failed: " + (e.getMessage() == null ? e.toString() : e.getMessage());
+            guest.stop(RunState.INTERNAL_ERROR);
+            totalMillis = System.currentTimeMillis() - startMillis;
+            status.set(MigrationStatus.FAILED);
+            notifyStatus(MigrationStatus.FAILED);
+            return;
+        }
+        totalMillis = System.currentTimeMillis() - startMillis;
+        if (startPaused) {
+            guest.stop(RunState.PAUSED);
+        } else {
+            guest.start();
+        }
+        status.set(MigrationStatus.COMPLETED);
+        notifyStatus(MigrationStatus.COMPLETED);
+    }
+
+    private void notifyStatus(MigrationStatus to) {
+        MigrationInfo info = new MigrationInfo(to.qmpName(),
+                totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
+                null, null, null, null, to == MigrationStatus.FAILED ? error : null);
+        for (MigrationListener listener : listeners) {
+            listener.statusChanged(to, info);
+        }
+    }
+}

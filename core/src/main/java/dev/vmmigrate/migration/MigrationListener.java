@@ -1,0 +1,14 @@
+package dev.vmmigrate.migration;
+
+/**
+ * The seeds' notifier list: progress output, JSON events and the monitor hang off these calls.
+ * Called on the migration thread or the cancelling thread; keep them quick.
+ */
+public interface MigrationListener {
+    /** After every status change (QMP's MIGRATION event). */
+    void statusChanged(MigrationStatus status, MigrationInfo info);
+
+    /** When a new pass over dirty memory begins (QMP's MIGRATION_PASS event). */
+    default void passStarted(long pass) {
+    }
+}

@@ -1,0 +1,223 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.ram.RamStats;
+import dev.vmmigrate.savevm.SaveVm;
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.transport.Connection;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The source side of one migration, as the seeds' MigrationState: the status machine (changed by
+ * compare-and-set so cancel and the migration thread never both win), blockers, listeners,
+ * parameters, and the thread that runs {@link PrecopyLoop}.
+ */
+public final class OutgoingMigration {
+    private final Guest guest;
+    private final SaveVm saveVm;
+    private final RamHandler ram;
+    private final AtomicReference<MigrationStatus> status = new AtomicReference<>(MigrationStatus.NONE);
+    private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
+    private final List<String> blockers = new CopyOnWriteArrayList<>();
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private final MigrationClock clock = new MigrationClock();
+    private volatile MigrationParameters parameters = MigrationParameters.defaults();
+    private volatile MigrationOutput output;
+    private volatile String error;
+
+    /**
+     * @param guest the machine being migrated
+     * @param saveVm its stream writer (over the machine's handlers)
+     * @param ram the RAM handler among them, for the stats
+     */
+    public OutgoingMigration(Guest guest, SaveVm saveVm, RamHandler ram) {
+        this.guest = Objects.requireNonNull(guest, "guest");
+        this.saveVm = Objects.requireNonNull(saveVm, "saveVm");
+        this.ram = Objects.requireNonNull(ram, "ram");
+    }
+
+    public void addListener(MigrationListener listener) {
+        listeners.add(listener);
+    }
+
+    public void removeListener(MigrationListener listener) {
+        listeners.remove(listener);
+    }
+
+    /** A reason that makes {@link #start} refuse (the seeds' migrate_add_blocker). */
+    public void addBlocker(String reason) {
+        blockers.add(reason);
+    }
+
+    public void removeBlocker(String reason) {
+        blockers.remove(reason);
+    }
+
+    public MigrationStatus status() {
+        return status.get();
+    }
+
+    public MigrationParameters parameters() {
+        return parameters;
+    }
+
+    /**
+     * Sets the parameters. Bandwidth and downtime may change during a migration, as in the seeds
+     * (migrate_set_speed applies to the live file); the timeout may not.
+     */
+    public void setParameters(MigrationParameters next) {
+        if (status.get().isActive() && !Objects.equals(next.timeout(), parameters.timeout())) {
+            throw new MigrationException("cannot change the timeout while a migration is active");
+        }
+        parameters = next;
+        MigrationOutput out = output;
+        if (out != null && out.rateLimit() != Long.MAX_VALUE) {
+            out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
+        }
+    }
+
+    /**
+     * Starts migrating over {@code connection} on a new thread, as qmp_migrate: refuses when a
+     * migration is active, when the guest waits for an incoming migration, or when blocked.
+     */
+    public void start(Connection connection) {
+        MigrationStatus current = status.get();
+        if (current.isActive()) {
+            throw new MigrationException("a migration is already in progress");
+        }
+        if (guest.runState() == RunState.INMIGRATE) {
+            throw new MigrationException("guest is waiting for an incoming migration");
+        }
+        if (!blockers.isEmpty()) {
+            throw new MigrationException("migration is blocked: " + blockers.getFirst());
+        }
+        if (!status.compareAndSet(current, MigrationStatus.SETUP)) {
+            throw new MigrationException("a migration is already in progress");
+        }
+        clock.start();
+        error = null;
+        output = new MigrationOutput(connection.output(), connection::shutdown);
+        output.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
+        notifyStatus(MigrationStatus.SETUP);
+        PrecopyLoop loop = new PrecopyLoop(this, guest, saveVm, ram, output, connection, clock);
+        Thread.ofPlatform().name("migration").daemon().start(() -> {
+            try {
+                loop.run();
+            } finally {
+                finished.countDown();
+            }
+        });
+    }
+
+    /**
+     * Cancels as the 2014 seed does: setup or active becomes cancelling, then the stream is shut
+     * down so a blocked write returns; the migration thread ends in cancelled and the guest runs
+     * again. Does nothing once the migration has finished.
+     */
+    public void cancel() {
+        while (true) {
+            MigrationStatus current = status.get();
+            if (current != MigrationStatus.SETUP && current != MigrationStatus.ACTIVE) {
+                return;
+            }
+            if (transition(current, MigrationStatus.CANCELLING)) {
+                break;
+            }
+        }
+        MigrationOutput out = output;
+        if (out != null) {
+            out.shutdown();
+        }
+    }
+
+    /** Waits for the migration to finish and returns how it ended. */
+    public MigrationStatus awaitFinished() throws InterruptedException {
+        finished.await();
+        return status.get();
+    }
+
+    /** Waits at most {@code limit}; returns the status then. */
+    public MigrationStatus awaitFinished(Duration limit) throws InterruptedException {
+        finished.await(limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        return status.get();
+    }
+
+    /** Why the migration failed, or null. */
+    public String error() {
+        return error;
+    }
+
+    /** A query-migrate snapshot. */
+    public MigrationInfo info() {
+        MigrationStatus now = status.get();
+        RamStats stats = ram.stats();
+        MigrationInfo.Ram ramInfo = null;
+        if (now != MigrationStatus.NONE && now != MigrationStatus.SETUP) {
+            boolean done = now == MigrationStatus.COMPLETED;
+            ramInfo = new MigrationInfo.Ram(stats.transferredBytes.get(),
+                    done ? 0 : ram.remainingBytes(), ram.totalBytes(),
+                    stats.duplicatePages.get(), stats.skippedPages.get(), stats.normalPages.get(),
+                    stats.normalBytes.get(), clock.dirtyPagesRate(), clock.mbps(),
+                    stats.dirtySyncCount.get(), RamBlock.PAGE_SIZE);
+        }
+        boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.CANCELLING;
+        return new MigrationInfo(
+                now == MigrationStatus.CANCELLING ? MigrationStatus.ACTIVE.qmpName() : now.qmpName(),
+                now == MigrationStatus.NONE ? null : clock.totalTimeMillis(),
+                clock.setupTimeMillis(),
+                now == MigrationStatus.COMPLETED ? clock.downtimeMillis() : null,
+                active ? clock.expectedDowntimeMillis() : null,
+                ramInfo,
+                now == MigrationStatus.FAILED ? error : null);
+    }
+
+    // --- used by PrecopyLoop ---
+
+    boolean transition(MigrationStatus from, MigrationStatus to) {
+        if (status.compareAndSet(from, to)) {
+            notifyStatus(to);
+            return true;
+        }
+        return false;
+    }
+
+    void fail(String reason) {
+        if (error == null) {
+            error = reason;
+        }
+        while (true) {
+            MigrationStatus current = status.get();
+            if (current.isFinished()) {
+                return;
+            }
+            if (current == MigrationStatus.CANCELLING) {
+                return; // a cancel already wins; the loop ends it as cancelled
+            }
+            if (transition(current, MigrationStatus.FAILED)) {
+                return;
+            }
+        }
+    }
+
+    void notifyPass(long pass) {
+        for (MigrationListener listener : listeners) {
+            listener.passStarted(pass);
+        }
+    }
+
+    private void notifyStatus(MigrationStatus to) {
+        MigrationInfo info = info();
+        for (MigrationListener listener : new ArrayList<>(listeners)) {
+            listener.statusChanged(to, info);
+        }
+    }
+}

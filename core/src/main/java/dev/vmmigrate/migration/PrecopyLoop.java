@@ -1,0 +1,187 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.savevm.SaveVm;
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.transport.Connection;
+import java.io.IOException;
+
+/**
+ * The seeds' migration_thread: setup, then while active either iterate (pending at or above the
+ * threshold the measured bandwidth allows within the downtime limit) or complete (stop the guest,
+ * lift the rate limit, send the rest and the devices). Bandwidth is measured per 100 ms window,
+ * and the rate limit allows max-bandwidth / 10 bytes a window.
+ */
+final class PrecopyLoop {
+    /** The seeds' BUFFER_DELAY: the window bandwidth is measured and limited over. */
+    static final long WINDOW_MILLIS = 100;
+    /** The seeds ignore a window that moved fewer bytes than this when estimating downtime. */
+    private static final long MIN_BYTES_FOR_ESTIMATE = 10_000;
+
+    private final OutgoingMigration migration;
+    private final Guest guest;
+    private final SaveVm saveVm;
+    private final RamHandler ram;
+    private final MigrationOutput out;
+    private final Connection connection;
+    private final MigrationClock clock;
+
+    PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
+                MigrationOutput out, Connection connection, MigrationClock clock) {
+        this.migration = migration;
+        this.guest = guest;
+        this.saveVm = saveVm;
+        this.ram = ram;
+        this.out = out;
+        this.connection = connection;
+        this.clock = clock;
+    }
+
+    /** Bytes a window may carry at {@code bandwidth} bytes per second. */
+    static long windowAllowance(long bandwidth) {
+        return bandwidth == MigrationParameters.UNLIMITED ? Long.MAX_VALUE : Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
+    }
+
+    void run() {
+        boolean wasRunning = guest.runState() == RunState.RUNNING;
+        boolean completed = false;
+        try {
+            completed = migrate();
+        } catch (IOException | RuntimeException e) {
+            migration.fail(describe(e));
+        } finally {
+            finish(completed, wasRunning);
+        }
+    }
+
+    private boolean migrate() throws IOException {
+        long setupStart = System.nanoTime();
+        saveVm.setup(out);
+        clock.setupDone((System.nanoTime() - setupStart) / 1_000_000);
+        if (!migration.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE)) {
+            return false; // cancelled during setup
+        }
+        long windowStart = System.currentTimeMillis();
+        long windowBytes = out.position();
+        long maxSize = 0;
+        long passes = ram.stats().dirtySyncCount.get();
+        long lastSyncCount = passes;
+        long lastSyncTime = windowStart;
+        migration.notifyPass(passes);
+        out.resetRateLimit();
+        while (migration.status() == MigrationStatus.ACTIVE) {
+            if (!out.isRateLimited()) {
+                long pending = saveVm.pending(maxSize);
+                long syncs = ram.stats().dirtySyncCount.get();
+                if (syncs != lastSyncCount) {
+                    long now = System.currentTimeMillis();
+                    long elapsed = Math.max(1, now - lastSyncTime);
+                    long dirtied = ram.stats().lastSyncDirtyPages.get();
+                    clock.dirtyPagesRate(dirtied * 1000 / elapsed);
+                    lastSyncCount = syncs;
+                    lastSyncTime = now;
+                    migration.notifyPass(syncs);
+                }
+                if (pending > 0 && pending >= maxSize) {
+                    saveVm.iterate(out);
+                } else {
+                    return complete();
+                }
+            }
+            checkTimeout();
+            long now = System.currentTimeMillis();
+            if (now >= windowStart + WINDOW_MILLIS) {
+                long transferred = out.position() - windowBytes;
+                long spent = now - windowStart;
+                double bytesPerMilli = (double) transferred / spent;
+                maxSize = (long) (bytesPerMilli * migration.parameters().downtimeLimit().toMillis());
+                clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
+                long dirtyBytesRate = clock.dirtyPagesRate() * RamBlock.PAGE_SIZE;
+                if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
+                    clock.expectedDowntime((long) (dirtyBytesRate / 1000.0 / bytesPerMilli));
+                }
+                out.resetRateLimit();
+                windowStart = now;
+                windowBytes = out.position();
+            }
+            if (out.isRateLimited() && out.error() == null) {
+                sleep(windowStart + WINDOW_MILLIS - now);
+            }
+            if (out.error() != null) {
+                throw out.error();
+            }
+        }
+        return false;
+    }
+
+    /** Stops the guest and sends the rest; true if the migration completed. */
+    private boolean complete() throws IOException {
+        long stopStart = System.currentTimeMillis();
+        guest.stop(RunState.FINISH_MIGRATE);
+        out.setRateLimit(Long.MAX_VALUE);
+        saveVm.complete(out);
+        out.flush();
+        // Closing checks the peer's end too: an exec: command that failed turns into a failure.
+        out.close();
+        connection.close();
+        long end = System.currentTimeMillis();
+        long total = end - stopStart;
+        clock.finished(total);
+        long totalMillis = Math.max(1, clock.totalTimeMillis());
+        clock.mbps(out.position() * 8.0 / totalMillis / 1000.0);
+        return migration.transition(MigrationStatus.ACTIVE, MigrationStatus.COMPLETED);
+    }
+
+    private void checkTimeout() throws IOException {
+        var timeout = migration.parameters().timeout();
+        if (timeout != null && clock.totalTimeMillis() > timeout.toMillis()) {
+            throw new IOException("did not converge within the " + timeout.toMillis()
+                    + " ms timeout (remaining " + ram.remainingBytes() + " bytes, dirtying "
+                    + clock.dirtyPagesRate() * RamBlock.PAGE_SIZE / (1 << 20) + " MiB/s)");
+        }
+    }
+
+    private void finish(boolean completed, boolean wasRunning) {
+        clock.ended();
+        if (completed) {
+            guest.stop(RunState.POSTMIGRATE);
+        } else {
+            if (migration.status() == MigrationStatus.CANCELLING) {
+                migration.transition(MigrationStatus.CANCELLING, MigrationStatus.CANCELLED);
+            } else if (!migration.status().isFinished()) {
+                migration.fail("migration ended without completing");
+            }
+            connection.shutdown();
+            try {
+                connection.close();
+            } catch (IOException ignored) {
+                // the migration already failed or was cancelled; the peer's status adds nothing
+            }
+            if (wasRunning) {
+                guest.resume();
+            } else if (guest.runState() == RunState.FINISH_MIGRATE) {
+                guest.stop(RunState.PAUSED);
+            }
+        }
+        saveVm.cleanup();
+    }
+
+    private static String describe(Throwable e) {
+        String message = e.getMessage();
+        return message == null ? e.getClass().getSimpleName() : message;
+    }
+
+    private static void sleep(long millis) {
+        if (millis <= 0) {
+            return;
+        }
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,269 @@
+package dev.vmmigrate.ram;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One block of guest RAM (QEMU's RAMBlock): off-heap memory that costs nothing until touched,
+ * or a file mapped shared, with the dirty bitmap the guest's writes feed.
+ *
+ * <p>The memory belongs to a shared arena: {@link #close()} unmaps it, and any later access
+ * (from any thread) fails with {@link IllegalStateException} instead of crashing the JVM.
+ */
+public final class RamBlock implements AutoCloseable {
+    public static final int PAGE_SIZE = 4096;
+    public static final int PAGE_SHIFT = 12;
+
+    /** The page every zero page is compared with: read-only, so not mutable state. */
+    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(PAGE_SIZE, PAGE_SIZE).asReadOnly();
+
+    private final String id;
+    private final long length;
+    private final Path file;
+    private final Arena arena;
+    private final MemorySegment memory;
+    private final DirtyBitmap dirty;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory) {
+        this.id = id;
+        this.length = length;
+        this.file = file;
+        this.arena = arena;
+        this.memory = memory;
+        this.dirty = new DirtyBitmap(length / PAGE_SIZE);
+    }
+
+    /**
+     * Anonymous guest RAM that costs nothing until touched:
+     * {@code mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}, unmapped on {@link #close()}.
+     */
+    public static RamBlock anonymous(String id, long length) {
+        checkId(id);
+        checkLength(length, "guest RAM size");
+        Arena arena = Arena.ofShared();
+        try {
+            MemorySegment raw = Libc.mmapAnonymous(length);
+            long address = raw.address();
+            MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
+            return new RamBlock(id, length, null, arena, memory);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A shared mapping of {@code file}: the file is the guest memory. A missing or empty file is
+     * created and extended sparsely to {@code length}; an existing file must have exactly
+     * {@code length} bytes. {@code length < 0} means the file's size (which must then be non-zero).
+     */
+    public static RamBlock mapFile(String id, Path file, long length) {
+        checkId(id);
+        Objects.requireNonNull(file, "file");
+        if (length >= 0) {
+            checkLength(length, "guest RAM size");
+        }
+        long existing;
+        try {
+            existing = Files.size(file);
+        } catch (NoSuchFileException e) {
+            existing = 0;
+        } catch (IOException e) {
+            throw new UncheckedIOException("ram file " + file + ": " + e.getMessage(), e);
+        }
+        long size;
+        if (existing == 0) {
+            if (length < 0) {
+                throw new IllegalArgumentException("ram file " + file + " is missing or empty and no guest RAM size was given");
+            }
+            size = length;
+        } else {
+            if (length >= 0 && existing != length) {
+                throw new IllegalArgumentException("ram file " + file + " has " + existing + " bytes, guest RAM is " + length + " bytes");
+            }
+            checkLength(existing, "ram file " + file + " size");
+            size = existing;
+        }
+        Arena arena = Arena.ofShared();
+        try {
+            if (existing == 0) {
+                try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+                    raf.setLength(size); // ftruncate: sparse, no blocks allocated
+                }
+            }
+            MemorySegment memory;
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                memory = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            }
+            return new RamBlock(id, size, file, arena, memory);
+        } catch (IOException e) {
+            arena.close();
+            throw new UncheckedIOException("ram file " + file + ": cannot map: " + e.getMessage(), e);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** The block id on the wire ({@code ram} for the default block). */
+    public String id() {
+        return id;
+    }
+
+    /** Size in bytes, a multiple of {@link #PAGE_SIZE}. */
+    public long length() {
+        return length;
+    }
+
+    /** Number of pages. */
+    public long pageCount() {
+        return length / PAGE_SIZE;
+    }
+
+    /** The guest memory; unusable after {@link #close()}. */
+    public MemorySegment memory() {
+        return memory;
+    }
+
+    /** The mapped file for a file-backed block. */
+    public Optional<Path> file() {
+        return Optional.ofNullable(file);
+    }
+
+    /** Pages written by the workload since the last drain. */
+    public DirtyBitmap dirty() {
+        return dirty;
+    }
+
+    /** Whether page {@code pageIndex} holds only zero bytes (compared a vector at a time). */
+    public boolean isZeroPage(long pageIndex) {
+        Objects.checkIndex(pageIndex, pageCount());
+        long offset = pageIndex << PAGE_SHIFT;
+        return MemorySegment.mismatch(memory, offset, offset + PAGE_SIZE, ZERO_PAGE, 0, PAGE_SIZE) == -1;
+    }
+
+    /** Whether {@code page} (any segment of {@link #PAGE_SIZE} bytes) holds only zero bytes. */
+    public static boolean isZero(MemorySegment page) {
+        if (page.byteSize() != PAGE_SIZE) {
+            throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + PAGE_SIZE);
+        }
+        return page.mismatch(ZERO_PAGE) == -1;
+    }
+
+    /** Writes a file-backed block's pages to its file (msync); nothing for anonymous memory. */
+    public void force() {
+        if (file != null) {
+            memory.force();
+        }
+    }
+
+    /** Unmaps the memory; idempotent. Concurrent accessors fail instead of faulting. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            arena.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RamBlock[" + id + ", " + length + " bytes" + (file != null ? ", " + file : "") + "]";
+    }
+
+    private static void checkId(String id) {
+        Objects.requireNonNull(id, "id");
+        int bytes = id.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes < 1 || bytes > 255) {
+            throw new IllegalArgumentException("RAM block id '" + id + "' must be 1 to 255 bytes, not " + bytes);
+        }
+    }
+
+    private static void checkLength(long length, String what) {
+        if (length <= 0 || length % PAGE_SIZE != 0) {
+            throw new IllegalArgumentException(what + " " + length + " is not a positive multiple of the page size " + PAGE_SIZE);
+        }
+    }
+
+    /** mmap/munmap through the FFM API; initialised on first use so file mappings need no native access. */
+    private static final class Libc {
+        private static final int PROT_READ = 0x1;
+        private static final int PROT_WRITE = 0x2;
+        private static final int MAP_PRIVATE = 0x02;
+        private static final int MAP_ANONYMOUS = 0x20;
+        private static final int MAP_NORESERVE = 0x4000;
+
+        private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+        private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+        private static final MethodHandle MMAP;
+        private static final MethodHandle MUNMAP;
+        private static final MethodHandle STRERROR;
+
+        static {
+            Linker linker = Linker.nativeLinker();
+            var libc = linker.defaultLookup();
+            MMAP = linker.downcallHandle(libc.find("mmap").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
+                    Linker.Option.captureCallState("errno"));
+            MUNMAP = linker.downcallHandle(libc.find("munmap").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+            STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+        }
+
+        static MemorySegment mmapAnonymous(long length) {
+            try (Arena local = Arena.ofConfined()) {
+                MemorySegment state = local.allocate(CAPTURE);
+                MemorySegment result = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
+                        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+                if (result.address() == -1L) {
+                    int errno = (int) ERRNO.get(state, 0L);
+                    throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + strerror(errno));
+                }
+                return result;
+            } catch (RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException("mmap failed", t);
+            }
+        }
+
+        static void munmap(long address, long length) {
+            try {
+                int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), length);
+                assert rc == 0 : "munmap failed";
+            } catch (Throwable t) {
+                throw new IllegalStateException("munmap failed", t);
+            }
+        }
+
+        private static String strerror(int errno) {
+            try {
+                MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+                return s.reinterpret(256).getString(0) + " (errno " + errno + ")";
+            } catch (Throwable t) {
+                return "errno " + errno;
+            }
+        }
+    }
+}

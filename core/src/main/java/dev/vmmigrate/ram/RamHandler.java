@@ -1,0 +1,101 @@
+package dev.vmmigrate.ram;
+
+import dev.vmmigrate.savevm.IterativeHandler;
+import dev.vmmigrate.savevm.SectionType;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.StreamFormatException;
+import java.io.IOException;
+import java.util.List;
+
+/** The {@code ram} section (version 4 as in QEMU 7.2): sending and loading guest RAM. */
+public final class RamHandler implements IterativeHandler {
+    public static final String IDSTR = "ram";
+    public static final int VERSION = 4;
+
+    private final RamStats stats = new RamStats();
+    private final List<RamBlock> blocks;
+    private final RamReceiver receiver;
+    private RamSender sender;
+
+    /** A handler for a guest's blocks: sends them, or loads into them after checking names and lengths. */
+    public RamHandler(List<RamBlock> blocks) {
+        this(blocks, RamBlockResolver.of(blocks));
+    }
+
+    /** A load-only handler whose blocks come from {@code resolver} as the stream announces them. */
+    public RamHandler(RamBlockResolver resolver) {
+        this(List.of(), resolver);
+    }
+
+    private RamHandler(List<RamBlock> blocks, RamBlockResolver resolver) {
+        this.blocks = List.copyOf(blocks);
+        this.receiver = new RamReceiver(resolver);
+    }
+
+    @Override
+    public String idstr() {
+        return IDSTR;
+    }
+
+    @Override
+    public int version() {
+        return VERSION;
+    }
+
+    public RamStats stats() {
+        return stats;
+    }
+
+    /** Total guest RAM ({@code ram.total}). */
+    public long totalBytes() {
+        return blocks.stream().mapToLong(RamBlock::length).sum();
+    }
+
+    /** Dirty bytes not yet sent ({@code ram.remaining}). */
+    public long remainingBytes() {
+        return sender == null ? totalBytes() : sender.remainingBytes();
+    }
+
+    /** Blocks announced by the stream, with page counts, after a load. */
+    public List<RamBlockSummary> loadedBlocks() {
+        return receiver.summary();
+    }
+
+    @Override
+    public void saveSetup(MigrationOutput out) throws IOException {
+        if (blocks.isEmpty()) {
+            throw new IllegalStateException("a load-only RAM handler cannot save");
+        }
+        sender = new RamSender(blocks, stats);
+        sender.setup(out);
+    }
+
+    @Override
+    public long pending(long threshold) {
+        if (sender.remainingBytes() < threshold) {
+            sender.sync();
+        }
+        return sender.remainingBytes();
+    }
+
+    @Override
+    public boolean saveIterate(MigrationOutput out) throws IOException {
+        return sender.sendDirty(out, true);
+    }
+
+    @Override
+    public void saveComplete(MigrationOutput out) throws IOException {
+        sender.sync();
+        sender.sendDirty(out, false);
+    }
+
+    @Override
+    public void load(MigrationInput in, SectionType type, int version) throws IOException {
+        if (version != VERSION) {
+            throw new StreamFormatException("ram section version " + version + ", expected " + VERSION,
+                    in.position());
+        }
+        receiver.load(in);
+    }
+}

@@ -1,0 +1,134 @@
+package dev.vmmigrate.ram;
+
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.StreamFormatException;
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The loading half of QEMU's ram.c (ram_load_precopy): reads RAM records into the blocks the
+ * resolver gives, checking every offset against its block, until EOS.
+ */
+final class RamReceiver {
+    private final RamBlockResolver resolver;
+    /** Blocks announced by MEM_SIZE, by id, with the counts inspect reports. */
+    private final Map<String, ReceivedBlock> announced = new LinkedHashMap<>();
+    private ReceivedBlock lastBlock;
+
+    /** One announced block and what arrived for it; {@code block} is null when only counting. */
+    static final class ReceivedBlock {
+        final String id;
+        final long length;
+        final RamBlock block;
+        long zeroPages;
+        long normalPages;
+
+        ReceivedBlock(String id, long length, RamBlock block) {
+            this.id = id;
+            this.length = length;
+            this.block = block;
+        }
+    }
+
+    RamReceiver(RamBlockResolver resolver) {
+        this.resolver = resolver;
+    }
+
+    List<RamBlockSummary> summary() {
+        return announced.values().stream()
+                .map(b -> new RamBlockSummary(b.id, b.length, b.zeroPages, b.normalPages))
+                .toList();
+    }
+
+    /** Reads records up to and including EOS. */
+    void load(MigrationInput in) throws IOException {
+        while (true) {
+            long at = in.position();
+            long word = in.readBe64();
+            int flags = (int) (word & RamFlags.MASK);
+            long offset = word & ~RamFlags.MASK;
+            int kind = flags & ~RamFlags.CONTINUE;
+            switch (kind) {
+                case RamFlags.MEM_SIZE -> readBlockList(in, offset, at);
+                case RamFlags.ZERO -> {
+                    ReceivedBlock target = blockFor(in, flags, offset, at);
+                    int fill = in.readU8();
+                    if (target.block != null) {
+                        fillPage(target.block, offset, fill);
+                    }
+                    target.zeroPages++;
+                }
+                case RamFlags.PAGE -> {
+                    ReceivedBlock target = blockFor(in, flags, offset, at);
+                    if (target.block != null) {
+                        in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
+                    } else {
+                        in.skip(RamBlock.PAGE_SIZE);
+                    }
+                    target.normalPages++;
+                }
+                case RamFlags.EOS -> {
+                    return;
+                }
+                default -> throw new StreamFormatException(String.format(
+                        "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
+            }
+        }
+    }
+
+    private void readBlockList(MigrationInput in, long total, long at) throws IOException {
+        long announcedBytes = 0;
+        while (announcedBytes < total) {
+            long blockAt = in.position();
+            String id = in.readCountedString();
+            long length = in.readBe64();
+            if (length <= 0 || length % RamBlock.PAGE_SIZE != 0 || length > total - announcedBytes) {
+                throw new StreamFormatException("RAM block '" + id + "' announced with bad length "
+                        + Long.toUnsignedString(length) + " (total " + total + ")", blockAt);
+            }
+            if (announced.containsKey(id)) {
+                throw new StreamFormatException("RAM block '" + id + "' announced twice", blockAt);
+            }
+            announced.put(id, new ReceivedBlock(id, length, resolver.resolve(id, length, blockAt)));
+            announcedBytes += length;
+        }
+        if (announcedBytes != total) {
+            throw new StreamFormatException("RAM blocks add up to " + announcedBytes
+                    + " bytes, MEM_SIZE says " + total, at);
+        }
+    }
+
+    private ReceivedBlock blockFor(MigrationInput in, int flags, long offset, long at) throws IOException {
+        ReceivedBlock target;
+        if ((flags & RamFlags.CONTINUE) != 0) {
+            if (lastBlock == null) {
+                throw new StreamFormatException("RAM record continues a block but none came before", at);
+            }
+            target = lastBlock;
+        } else {
+            String id = in.readCountedString();
+            target = announced.get(id);
+            if (target == null) {
+                throw new StreamFormatException("RAM record for block '" + id + "' that MEM_SIZE did not announce", at);
+            }
+            lastBlock = target;
+        }
+        if (offset + RamBlock.PAGE_SIZE > target.length || offset < 0) {
+            throw new StreamFormatException(String.format("RAM offset 0x%x is beyond block '%s' (%d bytes)",
+                    offset, target.id, target.length), at);
+        }
+        return target;
+    }
+
+    private static void fillPage(RamBlock block, long offset, int fill) {
+        long page = offset / RamBlock.PAGE_SIZE;
+        // Writing zeros over a zero page would fault it in; QEMU skips that too.
+        if (fill == 0 && block.isZeroPage(page)) {
+            return;
+        }
+        block.memory().asSlice(offset, RamBlock.PAGE_SIZE).fill((byte) fill);
+    }
+
+}

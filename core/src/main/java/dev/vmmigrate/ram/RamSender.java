@@ -1,0 +1,175 @@
+package dev.vmmigrate.ram;
+
+import dev.vmmigrate.stream.MigrationOutput;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * The sending half of QEMU's ram.c: keeps a migration bitmap per block, fed from the guest's
+ * dirty bitmaps at each sync, and writes dirty pages as ZERO or PAGE records until the output's
+ * rate limit is reached.
+ */
+final class RamSender {
+    /** Check the rate limit every this many pages, as QEMU does, to keep the check cheap. */
+    private static final int PAGES_PER_LIMIT_CHECK = 64;
+    /** An iteration returns after this long even if the rate limit allows more (QEMU's MAX_WAIT). */
+    private static final long MAX_ITERATION_NANOS = 50_000_000L;
+
+    private final List<RamBlock> blocks;
+    private final RamStats stats;
+    private final long[][] bitmaps;
+    private long dirtyPages;
+    private int cursorBlock;
+    private long cursorPage;
+    private RamBlock lastSentBlock;
+
+    RamSender(List<RamBlock> blocks, RamStats stats) {
+        this.blocks = List.copyOf(blocks);
+        this.stats = stats;
+        this.bitmaps = new long[blocks.size()][];
+        for (int i = 0; i < blocks.size(); i++) {
+            bitmaps[i] = new long[blocks.get(i).dirty().words()];
+        }
+    }
+
+    long totalBytes() {
+        long total = 0;
+        for (RamBlock block : blocks) {
+            total += block.length();
+        }
+        return total;
+    }
+
+    /** START payload: MEM_SIZE and the block list; every page is dirty for the first pass. */
+    void setup(MigrationOutput out) throws IOException {
+        long start = out.position();
+        for (int i = 0; i < blocks.size(); i++) {
+            RamBlock block = blocks.get(i);
+            // Everything goes in the first pass: what the guest dirtied so far is already covered.
+            block.dirty().drainInto(bitmaps[i]);
+            long pages = block.pageCount();
+            for (int w = 0; w < bitmaps[i].length; w++) {
+                long remaining = pages - (long) w * 64;
+                bitmaps[i][w] = remaining >= 64 ? -1L : (1L << remaining) - 1;
+            }
+            dirtyPages += pages;
+        }
+        stats.dirtySyncCount.incrementAndGet();
+        out.putBe64(totalBytes() | RamFlags.MEM_SIZE);
+        for (RamBlock block : blocks) {
+            out.putCountedString(block.id());
+            out.putBe64(block.length());
+        }
+        out.putBe64(RamFlags.EOS);
+        stats.transferredBytes.addAndGet(out.position() - start);
+    }
+
+    long remainingBytes() {
+        return dirtyPages * RamBlock.PAGE_SIZE;
+    }
+
+    /** Moves what the guest dirtied since the last sync into the migration bitmaps. */
+    long sync() {
+        long fresh = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            fresh += blocks.get(i).dirty().drainInto(bitmaps[i]);
+        }
+        dirtyPages += fresh;
+        stats.dirtySyncCount.incrementAndGet();
+        stats.lastSyncDirtyPages.set(fresh);
+        return fresh;
+    }
+
+    /**
+     * Sends dirty pages until none is left, or (when {@code limited}) the rate limit or the time
+     * bound ends the round; then EOS.
+     *
+     * @return true when no dirty page is left
+     */
+    boolean sendDirty(MigrationOutput out, boolean limited) throws IOException {
+        long start = out.position();
+        long began = System.nanoTime();
+        lastSentBlock = null; // each section names its first block again
+        int sinceCheck = 0;
+        boolean done = false;
+        try {
+            while (true) {
+                if (!sendNextDirtyPage(out)) {
+                    done = true;
+                    break;
+                }
+                if (limited && ++sinceCheck >= PAGES_PER_LIMIT_CHECK) {
+                    sinceCheck = 0;
+                    if (out.isRateLimited() || System.nanoTime() - began > MAX_ITERATION_NANOS) {
+                        break;
+                    }
+                }
+            }
+            out.putBe64(RamFlags.EOS);
+        } finally {
+            stats.transferredBytes.addAndGet(out.position() - start);
+        }
+        return done;
+    }
+
+    /** Finds the next dirty page from the cursor (wrapping once) and sends it; false if none. */
+    private boolean sendNextDirtyPage(MigrationOutput out) throws IOException {
+        if (dirtyPages == 0) {
+            return false;
+        }
+        for (int scanned = 0; scanned <= blocks.size(); scanned++) {
+            long page = nextSetBit(bitmaps[cursorBlock], cursorPage);
+            if (page >= 0) {
+                bitmaps[cursorBlock][(int) (page >>> 6)] &= ~(1L << page);
+                dirtyPages--;
+                sendPage(out, blocks.get(cursorBlock), page);
+                cursorPage = page + 1;
+                return true;
+            }
+            cursorBlock = (cursorBlock + 1) % blocks.size();
+            cursorPage = 0;
+        }
+        throw new IllegalStateException("dirty page count " + dirtyPages + " but no dirty bit set");
+    }
+
+    private void sendPage(MigrationOutput out, RamBlock block, long page) throws IOException {
+        long offset = page * RamBlock.PAGE_SIZE;
+        if (block.isZeroPage(page)) {
+            writeHeader(out, block, offset, RamFlags.ZERO);
+            out.putU8(0);
+            stats.duplicatePages.incrementAndGet();
+        } else {
+            writeHeader(out, block, offset, RamFlags.PAGE);
+            out.putBytes(block.memory(), offset, RamBlock.PAGE_SIZE);
+            stats.normalPages.incrementAndGet();
+            stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+        }
+    }
+
+    private void writeHeader(MigrationOutput out, RamBlock block, long offset, int flags) throws IOException {
+        if (block == lastSentBlock) {
+            out.putBe64(offset | flags | RamFlags.CONTINUE);
+        } else {
+            out.putBe64(offset | flags);
+            out.putCountedString(block.id());
+            lastSentBlock = block;
+        }
+    }
+
+    private static long nextSetBit(long[] words, long from) {
+        int word = (int) (from >>> 6);
+        if (word >= words.length) {
+            return -1;
+        }
+        long bits = words[word] & (-1L << from);
+        while (true) {
+            if (bits != 0) {
+                return ((long) word << 6) + Long.numberOfTrailingZeros(bits);
+            }
+            if (++word == words.length) {
+                return -1;
+            }
+            bits = words[word];
+        }
+    }
+}

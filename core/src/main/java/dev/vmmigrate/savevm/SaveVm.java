@@ -1,0 +1,124 @@
+package dev.vmmigrate.savevm;
+
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.vmstate.FieldValues;
+import dev.vmmigrate.vmstate.VmDesc;
+import dev.vmmigrate.vmstate.VmStateCodec;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Writes a machine's stream in QEMU's section framing (savevm.c's qemu_savevm_state_*): the
+ * preamble and one START per iterative handler at setup, PART sections while iterating, then END
+ * sections, one FULL section per device, EOF and the vmdesc JSON at completion.
+ */
+public final class SaveVm {
+    /** Page size announced in the vmdesc; x86's target page. */
+    public static final int PAGE_SIZE = 4096;
+
+    private final HandlerRegistry registry;
+    private final StreamPreamble preamble;
+    private final List<IterativeHandler> iterative;
+    private final List<DeviceHandler> devices;
+
+    public SaveVm(HandlerRegistry registry, StreamPreamble preamble) {
+        this.registry = registry;
+        this.preamble = preamble;
+        this.iterative = registry.iterative();
+        this.devices = registry.devices();
+    }
+
+    /** Section ids follow registration order: iterative handlers first, then devices. */
+    private int sectionId(IterativeHandler handler) {
+        return iterative.indexOf(handler);
+    }
+
+    private int sectionId(DeviceHandler device) {
+        return iterative.size() + devices.indexOf(device);
+    }
+
+    /** Preamble, then each iterative handler's START section. */
+    public void setup(MigrationOutput out) throws IOException {
+        preamble.write(out);
+        for (IterativeHandler handler : iterative) {
+            int id = sectionId(handler);
+            SectionHeader.write(out, new SectionHeader.Open(SectionType.START, id, handler.idstr(),
+                    handler.instanceId(), handler.version()));
+            handler.saveSetup(out);
+            SectionHeader.writeFooter(out, id);
+        }
+        out.flush();
+    }
+
+    /** Bytes the iterative handlers still have to send. */
+    public long pending(long threshold) {
+        long total = 0;
+        for (IterativeHandler handler : iterative) {
+            total += handler.pending(threshold);
+        }
+        return total;
+    }
+
+    /**
+     * One PART section per handler, stopping at the first that the rate limit cut short.
+     *
+     * @return true when every handler had nothing left
+     */
+    public boolean iterate(MigrationOutput out) throws IOException {
+        for (IterativeHandler handler : iterative) {
+            int id = sectionId(handler);
+            SectionHeader.write(out, new SectionHeader.Continue(SectionType.PART, id));
+            boolean done = handler.saveIterate(out);
+            SectionHeader.writeFooter(out, id);
+            if (!done) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** With the guest stopped: END sections, device FULL sections, EOF and the vmdesc. */
+    public void complete(MigrationOutput out) throws IOException {
+        for (IterativeHandler handler : iterative) {
+            int id = sectionId(handler);
+            SectionHeader.write(out, new SectionHeader.Continue(SectionType.END, id));
+            handler.saveComplete(out);
+            SectionHeader.writeFooter(out, id);
+        }
+        List<VmDesc.DeviceEntry> described = new ArrayList<>();
+        for (DeviceHandler device : devices) {
+            int id = sectionId(device);
+            SectionHeader.write(out, new SectionHeader.Open(SectionType.FULL, id, device.idstr(),
+                    device.instanceId(), device.version()));
+            FieldValues values = device.saver().get();
+            VmStateCodec.save(out, device.description(), values);
+            SectionHeader.writeFooter(out, id);
+            described.add(new VmDesc.DeviceEntry(device.idstr(), device.instanceId(), device.description(), values));
+        }
+        out.putU8(SectionType.EOF.code());
+        byte[] json = VmDesc.toQemuJson(VmDesc.document(PAGE_SIZE, described)).getBytes(StandardCharsets.UTF_8);
+        out.putU8(SectionType.VMDESCRIPTION.code());
+        out.putBe32(json.length);
+        out.putBytes(json);
+        out.flush();
+    }
+
+    /** A whole snapshot with the guest already stopped: setup then complete, no iteration. */
+    public void saveStopped(MigrationOutput out) throws IOException {
+        setup(out);
+        complete(out);
+    }
+
+    /** Releases what the handlers hold after a save, successful or not. */
+    public void cleanup() {
+        for (IterativeHandler handler : iterative) {
+            handler.cleanup();
+        }
+    }
+
+    public HandlerRegistry registry() {
+        return registry;
+    }
+}

@@ -1,0 +1,107 @@
+package dev.vmmigrate.savevm;
+
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.StreamFormatException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What opens every stream: magic, version and the configuration section naming the machine type
+ * (QEMU's vmstate "configuration", with its optional capabilities and uuid subsections).
+ *
+ * @param machineType e.g. {@code none} or {@code pc-i440fx-7.2}
+ * @param capabilities migration capabilities the source declared (the configuration/capabilities subsection)
+ */
+public record StreamPreamble(String machineType, List<String> capabilities) {
+    public static final int MAGIC = 0x5145564d;
+    public static final int VERSION = 3;
+    /** Where the machine type name starts: after magic, version, the 0x07 byte and its length. */
+    public static final long MACHINE_NAME_OFFSET = 13;
+    /** Bounds a configuration's machine name: QEMU's are short, so a huge value means corruption. */
+    private static final int MAX_MACHINE_NAME = 256;
+    private static final String CAPABILITIES_SUBSECTION = "configuration/capabilities";
+    private static final String UUID_SUBSECTION = "configuration/uuid";
+
+    public StreamPreamble {
+        capabilities = List.copyOf(capabilities);
+    }
+
+    public StreamPreamble(String machineType) {
+        this(machineType, List.of());
+    }
+
+    public void write(MigrationOutput out) throws IOException {
+        out.putBe32(MAGIC);
+        out.putBe32(VERSION);
+        out.putU8(SectionType.CONFIGURATION.code());
+        byte[] name = machineType.getBytes(StandardCharsets.UTF_8);
+        out.putBe32(name.length);
+        out.putBytes(name);
+        if (!capabilities.isEmpty()) {
+            out.putU8(SectionType.SUBSECTION.code());
+            out.putCountedString(CAPABILITIES_SUBSECTION);
+            out.putBe32(1);
+            out.putBe32(capabilities.size());
+            for (String capability : capabilities) {
+                out.putCountedString(capability);
+            }
+        }
+    }
+
+    public static StreamPreamble read(MigrationInput in) throws IOException {
+        long at = in.position();
+        int magic = in.readBe32();
+        if (magic != MAGIC) {
+            throw new StreamFormatException(String.format(
+                    "not a QEMU migration stream: magic 0x%08x, expected 0x%08x (\"QEVM\")", magic, MAGIC), at);
+        }
+        at = in.position();
+        int version = in.readBe32();
+        if (version != VERSION) {
+            throw new StreamFormatException("unsupported stream version " + version + ", expected " + VERSION, at);
+        }
+        at = in.position();
+        int type = in.readU8();
+        if (type != SectionType.CONFIGURATION.code()) {
+            throw new StreamFormatException(String.format(
+                    "expected the configuration section (0x07) after the header, found 0x%02x", type), at);
+        }
+        at = in.position();
+        int length = in.readBe32();
+        if (length < 0 || length > MAX_MACHINE_NAME) {
+            throw new StreamFormatException("machine type name of " + Integer.toUnsignedString(length)
+                    + " bytes in the configuration section (at most " + MAX_MACHINE_NAME + ")", at);
+        }
+        String machine = new String(in.readBytes(length), StandardCharsets.UTF_8);
+        List<String> capabilities = new ArrayList<>();
+        while (in.peekU8() == SectionType.SUBSECTION.code()) {
+            readSubsection(in, capabilities);
+        }
+        return new StreamPreamble(machine, capabilities);
+    }
+
+    private static void readSubsection(MigrationInput in, List<String> capabilities) throws IOException {
+        in.readU8();
+        long at = in.position();
+        String name = in.readCountedString();
+        in.readBe32(); // subsection version: both known subsections are version 1
+        switch (name) {
+            case CAPABILITIES_SUBSECTION -> {
+                long countAt = in.position();
+                int count = in.readBe32();
+                if (count < 0 || count > 256) {
+                    throw new StreamFormatException("configuration lists " + Integer.toUnsignedString(count)
+                            + " capabilities", countAt);
+                }
+                for (int i = 0; i < count; i++) {
+                    capabilities.add(in.readCountedString());
+                }
+            }
+            case UUID_SUBSECTION -> in.skip(16);
+            default -> throw new StreamFormatException("unknown configuration subsection '" + name + "'", at);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+package dev.vmmigrate.stream;
+
+import java.io.ByteArrayInputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The reading half of QEMU's QEMUFile: a buffered big-endian reader over a channel that knows its
+ * byte offset, so every decoding error can say where it happened.
+ *
+ * <p>A stream that ends inside a value is reported as truncated with the offset of the value;
+ * callers never see a short read.
+ */
+public final class MigrationInput implements Closeable {
+    private static final int BUFFER_SIZE = 256 * 1024;
+
+    private final ReadableByteChannel channel;
+    private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
+    /** Bytes consumed before the buffer's first byte. */
+    private long bufferStart;
+    private boolean endOfStream;
+
+    public MigrationInput(ReadableByteChannel channel) {
+        this.channel = channel;
+        buffer.limit(0);
+    }
+
+    public static MigrationInput of(byte[] bytes) {
+        return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)));
+    }
+
+    /** Offset of the next byte to be read. */
+    public long position() {
+        return bufferStart + buffer.position();
+    }
+
+    public int readU8() throws IOException {
+        require(1, "byte");
+        return buffer.get() & 0xff;
+    }
+
+    /** The next byte without consuming it, or -1 at the end of the stream (QEMU's qemu_peek_byte). */
+    public int peekU8() throws IOException {
+        if (!fill(1)) {
+            return -1;
+        }
+        return buffer.get(buffer.position()) & 0xff;
+    }
+
+    public int readBe16() throws IOException {
+        require(2, "be16");
+        return buffer.getShort() & 0xffff;
+    }
+
+    public int readBe32() throws IOException {
+        require(4, "be32");
+        return buffer.getInt();
+    }
+
+    public long readBe64() throws IOException {
+        require(8, "be64");
+        return buffer.getLong();
+    }
+
+    public byte[] readBytes(int length) throws IOException {
+        byte[] bytes = new byte[length];
+        readInto(MemorySegment.ofArray(bytes), 0, length);
+        return bytes;
+    }
+
+    /** Reads exactly {@code length} bytes into {@code target} at {@code offset} (guest pages land here). */
+    public void readInto(MemorySegment target, long offset, long length) throws IOException {
+        long start = position();
+        long done = 0;
+        while (done < length) {
+            if (!buffer.hasRemaining() && !fill(1)) {
+                throw truncated(length, "bytes", start);
+            }
+            int chunk = (int) Math.min(buffer.remaining(), length - done);
+            MemorySegment.copy(bufferSegment, ValueLayout.JAVA_BYTE, buffer.position(),
+                    target, ValueLayout.JAVA_BYTE, offset + done, chunk);
+            buffer.position(buffer.position() + chunk);
+            done += chunk;
+        }
+    }
+
+    public void skip(long length) throws IOException {
+        long start = position();
+        long done = 0;
+        while (done < length) {
+            if (!buffer.hasRemaining() && !fill(1)) {
+                throw truncated(length, "bytes", start);
+            }
+            int chunk = (int) Math.min(buffer.remaining(), length - done);
+            buffer.position(buffer.position() + chunk);
+            done += chunk;
+        }
+    }
+
+    /** QEMU's counted string: u8 length then that many bytes. */
+    public String readCountedString() throws IOException {
+        int length = readU8();
+        return new String(readBytes(length), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Up to {@code length} (at most the buffer size) next bytes without consuming them; fewer if
+     * the stream ends first. Lets a receiver look at the stream's RAM layout before loading.
+     */
+    public byte[] peekBytes(int length) throws IOException {
+        int wanted = Math.min(length, BUFFER_SIZE);
+        fill(wanted);
+        byte[] bytes = new byte[Math.min(wanted, buffer.remaining())];
+        buffer.get(buffer.position(), bytes);
+        return bytes;
+    }
+
+    /** True when no byte is left. */
+    public boolean atEnd() throws IOException {
+        return !fill(1);
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+
+    private void require(int bytes, String what) throws IOException {
+        if (!fill(bytes)) {
+            throw truncated(bytes, what, position());
+        }
+    }
+
+    private StreamFormatException truncated(long wanted, String what, long at) {
+        return new StreamFormatException("truncated stream: " + what + " of " + wanted
+                + (wanted == 1 ? " byte" : " bytes") + " cut short", at);
+    }
+
+    /** Makes at least {@code bytes} (<= buffer size) available; false if the stream ends first. */
+    private boolean fill(int bytes) throws IOException {
+        if (buffer.remaining() >= bytes) {
+            return true;
+        }
+        if (endOfStream) {
+            return false;
+        }
+        bufferStart += buffer.position();
+        buffer.compact();
+        try {
+            while (buffer.position() < bytes) {
+                int read = channel.read(buffer);
+                if (read < 0) {
+                    endOfStream = true;
+                    break;
+                }
+            }
+        } finally {
+            buffer.flip();
+        }
+        return buffer.remaining() >= bytes;
+    }
+}

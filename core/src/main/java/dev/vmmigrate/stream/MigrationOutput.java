@@ -1,0 +1,205 @@
+package dev.vmmigrate.stream;
+
+import java.io.ByteArrayOutputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.WritableByteChannel;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The writing half of QEMU's QEMUFile: a buffered big-endian writer over a channel.
+ *
+ * <p>It counts every byte put (buffered or not), keeps the first I/O error and fails every later
+ * call with it (QEMU's sticky error, so a loop can check once per pass), offers the rate-limit
+ * hook the live engine uses, and a {@link #shutdown()} that another thread may call to unblock a
+ * writer stuck in the channel. Not thread-safe except for {@code shutdown}, {@code error} and the
+ * rate-limit setters.
+ */
+public final class MigrationOutput implements Closeable {
+    private static final int BUFFER_SIZE = 256 * 1024;
+
+    private final WritableByteChannel channel;
+    private final Runnable shutdownAction;
+    private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
+    private long flushedBytes;
+    private volatile IOException error;
+    private volatile boolean shutdownRequested;
+
+    private volatile long rateLimitBytes = Long.MAX_VALUE;
+    private long rateLimitStart;
+
+    /**
+     * @param channel where bytes go
+     * @param shutdownAction unblocks a write in progress on {@code channel} (socket shutdown, pipe
+     *     close); runs at most once
+     */
+    public MigrationOutput(WritableByteChannel channel, Runnable shutdownAction) {
+        this.channel = channel;
+        this.shutdownAction = shutdownAction;
+    }
+
+    /** An output collecting into memory, for tests and small encodings. */
+    public static MigrationOutput to(ByteArrayOutputStream sink) {
+        return new MigrationOutput(Channels.newChannel(sink), () -> { });
+    }
+
+    public void putU8(int value) throws IOException {
+        ensure(1);
+        buffer.put((byte) value);
+    }
+
+    public void putBe16(int value) throws IOException {
+        ensure(2);
+        buffer.putShort((short) value);
+    }
+
+    public void putBe32(int value) throws IOException {
+        ensure(4);
+        buffer.putInt(value);
+    }
+
+    public void putBe64(long value) throws IOException {
+        ensure(8);
+        buffer.putLong(value);
+    }
+
+    public void putBytes(byte[] bytes) throws IOException {
+        putBytes(bytes, 0, bytes.length);
+    }
+
+    public void putBytes(byte[] bytes, int offset, int length) throws IOException {
+        putBytes(MemorySegment.ofArray(bytes), offset, length);
+    }
+
+    /** Copies {@code length} bytes of {@code source} from {@code offset}: guest pages go out this way. */
+    public void putBytes(MemorySegment source, long offset, long length) throws IOException {
+        checkUsable();
+        long done = 0;
+        while (done < length) {
+            if (!buffer.hasRemaining()) {
+                flush();
+            }
+            int chunk = (int) Math.min(buffer.remaining(), length - done);
+            MemorySegment.copy(source, ValueLayout.JAVA_BYTE, offset + done,
+                    bufferSegment, ValueLayout.JAVA_BYTE, buffer.position(), chunk);
+            buffer.position(buffer.position() + chunk);
+            done += chunk;
+        }
+    }
+
+    /** QEMU's counted string: u8 length then the bytes (section and RAM block ids). */
+    public void putCountedString(String value) throws IOException {
+        byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length > 255) {
+            throw new IllegalArgumentException("id '" + value + "' is longer than 255 bytes");
+        }
+        putU8(bytes.length);
+        putBytes(bytes);
+    }
+
+    /** Bytes put so far, buffered or not (QEMU's qemu_ftell). */
+    public long position() {
+        return flushedBytes + buffer.position();
+    }
+
+    /** Writes the buffer out; blocks while the channel is full. */
+    public void flush() throws IOException {
+        checkUsable();
+        buffer.flip();
+        try {
+            while (buffer.hasRemaining()) {
+                int written = channel.write(buffer);
+                flushedBytes += written;
+                if (shutdownRequested) {
+                    throw new IOException("migration stream was shut down");
+                }
+            }
+            buffer.clear();
+        } catch (IOException e) {
+            buffer.clear();
+            throw fail(shutdownRequested ? new IOException("migration stream was shut down", e) : e);
+        }
+    }
+
+    /** The first error met, or null. */
+    public IOException error() {
+        return error;
+    }
+
+    /** Records an error from outside (a peer that reported failure); the first one sticks. */
+    public IOException fail(IOException e) {
+        synchronized (this) {
+            if (error == null) {
+                error = e;
+            }
+            return error;
+        }
+    }
+
+    /** Bytes allowed per rate-limit window; {@code Long.MAX_VALUE} lifts the limit. */
+    public void setRateLimit(long bytesPerWindow) {
+        rateLimitBytes = Math.max(1, bytesPerWindow);
+    }
+
+    public long rateLimit() {
+        return rateLimitBytes;
+    }
+
+    /** True when this window's allowance is spent (or the stream is in error, as in QEMU). */
+    public boolean isRateLimited() {
+        if (error != null) {
+            return true;
+        }
+        return position() - rateLimitStart >= rateLimitBytes;
+    }
+
+    /** Starts a new rate-limit window at the current position. */
+    public void resetRateLimit() {
+        rateLimitStart = position();
+    }
+
+    /**
+     * Unblocks a writer from another thread: later and blocked writes fail. Used by cancel, as
+     * the seeds' qemu_file_shutdown.
+     */
+    public void shutdown() {
+        if (shutdownRequested) {
+            return;
+        }
+        shutdownRequested = true;
+        fail(new IOException("migration stream was shut down"));
+        shutdownAction.run();
+    }
+
+    /** Flushes what is buffered (unless in error) and closes the channel. */
+    @Override
+    public void close() throws IOException {
+        try {
+            if (error == null && buffer.position() > 0) {
+                flush();
+            }
+        } finally {
+            channel.close();
+        }
+    }
+
+    private void ensure(int bytes) throws IOException {
+        checkUsable();
+        if (buffer.remaining() < bytes) {
+            flush();
+        }
+    }
+
+    private void checkUsable() throws IOException {
+        IOException e = error;
+        if (e != null) {
+            throw e;
+        }
+    }
+}

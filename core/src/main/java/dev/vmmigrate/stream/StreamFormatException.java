@@ -1,0 +1,26 @@
+package dev.vmmigrate.stream;
+
+import java.io.IOException;
+
+/**
+ * A migration stream that does not follow the format: names what was wrong and the byte offset
+ * where it was found, so one line is enough for the operator.
+ */
+public final class StreamFormatException extends IOException {
+    private final long offset;
+
+    public StreamFormatException(String message, long offset) {
+        super(message + " at offset " + offset);
+        this.offset = offset;
+    }
+
+    public StreamFormatException(String message, long offset, Throwable cause) {
+        super(message + " at offset " + offset, cause);
+        this.offset = offset;
+    }
+
+    /** Byte offset from the start of the stream where the problem was found. */
+    public long offset() {
+        return offset;
+    }
+}

@@ -1,0 +1,112 @@
+package dev.vmmigrate.guest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.savevm.DeviceHandler;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class GuestTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void defaultsAreMachineNoneWithOneRamBlock() {
+        try (Guest guest = Guest.builder().build()) {
+            assertEquals("none", guest.machineType());
+            assertEquals(1, guest.ramBlocks().size());
+            assertEquals("ram", guest.ramBlocks().getFirst().id());
+            assertEquals(Guest.DEFAULT_RAM_SIZE, guest.ramBytes());
+            assertEquals(RunState.PRELAUNCH, guest.runState());
+            assertEquals(List.of("timer", "globalstate", "vm-migrate/workload"),
+                    guest.deviceHandlers().stream().map(DeviceHandler::idstr).toList());
+        }
+        try (Guest incoming = Guest.builder().incoming(true).ramSize(1 << 20).ramId("pc.ram").build()) {
+            assertEquals(RunState.INMIGRATE, incoming.runState());
+            assertEquals("pc.ram", incoming.ramBlocks().getFirst().id());
+        }
+    }
+
+    @Test
+    void runStatesDriveWorkloadClocksAndListeners() throws InterruptedException {
+        List<RunState> seen = new ArrayList<>();
+        try (Guest guest = Guest.builder().ramSize(1 << 20).workload(WorkloadSpec.parse("random:unlimited")).seed(3).build()) {
+            guest.addRunStateListener(seen::add);
+            guest.start();
+            assertTrue(guest.isRunning());
+            assertTrue(guest.workload().isRunning());
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (guest.workload().steps() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            guest.stop(RunState.FINISH_MIGRATE);
+            assertFalse(guest.workload().isRunning());
+            assertFalse(guest.timer().isEnabled());
+            assertEquals(RunState.RUNNING, guest.globalState().runState(), "globalstate holds the state before the stop");
+            long steps = guest.workload().steps();
+            assertTrue(steps > 0);
+            Thread.sleep(20);
+            assertEquals(steps, guest.workload().steps());
+            guest.stop(RunState.POSTMIGRATE);
+            guest.resume();
+            guest.stop(RunState.PAUSED);
+            guest.stop(RunState.FINISH_MIGRATE);
+            assertEquals(RunState.PAUSED, guest.globalState().runState());
+            assertThrows(IllegalArgumentException.class, () -> guest.stop(RunState.RUNNING));
+        }
+        assertEquals(List.of(RunState.RUNNING, RunState.FINISH_MIGRATE, RunState.POSTMIGRATE, RunState.RUNNING,
+                RunState.PAUSED, RunState.FINISH_MIGRATE), seen);
+    }
+
+    @Test
+    void closeUnmapsTheRam() {
+        Guest guest = Guest.builder().ramSize(1 << 20).workload(WorkloadSpec.parse("sweep:unlimited")).build();
+        guest.start();
+        RamBlock ram = guest.ramBlocks().getFirst();
+        guest.close();
+        guest.close();
+        assertThrows(IllegalStateException.class, () -> ram.memory().get(ValueLayout.JAVA_BYTE, 0));
+        assertThrows(IllegalStateException.class, guest::start);
+    }
+
+    @Test
+    void ramFileIsTheGuestMemory() throws Exception {
+        Path file = dir.resolve("guest.ram");
+        try (Guest guest = Guest.builder().ramFile(file).ramSize(1 << 20).workload(WorkloadSpec.parse("sweep:unlimited")).build()) {
+            guest.workload().runSteps(3);
+            guest.ramBlocks().getFirst().force();
+        }
+        byte[] bytes = Files.readAllBytes(file);
+        assertEquals(1 << 20, bytes.length);
+        assertEquals(1, bytes[RamBlock.PAGE_SIZE * 2]);
+        try (Guest again = Guest.builder().ramFile(file).build()) {
+            assertEquals(1 << 20, again.ramBytes());
+        }
+    }
+
+    @Test
+    void explicitBlocksReplaceTheDefault() {
+        RamBlock a = RamBlock.anonymous("ram", 1 << 20);
+        RamBlock b = RamBlock.anonymous("extra", 1 << 20);
+        try (Guest guest = Guest.builder().addRamBlock(a).addRamBlock(b).build()) {
+            assertEquals(2L << 20, guest.ramBytes());
+            assertEquals(512, guest.workload().totalPages());
+        }
+        assertThrows(IllegalStateException.class, () -> a.memory().get(ValueLayout.JAVA_BYTE, 0));
+        RamBlock c = RamBlock.anonymous("ram", 1 << 20);
+        try {
+            assertThrows(IllegalArgumentException.class, () -> Guest.builder().addRamBlock(c).ramSize(4096).build());
+        } finally {
+            c.close();
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package dev.vmmigrate.ram;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RamBlockTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void a64GiBBlockCostsNothingUntilTouched() throws IOException {
+        long before = rssBytes();
+        long length = 64L << 30;
+        try (RamBlock block = RamBlock.anonymous("ram", length)) {
+            assertEquals(length, block.length());
+            assertEquals(length / RamBlock.PAGE_SIZE, block.pageCount());
+            assertEquals(length, block.memory().byteSize());
+            block.memory().set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+            block.memory().set(ValueLayout.JAVA_BYTE, length - 1, (byte) 2);
+            assertFalse(block.isZeroPage(0));
+            assertFalse(block.isZeroPage(block.pageCount() - 1));
+            assertTrue(block.isZeroPage(block.pageCount() / 2));
+            long during = rssBytes();
+            assertTrue(during - before < 256L << 20, "RSS grew by " + (during - before) + " bytes");
+        }
+        long after = rssBytes();
+        assertTrue(after - before < 256L << 20, "RSS grew by " + (after - before) + " bytes");
+    }
+
+    @Test
+    void memoryIsUnusableAfterClose() {
+        RamBlock block = RamBlock.anonymous("ram", 1 << 20);
+        block.memory().set(ValueLayout.JAVA_LONG, 8, 42);
+        block.close();
+        block.close();
+        assertThrows(IllegalStateException.class, () -> block.memory().get(ValueLayout.JAVA_LONG, 8));
+    }
+
+    @Test
+    void refusesBadLengthsAndIds() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", 4097));
+        assertTrue(e.getMessage().contains("4097"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", 0));
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", -4096));
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("", 4096));
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("x".repeat(256), 4096));
+        RamBlock.anonymous("x".repeat(255), 4096).close();
+        Path file = dir.resolve("odd.ram");
+        e = assertThrows(IllegalArgumentException.class, () -> RamBlock.mapFile("ram", file, 1000));
+        assertTrue(e.getMessage().contains("1000"), e.getMessage());
+        assertFalse(Files.exists(file), "a refused size must not leave a file behind");
+    }
+
+    @Test
+    void isZeroPageSeesTheEdgeBytes() {
+        try (RamBlock block = RamBlock.anonymous("ram", 4 * RamBlock.PAGE_SIZE)) {
+            var mem = block.memory();
+            for (long p = 0; p < 4; p++) {
+                assertTrue(block.isZeroPage(p));
+            }
+            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE - 1, (byte) 1); // last byte of page 1
+            assertTrue(block.isZeroPage(0));
+            assertFalse(block.isZeroPage(1));
+            assertTrue(block.isZeroPage(2));
+            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE - 1, (byte) 0);
+            assertTrue(block.isZeroPage(1));
+            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE, (byte) 0x80); // first byte of page 2
+            assertTrue(block.isZeroPage(1));
+            assertFalse(block.isZeroPage(2));
+            assertTrue(block.isZeroPage(3));
+            assertThrows(IndexOutOfBoundsException.class, () -> block.isZeroPage(4));
+            assertFalse(RamBlock.isZero(mem.asSlice(2L * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE)));
+            assertTrue(RamBlock.isZero(mem.asSlice(3L * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE)));
+        }
+    }
+
+    @Test
+    void mapFileCreatesASparseFileAndWritesThrough() throws IOException {
+        Path file = dir.resolve("guest.ram");
+        long length = 16L << 20;
+        try (RamBlock block = RamBlock.mapFile("ram", file, length)) {
+            assertEquals(length, Files.size(file));
+            assertEquals(file, block.file().orElseThrow());
+            block.memory().set(ValueLayout.JAVA_BYTE, 4096 + 10, (byte) 0x5a);
+            block.memory().set(ValueLayout.JAVA_BYTE, length - 1, (byte) 0x7f);
+            block.force();
+            byte[] bytes = Files.readAllBytes(file);
+            assertEquals(0x5a, bytes[4096 + 10]);
+            assertEquals(0x7f, bytes[(int) length - 1]);
+            assertEquals(0, bytes[4096 + 11]);
+        }
+        // The file is the memory: mapping it again (size from the file) sees the same bytes.
+        try (RamBlock again = RamBlock.mapFile("ram", file, -1)) {
+            assertEquals(length, again.length());
+            assertEquals(0x5a, again.memory().get(ValueLayout.JAVA_BYTE, 4096 + 10));
+            assertTrue(again.isZeroPage(0));
+        }
+    }
+
+    @Test
+    void mapFileSeesExistingContents() throws IOException {
+        Path file = dir.resolve("existing.ram");
+        byte[] content = new byte[2 * RamBlock.PAGE_SIZE];
+        content[RamBlock.PAGE_SIZE] = 9;
+        Files.write(file, content);
+        try (RamBlock block = RamBlock.mapFile("pc.ram", file, content.length)) {
+            byte[] copy = block.memory().toArray(ValueLayout.JAVA_BYTE);
+            assertArrayEquals(content, copy);
+            assertTrue(block.isZeroPage(0));
+            assertFalse(block.isZeroPage(1));
+        }
+    }
+
+    @Test
+    void mapFileRefusesASizeMismatch() throws IOException {
+        Path file = dir.resolve("small.ram");
+        Files.write(file, new byte[8192]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RamBlock.mapFile("ram", file, 4096));
+        assertEquals("ram file " + file + " has 8192 bytes, guest RAM is 4096 bytes", e.getMessage());
+        assertEquals(8192, Files.size(file));
+
+        Path missing = dir.resolve("missing.ram");
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.mapFile("ram", missing, -1));
+        Path odd = dir.resolve("odd.ram");
+        Files.write(odd, new byte[5000]);
+        e = assertThrows(IllegalArgumentException.class, () -> RamBlock.mapFile("ram", odd, -1));
+        assertTrue(e.getMessage().contains("5000"), e.getMessage());
+    }
+
+    @Test
+    void eachBlockHasADirtyBitmapOfItsPages() {
+        try (RamBlock block = RamBlock.anonymous("ram", 100 * RamBlock.PAGE_SIZE)) {
+            assertEquals(100, block.dirty().pages());
+            assertEquals(2, block.dirty().words());
+        }
+    }
+
+    private static long rssBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                String[] parts = line.substring(6).trim().split("\\s+");
+                return Long.parseLong(parts[0]) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+}

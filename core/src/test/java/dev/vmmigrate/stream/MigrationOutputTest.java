@@ -1,0 +1,121 @@
+package dev.vmmigrate.stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vmmigrate.testing.Hex;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.Pipe;
+import java.nio.channels.WritableByteChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class MigrationOutputTest {
+    @Test
+    void writesBigEndianValuesAndCountsBytes() throws IOException {
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        MigrationOutput out = MigrationOutput.to(sink);
+        out.putU8(0xab);
+        out.putBe16(0x0102);
+        out.putBe32(0x5145564d);
+        out.putBe64(0x1122334455667788L);
+        out.putCountedString("ram");
+        assertEquals(18, out.position());
+        out.close();
+        assertArrayEquals(Hex.bytes("ab 0102 5145564d 1122334455667788 03 72616d"), sink.toByteArray());
+    }
+
+    @Test
+    void copiesLargeSegmentsAcrossBufferBoundaries() throws IOException {
+        byte[] data = new byte[1_000_003];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 31);
+        }
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        MigrationOutput out = MigrationOutput.to(sink);
+        out.putU8(7);
+        out.putBytes(MemorySegment.ofArray(data), 0, data.length);
+        out.close();
+        byte[] written = sink.toByteArray();
+        assertEquals(data.length + 1, written.length);
+        assertEquals(7, written[0]);
+        assertArrayEquals(data, java.util.Arrays.copyOfRange(written, 1, written.length));
+    }
+
+    @Test
+    void firstErrorSticks() throws IOException {
+        IOException broken = new IOException("peer went away");
+        MigrationOutput out = new MigrationOutput(new WritableByteChannel() {
+            @Override
+            public int write(ByteBuffer src) throws IOException {
+                throw broken;
+            }
+
+            @Override
+            public boolean isOpen() {
+                return true;
+            }
+
+            @Override
+            public void close() {
+            }
+        }, () -> { });
+        out.putBe64(1);
+        assertSame(broken, assertThrows(IOException.class, out::flush));
+        assertSame(broken, out.error());
+        assertSame(broken, assertThrows(IOException.class, () -> out.putU8(1)));
+        assertTrue(out.isRateLimited(), "a stream in error is rate limited, so loops stop sending");
+    }
+
+    @Test
+    void rateLimitCountsBytesSinceReset() throws IOException {
+        MigrationOutput out = MigrationOutput.to(new ByteArrayOutputStream());
+        out.setRateLimit(100);
+        out.resetRateLimit();
+        out.putBytes(new byte[99]);
+        assertFalse(out.isRateLimited());
+        out.putU8(0);
+        assertTrue(out.isRateLimited());
+        out.resetRateLimit();
+        assertFalse(out.isRateLimited());
+        out.setRateLimit(Long.MAX_VALUE);
+        out.putBytes(new byte[10_000]);
+        assertFalse(out.isRateLimited());
+    }
+
+    @Test
+    void shutdownUnblocksAWriterStuckOnAFullPipe() throws Exception {
+        Pipe pipe = Pipe.open();
+        MigrationOutput out = new MigrationOutput(pipe.sink(), () -> {
+            try {
+                pipe.sink().close();
+            } catch (IOException ignored) {
+                // shutting down: nothing to report
+            }
+        });
+        CompletableFuture<Throwable> writer = CompletableFuture.supplyAsync(() -> {
+            try {
+                while (true) {
+                    out.putBytes(new byte[64 * 1024]);
+                    out.flush();
+                }
+            } catch (IOException e) {
+                return e;
+            }
+        });
+        Thread.sleep(200);
+        assertFalse(writer.isDone(), "nobody reads the pipe, so the writer must be blocked");
+        out.shutdown();
+        Throwable failure = writer.get(5, TimeUnit.SECONDS);
+        assertTrue(failure.getMessage().contains("shut down"), failure.getMessage());
+        assertThrows(IOException.class, () -> out.putU8(1));
+    }
+}
