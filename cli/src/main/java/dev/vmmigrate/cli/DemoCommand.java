@@ -58,8 +58,7 @@ final class DemoCommand implements Callable<Integer> {
                 Workload.fillHalfRandom(block, 42);
             }
             MachineStreams destinationStreams = MachineStreams.of(destination, false);
-            IncomingMigration incoming = new IncomingMigration(destination,
-                    destinationStreams.loadVm(destination), true);
+            IncomingMigration incoming = destinationStreams.incoming(destination, true);
             CompletableFuture<MigrationStatus> received = CompletableFuture.supplyAsync(() -> {
                 try {
                     incoming.start(endpoint.accept());

@@ -92,7 +92,7 @@ final class ReceiveCommand implements Callable<Integer> {
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
             throws InterruptedException {
         MachineStreams streams = MachineStreams.of(guest, false);
-        IncomingMigration incoming = new IncomingMigration(guest, streams.loadVm(guest), paused);
+        IncomingMigration incoming = streams.incoming(guest, paused);
         incoming.addListener(reporter);
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {

@@ -46,6 +46,8 @@ public final class Workload implements AutoCloseable {
     private static final int PAGE = RamBlock.PAGE_SIZE;
     private static final long SLICE_NANOS = 10_000_000L;
     private static final int UNLIMITED_BATCH = 256;
+    /** Keeps a batch (and so the throttle's view of time) to a few milliseconds at high rates. */
+    private static final int MAX_BATCH = 4096;
 
     private final List<RamBlock> blocks;
     private final long[] blockStarts;
@@ -313,7 +315,7 @@ public final class Workload implements AutoCloseable {
                         changed.awaitNanos(Math.max(wait, 1));
                         continue;
                     }
-                    batch = (long) tokens;
+                    batch = Math.min((long) tokens, MAX_BATCH);
                 }
                 inFlight = true;
             } catch (InterruptedException e) {

@@ -13,17 +13,21 @@ import dev.vmmigrate.savevm.StreamPreamble;
  *
  * @param registry the handlers, in section order
  * @param ram the RAM handler among them, for stats
+ * @param digest the end-to-end digest section (sent last unless QEMU-compatible)
  */
-public record MachineStreams(HandlerRegistry registry, RamHandler ram) {
+public record MachineStreams(HandlerRegistry registry, RamHandler ram, IntegrityDigest digest) {
 
     /**
-     * @param qemuCompatible leave out our own {@code vm-migrate/} sections, for a QEMU destination
+     * @param qemuCompatible leave out our own {@code vm-migrate/} sections (workload, digest), for
+     *     a QEMU destination
      */
     public static MachineStreams of(Guest guest, boolean qemuCompatible) {
         RamHandler ram = new RamHandler(guest.ramBlocks());
         HandlerRegistry registry = new HandlerRegistry().add(ram);
         guest.deviceHandlers().forEach(registry::add);
-        return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram);
+        IntegrityDigest digest = new IntegrityDigest(guest.ramBlocks(), registry.devices());
+        registry.add(digest.handler());
+        return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram, digest);
     }
 
     public SaveVm saveVm(Guest guest) {
@@ -32,5 +36,17 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram) {
 
     public LoadVm loadVm(Guest guest) {
         return new LoadVm(registry, guest.machineType());
+    }
+
+    /** An incoming migration into {@code guest} that verifies the digest before the guest runs. */
+    public IncomingMigration incoming(Guest guest, boolean startPaused) {
+        IncomingMigration incoming = new IncomingMigration(guest, loadVm(guest), startPaused);
+        incoming.addCheck(result -> {
+            String mismatch = digest.mismatch(result.devices());
+            if (mismatch != null) {
+                throw new java.io.IOException("verification failed: " + mismatch);
+            }
+        });
+        return incoming;
     }
 }

@@ -32,8 +32,13 @@ public final class LoadVm {
         this.machineType = machineType;
     }
 
-    /** What a load found besides the state it applied. */
-    public record Result(StreamPreamble preamble, Set<String> sections, byte[] vmdesc) {
+    /**
+     * What a load found besides the state it applied.
+     *
+     * @param devices the state loaded for each device section, by id string, in stream order
+     */
+    public record Result(StreamPreamble preamble, Set<String> sections, Map<String, FieldValues> devices,
+                         byte[] vmdesc) {
     }
 
     public Result load(MigrationInput in) throws IOException {
@@ -82,7 +87,9 @@ public final class LoadVm {
                 case EOF -> {
                     byte[] vmdesc = readVmDesc(in);
                     applyDevices(loadedDevices);
-                    return new Result(preamble, Set.copyOf(seen), vmdesc);
+                    Map<String, FieldValues> devices = new LinkedHashMap<>();
+                    loadedDevices.forEach((device, loaded) -> devices.put(device.idstr(), loaded.values()));
+                    return new Result(preamble, Set.copyOf(seen), devices, vmdesc);
                 }
                 default -> throw new StreamFormatException("unexpected " + type + " section", at);
             }

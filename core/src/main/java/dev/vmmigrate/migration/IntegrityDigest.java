@@ -1,0 +1,130 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.savevm.DeviceHandler;
+import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.vmstate.FieldType;
+import dev.vmmigrate.vmstate.FieldValues;
+import dev.vmmigrate.vmstate.VmStateCodec;
+import dev.vmmigrate.vmstate.VmStateDescription;
+import dev.vmmigrate.vmstate.VmStateField;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+/**
+ * End-to-end integrity, which QEMU's protocol lacks: at switchover the source digests its RAM
+ * and the encoded state of every other device into a {@code vm-migrate/digest} section (sent
+ * last); the destination digests what it loaded and refuses to run the guest on a mismatch.
+ * CRC32C: hardware-assisted, so digesting RAM costs little of the downtime, and it is meant to
+ * catch corruption and bugs, not an attacker.
+ */
+public final class IntegrityDigest {
+    public static final String IDSTR = "vm-migrate/digest";
+    static final VmStateDescription DESCRIPTION = new VmStateDescription(IDSTR, 1, List.of(
+            VmStateField.integer("ram_bytes", FieldType.UINT64),
+            VmStateField.integer("ram_crc32c", FieldType.UINT32),
+            VmStateField.integer("devices_crc32c", FieldType.UINT32)));
+    /** Digest RAM in slices so a huge block never needs one giant ByteBuffer. */
+    private static final long SLICE = 64L << 20;
+
+    private final List<RamBlock> blocks;
+    private final List<DeviceHandler> devices;
+    private volatile FieldValues received;
+
+    /**
+     * @param blocks the guest's RAM
+     * @param devices the other devices, whose states are digested in this order
+     */
+    public IntegrityDigest(List<RamBlock> blocks, List<DeviceHandler> devices) {
+        this.blocks = List.copyOf(blocks);
+        this.devices = List.copyOf(devices);
+    }
+
+    /** The section that carries the digest; register it after every other device. */
+    public DeviceHandler handler() {
+        return new DeviceHandler(IDSTR, 0, DESCRIPTION, this::sourceDigest, values -> received = values);
+    }
+
+    /** Whether the loaded stream carried a digest (streams from QEMU or --compat qemu do not). */
+    public boolean received() {
+        return received != null;
+    }
+
+    /**
+     * Compares the digest the stream carried with what was loaded.
+     *
+     * @param loadedDevices the device states the load produced, by id string
+     * @return null when they agree (or the stream had no digest), else what differs
+     */
+    public String mismatch(Map<String, FieldValues> loadedDevices) {
+        FieldValues expected = received;
+        if (expected == null) {
+            return null;
+        }
+        long ramBytes = totalRamBytes();
+        if (expected.getLong("ram_bytes") != ramBytes) {
+            return "digest covers " + expected.getLong("ram_bytes") + " bytes of RAM, this guest has " + ramBytes;
+        }
+        long ram = ramCrc();
+        if (expected.getLong("ram_crc32c") != ram) {
+            return String.format("RAM digest mismatch: source crc32c %08x, received %08x",
+                    expected.getLong("ram_crc32c"), ram);
+        }
+        CRC32C crc = new CRC32C();
+        for (DeviceHandler device : devices) {
+            FieldValues values = loadedDevices.get(device.idstr());
+            if (values != null) {
+                update(crc, device, values);
+            }
+        }
+        if (expected.getLong("devices_crc32c") != crc.getValue()) {
+            return String.format("device state digest mismatch: source crc32c %08x, received %08x",
+                    expected.getLong("devices_crc32c"), crc.getValue());
+        }
+        return null;
+    }
+
+    private FieldValues sourceDigest() {
+        CRC32C crc = new CRC32C();
+        for (DeviceHandler device : devices) {
+            update(crc, device, device.saver().get());
+        }
+        return new FieldValues()
+                .put("ram_bytes", totalRamBytes())
+                .put("ram_crc32c", ramCrc())
+                .put("devices_crc32c", crc.getValue());
+    }
+
+    private long totalRamBytes() {
+        return blocks.stream().mapToLong(RamBlock::length).sum();
+    }
+
+    private long ramCrc() {
+        CRC32C crc = new CRC32C();
+        for (RamBlock block : blocks) {
+            crc.update(block.id().getBytes(StandardCharsets.UTF_8));
+            MemorySegment memory = block.memory();
+            for (long offset = 0; offset < block.length(); offset += SLICE) {
+                crc.update(memory.asSlice(offset, Math.min(SLICE, block.length() - offset)).asByteBuffer());
+            }
+        }
+        return crc.getValue();
+    }
+
+    private static void update(CRC32C crc, DeviceHandler device, FieldValues values) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (MigrationOutput out = MigrationOutput.to(bytes)) {
+            out.putCountedString(device.idstr());
+            VmStateCodec.save(out, device.description(), values);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        crc.update(bytes.toByteArray());
+    }
+}
