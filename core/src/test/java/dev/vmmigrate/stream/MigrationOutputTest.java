@@ -28,7 +28,7 @@ class MigrationOutputTest {
         out.putBe32(0x5145564d);
         out.putBe64(0x1122334455667788L);
         out.putCountedString("ram");
-        assertEquals(18, out.position());
+        assertEquals(19, out.position());
         out.close();
         assertArrayEquals(Hex.bytes("ab 0102 5145564d 1122334455667788 03 72616d"), sink.toByteArray());
     }
