@@ -140,8 +140,8 @@ public final class MigrationInput implements Closeable {
     }
 
     private StreamFormatException truncated(long wanted, String what, long at) {
-        return new StreamFormatException("truncated stream: " + what + " of " + wanted
-                + (wanted == 1 ? " byte" : " bytes") + " cut short", at);
+        return new StreamFormatException("truncated stream: it ends inside a " + wanted + "-byte "
+                + (what.equals("bytes") ? "read" : what + " value"), at);
     }
 
     /** Makes at least {@code bytes} (<= buffer size) available; false if the stream ends first. */
