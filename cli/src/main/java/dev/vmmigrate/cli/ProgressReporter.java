@@ -105,6 +105,11 @@ final class ProgressReporter implements Reporter {
             return;
         }
         StringBuilder text = new StringBuilder("migration ").append(info.status());
+        if (info.errorDesc() != null) {
+            line(text.append(info.totalTime() != null ? " after " + info.totalTime() + " ms" : "")
+                    .append(": ").append(info.errorDesc()).toString());
+            return;
+        }
         if (info.totalTime() != null) {
             text.append(": total ").append(info.totalTime()).append(" ms");
         }
@@ -119,9 +124,6 @@ final class ProgressReporter implements Reporter {
             text.append(String.format(", %s sent (%d normal, %d zero pages), %.0f Mbit/s, %d passes",
                     Units.formatSize(ram.transferred()), ram.normal(), ram.duplicate(), ram.mbps(),
                     ram.dirtySyncCount()));
-        }
-        if (info.errorDesc() != null) {
-            text.append(": ").append(info.errorDesc());
         }
         line(text.toString());
     }

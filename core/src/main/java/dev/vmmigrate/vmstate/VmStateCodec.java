@@ -6,6 +6,7 @@ import dev.vmmigrate.stream.StreamFormatException;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Writes and reads a device's fields as QEMU's vmstate_save_state / vmstate_load_state do
@@ -45,9 +46,8 @@ public final class VmStateCodec {
      *     truncated input, naming the offset
      */
     public static FieldValues load(MigrationInput in, VmStateDescription d, int streamVersion) throws IOException {
-        Loader loader = new Loader(in);
-        FieldValues values = loader.loadState(d, streamVersion, "device", in.position());
-        loader.requireNoLookahead(d);
+        FieldValues values = loadState(in, d, streamVersion, "device", in.position());
+        requireNoSubsection(in, d);
         return values;
     }
 
@@ -140,201 +140,109 @@ public final class VmStateCodec {
 
     // ---------------------------------------------------------------- load
 
+    private static FieldValues loadState(MigrationInput in, VmStateDescription d, int version, String kind,
+            long versionOffset) throws IOException {
+        if (version > d.version()) {
+            throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
+                    + ", this side knows up to " + d.version(), versionOffset);
+        }
+        if (version < d.minimumVersion()) {
+            throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
+                    + ", this side needs at least " + d.minimumVersion(), versionOffset);
+        }
+        FieldValues values = new FieldValues();
+        for (VmStateField f : d.fields()) {
+            if (f.sinceVersion() > version) {
+                continue;
+            }
+            loadField(in, f, values);
+        }
+        loadSubsections(in, d, values);
+        return values;
+    }
+
+    private static void loadField(MigrationInput in, VmStateField f, FieldValues values) throws IOException {
+        switch (f.type()) {
+            case INT8 -> values.put(f.name(), (long) (byte) in.readU8());
+            case UINT8 -> values.put(f.name(), (long) in.readU8());
+            case INT16 -> values.put(f.name(), (long) (short) in.readBe16());
+            case UINT16 -> values.put(f.name(), (long) in.readBe16());
+            case INT32 -> values.put(f.name(), (long) in.readBe32());
+            case UINT32 -> values.put(f.name(), in.readBe32() & 0xffffffffL);
+            case INT64, UINT64 -> values.put(f.name(), in.readBe64());
+            case BOOL -> values.put(f.name(), in.readU8() != 0);
+            case BUFFER -> values.put(f.name(), in.readBytes(f.size()));
+            case UNUSED_BUFFER -> in.skip(f.size());
+            case STRUCT -> {
+                // QEMU loads a VMS_STRUCT at the nested description's own version.
+                VmStateDescription nested = f.struct();
+                values.put(f.name(), loadState(in, nested, nested.version(), "struct", in.position()));
+            }
+        }
+    }
+
     /**
-     * The load of one top-level description. QEMU decides whether a subsection header belongs to
-     * the description at hand by peeking at its name without consuming it; MigrationInput peeks
-     * one byte only, so the loader keeps the peeked header bytes in a small look-ahead that later
-     * reads consume first.
+     * QEMU 7.2's vmstate_subsection_load: a subsection header is peeked, not consumed, until it
+     * is known to belong to {@code d}; one that does not is left for an outer level.
      */
-    private static final class Loader {
-        /** 0x05, u8 length, up to 255 name bytes. */
-        private static final int MAX_LOOKAHEAD = 257;
-
-        private final MigrationInput in;
-        private final byte[] ahead = new byte[MAX_LOOKAHEAD];
-        private int aheadPos;
-        private int aheadLen;
-
-        Loader(MigrationInput in) {
-            this.in = in;
+    private static void loadSubsections(MigrationInput in, VmStateDescription d, FieldValues values)
+            throws IOException {
+        byte[] parent = d.name().getBytes(StandardCharsets.UTF_8);
+        while (in.peekU8() == SUBSECTION) {
+            long headerOffset = in.position();
+            byte[] header = in.peekBytes(2);
+            if (header.length < 2) {
+                return; // the stream ends after the marker: not a subsection
+            }
+            int len = header[1] & 0xff;
+            if (len < parent.length + 1) {
+                return; // too short to be "parent/x": not ours
+            }
+            // Only as many bytes as the header claims, as QEMU does: a live stream may not have more yet.
+            header = in.peekBytes(2 + len);
+            if (header.length < 2 + len) {
+                return; // the stream ends inside what would be the name: not a subsection
+            }
+            if (!Arrays.equals(header, 2, 2 + parent.length, parent, 0, parent.length)) {
+                return; // belongs to an outer level
+            }
+            String name = new String(header, 2, len, StandardCharsets.UTF_8);
+            VmStateDescription sub = find(d, name);
+            if (sub == null) {
+                throw new StreamFormatException("unknown subsection '" + name + "' of '" + d.name() + "'",
+                        headerOffset);
+            }
+            in.skip(2 + len);
+            long versionOffset = in.position();
+            int version = in.readBe32();
+            values.put(name, loadState(in, sub, version, "subsection", versionOffset));
         }
+    }
 
-        FieldValues loadState(VmStateDescription d, int version, String kind, long versionOffset)
-                throws IOException {
-            if (version > d.version()) {
-                throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
-                        + ", this side knows up to " + d.version(), versionOffset);
-            }
-            if (version < d.minimumVersion()) {
-                throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
-                        + ", this side needs at least " + d.minimumVersion(), versionOffset);
-            }
-            FieldValues values = new FieldValues();
-            for (VmStateField f : d.fields()) {
-                if (f.sinceVersion() > version) {
-                    continue;
-                }
-                loadField(f, values);
-            }
-            loadSubsections(d, values);
-            return values;
-        }
-
-        private void loadField(VmStateField f, FieldValues values) throws IOException {
-            switch (f.type()) {
-                case INT8 -> values.put(f.name(), (long) (byte) readU8());
-                case UINT8 -> values.put(f.name(), (long) readU8());
-                case INT16 -> values.put(f.name(), (long) (short) readBe(2));
-                case UINT16 -> values.put(f.name(), readBe(2));
-                case INT32 -> values.put(f.name(), (long) (int) readBe(4));
-                case UINT32 -> values.put(f.name(), readBe(4));
-                case INT64, UINT64 -> values.put(f.name(), readBe(8));
-                case BOOL -> values.put(f.name(), readU8() != 0);
-                case BUFFER -> values.put(f.name(), readBytes(f.size()));
-                case UNUSED_BUFFER -> skip(f.size());
-                case STRUCT -> {
-                    // QEMU loads a VMS_STRUCT at the nested description's own version.
-                    VmStateDescription nested = f.struct();
-                    values.put(f.name(), loadState(nested, nested.version(), "struct", position()));
-                }
+    private static VmStateDescription find(VmStateDescription d, String name) {
+        for (VmStateDescription.Subsection s : d.subsections()) {
+            if (s.description().name().equals(name)) {
+                return s.description();
             }
         }
+        return null;
+    }
 
-        /** QEMU 7.2's vmstate_subsection_load. */
-        private void loadSubsections(VmStateDescription d, FieldValues values) throws IOException {
-            byte[] parent = d.name().getBytes(StandardCharsets.UTF_8);
-            while (peekU8() == SUBSECTION) {
-                long headerOffset = position();
-                if (!ensureAhead(2)) {
-                    return; // the stream ends after the marker: not a subsection
-                }
-                int len = ahead[aheadPos + 1] & 0xff;
-                if (len < parent.length + 1) {
-                    return; // too short to be "parent/x": not ours
-                }
-                if (!ensureAhead(2 + len)) {
-                    return; // the stream ends inside what would be the name: not a subsection
-                }
-                for (int i = 0; i < parent.length; i++) {
-                    if (ahead[aheadPos + 2 + i] != parent[i]) {
-                        return; // belongs to an outer level
-                    }
-                }
-                String name = new String(ahead, aheadPos + 2, len, StandardCharsets.UTF_8);
-                VmStateDescription sub = find(d, name);
-                if (sub == null) {
-                    throw new StreamFormatException("unknown subsection '" + name + "' of '" + d.name() + "'",
-                            headerOffset);
-                }
-                aheadPos += 2 + len;
-                long versionOffset = position();
-                int version = (int) readBe(4);
-                values.put(name, loadState(sub, version, "subsection", versionOffset));
-            }
+    /** After the top-level load: a subsection header nobody claimed is not part of this device. */
+    private static void requireNoSubsection(MigrationInput in, VmStateDescription d) throws IOException {
+        if (in.peekU8() != SUBSECTION) {
+            return;
         }
-
-        private static VmStateDescription find(VmStateDescription d, String name) {
-            for (VmStateDescription.Subsection s : d.subsections()) {
-                if (s.description().name().equals(name)) {
-                    return s.description();
-                }
-            }
-            return null;
+        byte[] header = in.peekBytes(2);
+        int len = header.length < 2 ? -1 : header[1] & 0xff;
+        if (len >= 0) {
+            header = in.peekBytes(2 + len);
         }
-
-        /** After the top-level load: a peeked header nobody claimed is not part of this device. */
-        void requireNoLookahead(VmStateDescription d) throws StreamFormatException {
-            int held = aheadLen - aheadPos;
-            if (held == 0) {
-                return;
-            }
-            int len = held >= 2 ? ahead[aheadPos + 1] & 0xff : -1;
-            if (len < 0 || held < 2 + len) {
-                throw new StreamFormatException("truncated stream: subsection header cut short", position());
-            }
-            String name = new String(ahead, aheadPos + 2, len, StandardCharsets.UTF_8);
-            throw new StreamFormatException("subsection '" + name + "' does not belong to device '"
-                    + d.name() + "'", position());
+        if (len < 0 || header.length < 2 + len) {
+            throw new StreamFormatException("truncated stream: subsection header cut short", in.position());
         }
-
-        // ------------------------------------------------ reads through the look-ahead
-
-        long position() {
-            return in.position() - (aheadLen - aheadPos);
-        }
-
-        /** Makes {@code n} upcoming bytes available in the look-ahead; false if the stream ends first. */
-        private boolean ensureAhead(int n) throws IOException {
-            if (aheadLen - aheadPos >= n) {
-                return true;
-            }
-            if (aheadPos > 0) {
-                System.arraycopy(ahead, aheadPos, ahead, 0, aheadLen - aheadPos);
-                aheadLen -= aheadPos;
-                aheadPos = 0;
-            }
-            while (aheadLen < n) {
-                if (in.peekU8() < 0) {
-                    return false;
-                }
-                ahead[aheadLen++] = (byte) in.readU8();
-            }
-            return true;
-        }
-
-        private int peekU8() throws IOException {
-            return aheadPos < aheadLen ? ahead[aheadPos] & 0xff : in.peekU8();
-        }
-
-        private int readU8() throws IOException {
-            if (aheadPos < aheadLen) {
-                return ahead[aheadPos++] & 0xff;
-            }
-            return in.readU8();
-        }
-
-        /** Big-endian unsigned value of {@code bytes} (1..8) bytes. */
-        private long readBe(int bytes) throws IOException {
-            if (aheadPos == aheadLen) {
-                return switch (bytes) {
-                    case 2 -> in.readBe16();
-                    case 4 -> in.readBe32() & 0xffffffffL;
-                    case 8 -> in.readBe64();
-                    default -> throw new IllegalArgumentException("width " + bytes);
-                };
-            }
-            long start = position();
-            long value = 0;
-            for (int i = 0; i < bytes; i++) {
-                if (aheadPos == aheadLen && in.peekU8() < 0) {
-                    throw new StreamFormatException("truncated stream: be" + bytes * 8 + " cut short", start);
-                }
-                value = (value << 8) | readU8();
-            }
-            return value;
-        }
-
-        private byte[] readBytes(int length) throws IOException {
-            int fromAhead = Math.min(length, aheadLen - aheadPos);
-            if (fromAhead == 0) {
-                return in.readBytes(length);
-            }
-            byte[] bytes = new byte[length];
-            System.arraycopy(ahead, aheadPos, bytes, 0, fromAhead);
-            aheadPos += fromAhead;
-            if (fromAhead < length) {
-                byte[] rest = in.readBytes(length - fromAhead);
-                System.arraycopy(rest, 0, bytes, fromAhead, rest.length);
-            }
-            return bytes;
-        }
-
-        private void skip(int length) throws IOException {
-            int fromAhead = Math.min(length, aheadLen - aheadPos);
-            aheadPos += fromAhead;
-            if (fromAhead < length) {
-                in.skip(length - fromAhead);
-            }
-        }
+        String name = new String(header, 2, len, StandardCharsets.UTF_8);
+        throw new StreamFormatException("subsection '" + name + "' does not belong to device '"
+                + d.name() + "'", in.position());
     }
 }
