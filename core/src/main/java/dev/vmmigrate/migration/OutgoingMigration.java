@@ -28,7 +28,8 @@ public final class OutgoingMigration {
     private final AtomicReference<MigrationStatus> status = new AtomicReference<>(MigrationStatus.NONE);
     private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
     private final List<String> blockers = new CopyOnWriteArrayList<>();
-    private final CountDownLatch finished = new CountDownLatch(1);
+    /** Counted down when the current migration's thread ends; replaced by each start. */
+    private volatile CountDownLatch finished = new CountDownLatch(0);
     private final MigrationClock clock = new MigrationClock();
     private volatile MigrationParameters parameters = MigrationParameters.defaults();
     private volatile MigrationOutput output;
@@ -89,7 +90,7 @@ public final class OutgoingMigration {
      * Starts migrating over {@code connection} on a new thread, as qmp_migrate: refuses when a
      * migration is active, when the guest waits for an incoming migration, or when blocked.
      */
-    public void start(Connection connection) {
+    public synchronized void start(Connection connection) {
         MigrationStatus current = status.get();
         if (current.isActive()) {
             throw new MigrationException("a migration is already in progress");
@@ -100,20 +101,23 @@ public final class OutgoingMigration {
         if (!blockers.isEmpty()) {
             throw new MigrationException("migration is blocked: " + blockers.getFirst());
         }
-        if (!status.compareAndSet(current, MigrationStatus.SETUP)) {
-            throw new MigrationException("a migration is already in progress");
-        }
+        MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
+        out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
+        CountDownLatch done = new CountDownLatch(1);
+        // Under the lock status changes take: a cancel sees this migration's output or none.
+        finished = done;
         clock.start();
         error = null;
-        output = new MigrationOutput(connection.output(), connection::shutdown);
-        output.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
-        notifyStatus(MigrationStatus.SETUP);
+        output = out;
+        if (!transition(current, MigrationStatus.SETUP)) {
+            throw new MigrationException("a migration is already in progress");
+        }
         PrecopyLoop loop = new PrecopyLoop(this, guest, saveVm, ram, output, connection, clock);
         Thread.ofPlatform().name("migration").daemon().start(() -> {
             try {
                 loop.run();
             } finally {
-                finished.countDown();
+                done.countDown();
             }
         });
     }
@@ -182,7 +186,8 @@ public final class OutgoingMigration {
 
     // --- used by PrecopyLoop ---
 
-    boolean transition(MigrationStatus from, MigrationStatus to) {
+    /** Status changes and their notifications happen under one lock, so listeners see them in order. */
+    synchronized boolean transition(MigrationStatus from, MigrationStatus to) {
         if (status.compareAndSet(from, to)) {
             notifyStatus(to);
             return true;
@@ -191,20 +196,19 @@ public final class OutgoingMigration {
     }
 
     void fail(String reason) {
-        if (error == null) {
-            error = reason;
-        }
         while (true) {
             MigrationStatus current = status.get();
-            if (current.isFinished()) {
-                return;
+            if (current.isFinished() || current == MigrationStatus.CANCELLING) {
+                return; // already over, or a cancel won: the loop ends it as cancelled
             }
-            if (current == MigrationStatus.CANCELLING) {
-                return; // a cancel already wins; the loop ends it as cancelled
+            String previous = error;
+            if (previous == null) {
+                error = reason;
             }
             if (transition(current, MigrationStatus.FAILED)) {
                 return;
             }
+            error = previous;
         }
     }
 

@@ -115,7 +115,7 @@ final class RamReceiver {
             }
             lastBlock = target;
         }
-        if (offset + RamBlock.PAGE_SIZE > target.length || offset < 0) {
+        if (offset < 0 || offset > target.length - RamBlock.PAGE_SIZE) {
             throw new StreamFormatException(String.format("RAM offset 0x%x is beyond block '%s' (%d bytes)",
                     offset, target.id, target.length), at);
         }
