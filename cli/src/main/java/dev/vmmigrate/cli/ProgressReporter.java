@@ -84,7 +84,8 @@ final class ProgressReporter implements Reporter {
 
     @Override
     public void note(String event, String message) {
-        if (style != Style.NONE) {
+        // Where a receiver listens is an answer, not progress: always printed.
+        if (style != Style.NONE || "LISTENING".equals(event)) {
             line(message);
         }
     }

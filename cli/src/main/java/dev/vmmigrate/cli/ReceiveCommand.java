@@ -92,7 +92,8 @@ final class ReceiveCommand implements Callable<Integer> {
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
             throws InterruptedException {
         MachineStreams streams = MachineStreams.of(guest, false);
-        IncomingMigration incoming = streams.incoming(guest, paused);
+        // --run-for 0 exits right after the load: resuming first would let the workload change RAM.
+        IncomingMigration incoming = streams.incoming(guest, paused || (runFor != null && runFor.isZero()));
         incoming.addListener(reporter);
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {

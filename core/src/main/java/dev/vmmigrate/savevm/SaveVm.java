@@ -30,13 +30,17 @@ public final class SaveVm {
         this.devices = registry.devices();
     }
 
-    /** Section ids follow registration order: iterative handlers first, then devices. */
+    /**
+     * Section ids follow registration order, iterative handlers first, from 1: QEMU's loader
+     * hands a PART or END to the first handler whose last loaded section id matches, and that is
+     * 0 for every handler not loaded yet, so an iterative section with id 0 would go astray.
+     */
     private int sectionId(IterativeHandler handler) {
-        return iterative.indexOf(handler);
+        return 1 + iterative.indexOf(handler);
     }
 
     private int sectionId(DeviceHandler device) {
-        return iterative.size() + devices.indexOf(device);
+        return 1 + iterative.size() + devices.indexOf(device);
     }
 
     /** Preamble, then each iterative handler's START section. */

@@ -53,9 +53,12 @@ class WorkloadDeviceTest {
                 assertEquals(-1, destination.memory().mismatch(reference.memory()), text);
 
                 // Without the step counter it would not: a fresh workload repeats the source's first steps.
-                Workload naive = new Workload(source, WorkloadSpec.parse(text), 1234);
-                naive.runSteps(500);
-                assertNotEquals(-1, source.memory().mismatch(reference.memory()), text);
+                // (A sweep that stopped exactly at a lap boundary repeats the same pages: skip that case.)
+                if (!text.startsWith("sweep") || stepsAtMigration % source.pageCount() != 0) {
+                    Workload naive = new Workload(source, WorkloadSpec.parse(text), 1234);
+                    naive.runSteps(500);
+                    assertNotEquals(-1, source.memory().mismatch(reference.memory()), text);
+                }
             }
         }
     }

@@ -186,16 +186,16 @@ class SaveLoadRoundTripTest {
         byte[] expected = Hex.bytes(""
                 + "5145564d 00000003"                       // magic, version 3
                 + "07 00000004 6e6f6e65"                    // configuration "none"
-                + "01 00000000 03 72616d 00000000 00000004" // START, section 0, "ram", instance 0, version 4
+                + "01 00000001 03 72616d 00000000 00000004" // START, section 1 (never 0: see SaveVm), "ram", version 4
                 + "0000000000001004 03 72616d 0000000000001000 0000000000000010"
-                + "7e 00000000"                             // footer
-                + "03 00000000"                             // END
+                + "7e 00000001"                             // footer
+                + "03 00000001"                             // END
                 + "0000000000000002 03 72616d 00 0000000000000010"
-                + "7e 00000000"
-                + "04 00000001 05 74696d6572 00000000 00000002" // FULL timer, section 1, version 2
-                + "0000000000000000 0000000000000000 0000000000000000"
                 + "7e 00000001"
-                + "04 00000002 0b 676c6f62616c7374617465 00000000 00000001"); // FULL globalstate
+                + "04 00000002 05 74696d6572 00000000 00000002" // FULL timer, section 2, version 2
+                + "0000000000000000 0000000000000000 0000000000000000"
+                + "7e 00000002"
+                + "04 00000003 0b 676c6f62616c7374617465 00000000 00000001"); // FULL globalstate
         GoldenBytes.assertSame(expected, Arrays.copyOf(stream, expected.length));
     }
 
@@ -278,16 +278,16 @@ class SaveLoadRoundTripTest {
     @Test
     void footerNamingAnotherSectionIsRefused() throws IOException {
         byte[] stream = smallStream();
-        GoldenBytes.assertSame(Hex.bytes("7e 00000000"), Arrays.copyOfRange(stream, 62, 67));
-        stream[66] = 1;
-        assertMessage(refused(stream), "footer of section 'ram' names section id 1, expected 0", 62);
+        GoldenBytes.assertSame(Hex.bytes("7e 00000001"), Arrays.copyOfRange(stream, 62, 67));
+        stream[66] = 5;
+        assertMessage(refused(stream), "footer of section 'ram' names section id 5, expected 1", 62);
     }
 
     @Test
     void missingFooterIsRefused() throws IOException {
         byte[] stream = smallStream();
         stream[62] = 0x7f;
-        assertMessage(refused(stream), "section 'ram' (id 0) not followed by its footer: found 0x7f", 62);
+        assertMessage(refused(stream), "section 'ram' (id 1) not followed by its footer: found 0x7f", 62);
     }
 
     @Test
