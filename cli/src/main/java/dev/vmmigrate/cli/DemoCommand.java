@@ -70,8 +70,7 @@ final class DemoCommand implements Callable<Integer> {
             source.start();
             Thread.sleep(500);
             MachineStreams sourceStreams = MachineStreams.of(source, false);
-            OutgoingMigration migration = new OutgoingMigration(source, sourceStreams.saveVm(source),
-                    sourceStreams.ram());
+            OutgoingMigration migration = new OutgoingMigration(source, sourceStreams);
             migration.setParameters(new MigrationParameters(maxBandwidth,
                     MigrationParameters.DEFAULT_DOWNTIME_LIMIT, Duration.ofMinutes(2)));
             migration.addListener(reporter);

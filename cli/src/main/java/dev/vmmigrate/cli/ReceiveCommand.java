@@ -102,8 +102,7 @@ final class ReceiveCommand implements Callable<Integer> {
         });
         incoming.start(connection, in);
         MigrationStatus end = incoming.awaitFinished();
-        MigrationInfo info = new MigrationInfo(end.qmpName(), incoming.totalMillis(), null, null, null, null,
-                incoming.error());
+        MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             reporter.summary(info);
             if (interrupted.getCount() == 0) {

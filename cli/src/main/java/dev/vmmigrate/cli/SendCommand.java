@@ -2,7 +2,9 @@ package dev.vmmigrate.cli;
 
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.migration.Capability;
 import dev.vmmigrate.migration.MachineStreams;
+import dev.vmmigrate.migration.MigrationCapabilities;
 import dev.vmmigrate.migration.MigrationException;
 import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.migration.MigrationStatus;
@@ -67,13 +69,48 @@ final class SendCommand implements Callable<Integer> {
             description = "Give up (exit 1, the guest runs on) if not completed within this time.")
     Duration timeout;
 
+    @Option(names = "--capability", paramLabel = "NAME=on|off",
+            description = "Switch a capability: xbzrle, auto-converge, zero-blocks, compress (zstd, "
+                    + "vm-migrate receivers only), rdma-pin-all (refused: no rdma: transport). Repeatable.")
+    java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
+
+    @Option(names = "--compress", description = "Same as --capability compress=on.")
+    boolean compress;
+
+    @Option(names = "--compress-level", paramLabel = "N", defaultValue = "1",
+            description = "zstd level for compress (-7..22). Default: ${DEFAULT-VALUE}.")
+    int compressLevel;
+
+    @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = UnitConverters.Size.class,
+            defaultValue = "64M",
+            description = "XBZRLE page cache; at least a page, at most guest RAM. Default: ${DEFAULT-VALUE}.")
+    long xbzrleCacheSize;
+
     @Option(names = "--compat", paramLabel = "PEER",
             description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
     Compat compat;
 
+    private MigrationCapabilities parseCapabilities() {
+        MigrationCapabilities capabilities = new MigrationCapabilities(java.util.Set.of(), xbzrleCacheSize, compressLevel);
+        if (compress) {
+            capabilities = capabilities.with(Capability.COMPRESS, true);
+        }
+        for (String option : capabilityOptions) {
+            int eq = option.indexOf('=');
+            String name = eq < 0 ? option : option.substring(0, eq);
+            String state = eq < 0 ? "on" : option.substring(eq + 1);
+            if (!state.equals("on") && !state.equals("off")) {
+                throw new CliFailure(ExitCode.USAGE, "--capability " + option + ": state must be on or off");
+            }
+            capabilities = capabilities.with(Capability.fromName(name), state.equals("on"));
+        }
+        return capabilities;
+    }
+
     @Override
     public Integer call() throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
+        MigrationCapabilities capabilities = parseCapabilities();
         MigrationUri target = MigrationUri.parse(uri);
         try (Guest guest = guestOptions.builder().build();
              Reporter reporter = Reporter.create(outputOptions, System.err)) {
@@ -91,8 +128,13 @@ final class SendCommand implements Callable<Integer> {
                 Thread.sleep(warmup.toMillis());
             }
             MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU);
-            OutgoingMigration migration = new OutgoingMigration(guest, streams.saveVm(guest), streams.ram());
+            OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
+            try {
+                migration.setCapabilities(capabilities);
+            } catch (MigrationException e) {
+                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+            }
             migration.addListener(reporter);
             Connection connection;
             try {

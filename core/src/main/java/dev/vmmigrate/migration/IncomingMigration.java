@@ -137,9 +137,9 @@ public final class IncomingMigration {
     }
 
     private void notifyStatus(MigrationStatus to) {
-        MigrationInfo info = new MigrationInfo(to.qmpName(),
+        MigrationInfo info = MigrationInfo.of(to.qmpName(),
                 totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
-                null, null, null, null, to == MigrationStatus.FAILED ? error : null);
+                to == MigrationStatus.FAILED ? error : null);
         for (MigrationListener listener : listeners) {
             listener.statusChanged(to, info);
         }

@@ -91,6 +91,26 @@ public final class IntegrityDigest {
         return null;
     }
 
+    /**
+     * About how long the switchover digest will take, from timing a sample now: the migration
+     * spends that much of the downtime budget on it, so the convergence threshold leaves room.
+     */
+    public long estimateMillis() {
+        long total = totalRamBytes();
+        if (total == 0) {
+            return 0;
+        }
+        RamBlock first = blocks.getFirst();
+        long sample = Math.min(first.length(), 16L << 20);
+        long start = System.nanoTime();
+        CRC32C crc = new CRC32C();
+        crc.update(first.memory().asSlice(0, sample).asByteBuffer());
+        double nanosPerByte = (double) (System.nanoTime() - start) / sample;
+        int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(),
+                (int) Math.min(Integer.MAX_VALUE, (total + SLICE - 1) / SLICE)));
+        return (long) Math.ceil(nanosPerByte * total / workers / 1_000_000);
+    }
+
     private FieldValues sourceDigest() {
         CRC32C crc = new CRC32C();
         for (DeviceHandler device : devices) {

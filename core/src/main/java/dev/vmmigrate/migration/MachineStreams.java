@@ -14,8 +14,10 @@ import dev.vmmigrate.savevm.StreamPreamble;
  * @param registry the handlers, in section order
  * @param ram the RAM handler among them, for stats
  * @param digest the end-to-end digest section (sent last unless QEMU-compatible)
+ * @param capabilities the section announcing capabilities (sent first unless QEMU-compatible)
  */
-public record MachineStreams(HandlerRegistry registry, RamHandler ram, IntegrityDigest digest) {
+public record MachineStreams(HandlerRegistry registry, RamHandler ram, IntegrityDigest digest,
+                             StreamCapabilities capabilities) {
 
     /**
      * @param qemuCompatible leave out our own {@code vm-migrate/} sections (workload, digest), for
@@ -25,9 +27,17 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
         RamHandler ram = new RamHandler(guest.ramBlocks());
         HandlerRegistry registry = new HandlerRegistry().add(ram);
         guest.deviceHandlers().forEach(registry::add);
+        StreamCapabilities capabilities = new StreamCapabilities(ram);
+        registry.add(capabilities.handler());
         IntegrityDigest digest = new IntegrityDigest(guest.ramBlocks(), registry.devices());
         registry.add(digest.handler());
-        return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram, digest);
+        return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram, digest,
+                capabilities);
+    }
+
+    /** False when built for a QEMU destination: our own sections are left out. */
+    public boolean carriesOwnSections() {
+        return registry.findDevice(StreamCapabilities.IDSTR, 0) != null;
     }
 
     public SaveVm saveVm(Guest guest) {

@@ -15,7 +15,32 @@ public record MigrationInfo(
         @JsonProperty("downtime") Long downtime,
         @JsonProperty("expected-downtime") Long expectedDowntime,
         @JsonProperty("ram") Ram ram,
+        @JsonProperty("xbzrle-cache") XbzrleCache xbzrleCache,
+        @JsonProperty("compression") Compression compression,
+        @JsonProperty("cpu-throttle-percentage") Integer cpuThrottlePercentage,
         @JsonProperty("error-desc") String errorDesc) {
+
+    /** A status with nothing else known (the receiving side, a failure before any figure). */
+    public static MigrationInfo of(String status, Long totalTime, String errorDesc) {
+        return new MigrationInfo(status, totalTime, null, null, null, null, null, null, null, errorDesc);
+    }
+
+    /** query-migrate's "xbzrle-cache" object. */
+    public record XbzrleCache(
+            @JsonProperty("cache-size") long cacheSize,
+            @JsonProperty("bytes") long bytes,
+            @JsonProperty("pages") long pages,
+            @JsonProperty("cache-miss") long cacheMiss,
+            @JsonProperty("cache-miss-rate") double cacheMissRate,
+            @JsonProperty("overflow") long overflow) {
+    }
+
+    /** query-migrate's "compression" object (zstd here). */
+    public record Compression(
+            @JsonProperty("pages") long pages,
+            @JsonProperty("compressed-size") long compressedSize,
+            @JsonProperty("compression-rate") double compressionRate) {
+    }
 
     /** The "ram" object of query-migrate. */
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -4,6 +4,8 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.ram.RamSaveOptions;
+import dev.vmmigrate.ram.XbzrleCache;
 import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.MigrationOutput;
@@ -23,6 +25,7 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class OutgoingMigration {
     private final Guest guest;
+    private final MachineStreams streams;
     private final SaveVm saveVm;
     private final RamHandler ram;
     private final AtomicReference<MigrationStatus> status = new AtomicReference<>(MigrationStatus.NONE);
@@ -32,18 +35,59 @@ public final class OutgoingMigration {
     private volatile CountDownLatch finished = new CountDownLatch(0);
     private final MigrationClock clock = new MigrationClock();
     private volatile MigrationParameters parameters = MigrationParameters.defaults();
+    private volatile MigrationCapabilities capabilities = MigrationCapabilities.none();
+    private volatile int throttlePercent;
     private volatile MigrationOutput output;
     private volatile String error;
 
     /**
      * @param guest the machine being migrated
-     * @param saveVm its stream writer (over the machine's handlers)
-     * @param ram the RAM handler among them, for the stats
+     * @param streams its stream handlers ({@link MachineStreams#of})
      */
-    public OutgoingMigration(Guest guest, SaveVm saveVm, RamHandler ram) {
+    public OutgoingMigration(Guest guest, MachineStreams streams) {
         this.guest = Objects.requireNonNull(guest, "guest");
-        this.saveVm = Objects.requireNonNull(saveVm, "saveVm");
-        this.ram = Objects.requireNonNull(ram, "ram");
+        this.streams = Objects.requireNonNull(streams, "streams");
+        this.saveVm = streams.saveVm(guest);
+        this.ram = streams.ram();
+    }
+
+    public MigrationCapabilities capabilities() {
+        return capabilities;
+    }
+
+    /**
+     * Sets the capabilities, refused while a migration is active (as the seeds'
+     * migrate_set_capabilities) and for an XBZRLE cache size the seeds refuse.
+     */
+    public void setCapabilities(MigrationCapabilities next) {
+        if (status.get().isActive()) {
+            throw new MigrationException("capabilities cannot be changed while a migration is active");
+        }
+        if (next.has(Capability.COMPRESS) && !streams.carriesOwnSections()) {
+            throw new MigrationException("capability compress needs vm-migrate's own sections, "
+                    + "so it cannot be used towards QEMU (--compat qemu)");
+        }
+        try {
+            XbzrleCache.validateSize(next.xbzrleCacheSize(), ram.totalBytes());
+        } catch (IllegalArgumentException e) {
+            throw new MigrationException("invalid xbzrle cache size " + next.xbzrleCacheSize() + ": " + e.getMessage());
+        }
+        capabilities = next;
+    }
+
+    /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
+    public int throttlePercent() {
+        return throttlePercent;
+    }
+
+    /** Time the switchover spends besides sending data: the digest, when the stream carries one. */
+    long switchoverCostMillis() {
+        return streams.carriesOwnSections() ? streams.digest().estimateMillis() : 0;
+    }
+
+    void throttle(int percent) {
+        throttlePercent = percent;
+        guest.workload().setThrottlePercent(percent);
     }
 
     public void addListener(MigrationListener listener) {
@@ -101,6 +145,13 @@ public final class OutgoingMigration {
         if (!blockers.isEmpty()) {
             throw new MigrationException("migration is blocked: " + blockers.getFirst());
         }
+        MigrationCapabilities caps = capabilities;
+        ram.configure(new RamSaveOptions(
+                caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
+                caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
+        streams.capabilities().use(caps);
+        ram.stats().reset();
+        throttlePercent = 0;
         MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
         out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
         CountDownLatch done = new CountDownLatch(1);
@@ -174,6 +225,22 @@ public final class OutgoingMigration {
                     stats.dirtySyncCount.get(), RamBlock.PAGE_SIZE);
         }
         boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.CANCELLING;
+        MigrationCapabilities caps = capabilities;
+        boolean started = ramInfo != null;
+        MigrationInfo.XbzrleCache xbzrle = null;
+        if (started && caps.has(Capability.XBZRLE)) {
+            long attempts = stats.xbzrleAttempts.get();
+            xbzrle = new MigrationInfo.XbzrleCache(ram.options().xbzrleCacheBytes(), stats.xbzrleBytes.get(),
+                    stats.xbzrlePages.get(), stats.xbzrleCacheMiss.get(),
+                    attempts == 0 ? 0 : (double) stats.xbzrleCacheMiss.get() / attempts, stats.xbzrleOverflow.get());
+        }
+        MigrationInfo.Compression compression = null;
+        if (started && caps.has(Capability.COMPRESS)) {
+            long pages = stats.compressedPages.get();
+            compression = new MigrationInfo.Compression(pages, stats.compressedBytes.get(),
+                    stats.compressedBytes.get() == 0 ? 0
+                            : (double) pages * RamBlock.PAGE_SIZE / stats.compressedBytes.get());
+        }
         return new MigrationInfo(
                 now == MigrationStatus.CANCELLING ? MigrationStatus.ACTIVE.qmpName() : now.qmpName(),
                 now == MigrationStatus.NONE ? null : clock.totalTimeMillis(),
@@ -181,6 +248,9 @@ public final class OutgoingMigration {
                 now == MigrationStatus.COMPLETED ? clock.downtimeMillis() : null,
                 active ? clock.expectedDowntimeMillis() : null,
                 ramInfo,
+                xbzrle,
+                compression,
+                started && caps.has(Capability.AUTO_CONVERGE) ? throttlePercent : null,
                 now == MigrationStatus.FAILED ? error : null);
     }
 

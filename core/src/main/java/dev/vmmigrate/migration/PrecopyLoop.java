@@ -28,6 +28,7 @@ final class PrecopyLoop {
     private final MigrationOutput out;
     private final Connection connection;
     private final MigrationClock clock;
+    private final long switchoverCostMillis;
 
     PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
                 MigrationOutput out, Connection connection, MigrationClock clock) {
@@ -38,6 +39,7 @@ final class PrecopyLoop {
         this.out = out;
         this.connection = connection;
         this.clock = clock;
+        this.switchoverCostMillis = migration.switchoverCostMillis();
     }
 
     /** Bytes a window may carry at {@code bandwidth} bytes per second. */
@@ -70,6 +72,8 @@ final class PrecopyLoop {
         long passes = ram.stats().dirtySyncCount.get();
         long lastSyncCount = passes;
         long lastSyncTime = windowStart;
+        long lastSyncBytes = out.position();
+        AutoConverge autoConverge = migration.capabilities().has(Capability.AUTO_CONVERGE) ? new AutoConverge() : null;
         migration.notifyPass(passes);
         out.resetRateLimit();
         while (migration.status() == MigrationStatus.ACTIVE) {
@@ -81,8 +85,16 @@ final class PrecopyLoop {
                     long elapsed = Math.max(1, now - lastSyncTime);
                     long dirtied = ram.stats().lastSyncDirtyPages.get();
                     clock.dirtyPagesRate(dirtied * 1000 / elapsed);
+                    if (autoConverge != null) {
+                        int throttle = autoConverge.next(dirtied * RamBlock.PAGE_SIZE,
+                                out.position() - lastSyncBytes, migration.throttlePercent());
+                        if (throttle != migration.throttlePercent()) {
+                            migration.throttle(throttle);
+                        }
+                    }
                     lastSyncCount = syncs;
                     lastSyncTime = now;
+                    lastSyncBytes = out.position();
                     migration.notifyPass(syncs);
                 }
                 if (pending > 0 && pending >= maxSize) {
@@ -97,7 +109,7 @@ final class PrecopyLoop {
                 long transferred = out.position() - windowBytes;
                 long spent = now - windowStart;
                 double bytesPerMilli = (double) transferred / spent;
-                maxSize = (long) (bytesPerMilli * migration.parameters().downtimeLimit().toMillis());
+                maxSize = (long) (bytesPerMilli * transferBudgetMillis());
                 clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
                 long dirtyBytesRate = clock.dirtyPagesRate() * RamBlock.PAGE_SIZE;
                 if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
@@ -115,6 +127,15 @@ final class PrecopyLoop {
             }
         }
         return false;
+    }
+
+    /**
+     * The part of the downtime limit left for sending data once the switchover's fixed costs
+     * (the digest) are paid; at least a tenth of the limit so the migration can still converge.
+     */
+    private long transferBudgetMillis() {
+        long limit = migration.parameters().downtimeLimit().toMillis();
+        return Math.max(limit / 10, limit - switchoverCostMillis);
     }
 
     /** Stops the guest and sends the rest; true if the migration completed. */
@@ -146,6 +167,9 @@ final class PrecopyLoop {
 
     private void finish(boolean completed, boolean wasRunning) {
         clock.ended();
+        if (migration.throttlePercent() != 0) {
+            migration.throttle(0); // the guest runs at full speed again, here or at the destination
+        }
         if (completed) {
             guest.stop(RunState.POSTMIGRATE);
         } else {

@@ -17,9 +17,14 @@ public final class RamFlags {
     public static final int CONTINUE = 0x20;
     /** An XBZRLE-encoded page follows. */
     public static final int XBZRLE = 0x40;
+    /** The byte after an XBZRLE record's header: the encoding (QEMU's ENCODING_FLAG_XBZRLE). */
+    public static final int ENCODING_FLAG_XBZRLE = 0x01;
     /** RDMA's hook; never valid on our transports. */
     public static final int HOOK = 0x80;
-    /** Multi-threaded compression's page (zlib); not produced by us. */
+    /**
+     * A compressed page: be32 length then the data. QEMU's is zlib; ours is zstd, announced by
+     * the {@code vm-migrate/capabilities} section so a receiver never guesses.
+     */
     public static final int COMPRESS_PAGE = 0x100;
 
     /** The bits that may hold flags: everything below the page size. */

@@ -17,6 +17,7 @@ public final class RamHandler implements IterativeHandler {
     private final List<RamBlock> blocks;
     private final RamReceiver receiver;
     private RamSender sender;
+    private RamSaveOptions options = RamSaveOptions.PLAIN;
 
     /** A handler for a guest's blocks: sends them, or loads into them after checking names and lengths. */
     public RamHandler(List<RamBlock> blocks) {
@@ -62,13 +63,35 @@ public final class RamHandler implements IterativeHandler {
         return receiver.summary();
     }
 
+    /** How the next save sends pages (capabilities); set before the migration starts. */
+    public void configure(RamSaveOptions next) {
+        options = next;
+    }
+
+    public RamSaveOptions options() {
+        return options;
+    }
+
+    /** The stream announced zstd-compressed pages: the loader must expect them. */
+    public void expectCompressedPages() {
+        receiver.expectCompressedPages();
+    }
+
     @Override
     public void saveSetup(MigrationOutput out) throws IOException {
         if (blocks.isEmpty()) {
             throw new IllegalStateException("a load-only RAM handler cannot save");
         }
-        sender = new RamSender(blocks, stats);
+        sender = new RamSender(blocks, stats, options);
         sender.setup(out);
+    }
+
+    @Override
+    public void cleanup() {
+        if (sender != null) {
+            sender.close();
+        }
+        receiver.close();
     }
 
     @Override
@@ -86,6 +109,7 @@ public final class RamHandler implements IterativeHandler {
 
     @Override
     public void saveComplete(MigrationOutput out) throws IOException {
+        sender.enterLastStage();
         sender.sync();
         sender.sendDirty(out, false);
     }

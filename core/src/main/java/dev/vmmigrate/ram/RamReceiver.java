@@ -3,6 +3,7 @@ package dev.vmmigrate.ram;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +17,10 @@ final class RamReceiver {
     /** Blocks announced by MEM_SIZE, by id, with the counts inspect reports. */
     private final Map<String, ReceivedBlock> announced = new LinkedHashMap<>();
     private ReceivedBlock lastBlock;
+    private final byte[] encoded = new byte[RamBlock.PAGE_SIZE];
+    private final byte[] page = new byte[RamBlock.PAGE_SIZE];
+    /** Set when the stream announced zstd pages (vm-migrate/capabilities). */
+    private ZstdPages zstd;
 
     /** One announced block and what arrived for it; {@code block} is null when only counting. */
     static final class ReceivedBlock {
@@ -34,6 +39,19 @@ final class RamReceiver {
 
     RamReceiver(RamBlockResolver resolver) {
         this.resolver = resolver;
+    }
+
+    /** The stream announced zstd-compressed pages. */
+    void expectCompressedPages() {
+        if (zstd == null) {
+            zstd = ZstdPages.forDecompression();
+        }
+    }
+
+    void close() {
+        if (zstd != null) {
+            zstd.close();
+        }
     }
 
     List<RamBlockSummary> summary() {
@@ -69,6 +87,8 @@ final class RamReceiver {
                     }
                     target.normalPages++;
                 }
+                case RamFlags.XBZRLE -> loadXbzrle(in, blockFor(in, flags, offset, at), offset);
+                case RamFlags.COMPRESS_PAGE -> loadCompressed(in, blockFor(in, flags, offset, at), offset, at);
                 case RamFlags.EOS -> {
                     return;
                 }
@@ -76,6 +96,53 @@ final class RamReceiver {
                         "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
             }
         }
+    }
+
+    /** QEMU's load_xbzrle: u8 encoding flag, be16 length, the encoding, applied to the page in place. */
+    private void loadXbzrle(MigrationInput in, ReceivedBlock target, long offset) throws IOException {
+        long at = in.position();
+        int encoding = in.readU8();
+        if (encoding != RamFlags.ENCODING_FLAG_XBZRLE) {
+            throw new StreamFormatException(String.format("unknown XBZRLE encoding flag 0x%02x", encoding), at);
+        }
+        int length = in.readBe16();
+        if (length > RamBlock.PAGE_SIZE) {
+            throw new StreamFormatException("XBZRLE encoding of " + length + " bytes exceeds a page", at + 1);
+        }
+        in.readInto(MemorySegment.ofArray(encoded), 0, length);
+        target.normalPages++;
+        if (target.block == null) {
+            return;
+        }
+        try {
+            Xbzrle.decode(encoded, length, target.block.memory().asSlice(offset, RamBlock.PAGE_SIZE), RamBlock.PAGE_SIZE);
+        } catch (IllegalArgumentException e) {
+            throw new StreamFormatException("bad XBZRLE page: " + e.getMessage(), at);
+        }
+    }
+
+    /** A zstd page: be32 length then the frame; only valid when the stream announced compression. */
+    private void loadCompressed(MigrationInput in, ReceivedBlock target, long offset, long at) throws IOException {
+        if (zstd == null) {
+            throw new StreamFormatException("compressed page, but the stream did not announce zstd compression "
+                    + "(QEMU's zlib compress capability is not supported)", at);
+        }
+        long lengthAt = in.position();
+        int length = in.readBe32();
+        if (length <= 0 || length > RamBlock.PAGE_SIZE) {
+            throw new StreamFormatException("compressed page of " + Integer.toUnsignedString(length) + " bytes", lengthAt);
+        }
+        in.readInto(MemorySegment.ofArray(encoded), 0, length);
+        target.normalPages++;
+        if (target.block == null) {
+            return;
+        }
+        try {
+            zstd.decompress(encoded, length, page);
+        } catch (IllegalArgumentException e) {
+            throw new StreamFormatException(e.getMessage(), lengthAt + 4);
+        }
+        MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, RamBlock.PAGE_SIZE);
     }
 
     private void readBlockList(MigrationInput in, long total, long at) throws IOException {

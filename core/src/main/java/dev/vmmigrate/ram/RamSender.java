@@ -2,6 +2,7 @@ package dev.vmmigrate.ram;
 
 import dev.vmmigrate.stream.MigrationOutput;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -14,18 +15,31 @@ final class RamSender {
     private static final int PAGES_PER_LIMIT_CHECK = 64;
     /** An iteration returns after this long even if the rate limit allows more (QEMU's MAX_WAIT). */
     private static final long MAX_ITERATION_NANOS = 50_000_000L;
+    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[RamBlock.PAGE_SIZE]);
 
     private final List<RamBlock> blocks;
     private final RamStats stats;
     private final long[][] bitmaps;
+    private final XbzrleCache xbzrleCache;
+    private final ZstdPages zstd;
+    /** A stable copy of the page being sent: the guest may write the original meanwhile. */
+    private final byte[] pageCopy = new byte[RamBlock.PAGE_SIZE];
+    private final MemorySegment pageCopySegment = MemorySegment.ofArray(pageCopy);
+    private final byte[] encoded = new byte[RamBlock.PAGE_SIZE];
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
+    /** Full rounds over all blocks: XBZRLE starts after the first, as in QEMU. */
+    private long roundsCompleted;
+    /** True while sending the END section: no cache inserts then, as QEMU's last stage. */
+    private boolean lastStage;
     private RamBlock lastSentBlock;
 
-    RamSender(List<RamBlock> blocks, RamStats stats) {
+    RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options) {
         this.blocks = List.copyOf(blocks);
         this.stats = stats;
+        this.xbzrleCache = options.xbzrle() ? new XbzrleCache(options.xbzrleCacheBytes(), RamBlock.PAGE_SIZE) : null;
+        this.zstd = options.compress() ? ZstdPages.forCompression(options.compressLevel()) : null;
         this.bitmaps = new long[blocks.size()][];
         for (int i = 0; i < blocks.size(); i++) {
             bitmaps[i] = new long[blocks.get(i).dirty().words()];
@@ -75,9 +89,28 @@ final class RamSender {
             fresh += blocks.get(i).dirty().drainInto(bitmaps[i]);
         }
         dirtyPages += fresh;
-        stats.dirtySyncCount.incrementAndGet();
+        long syncs = stats.dirtySyncCount.incrementAndGet();
         stats.lastSyncDirtyPages.set(fresh);
+        if (syncs > 2) {
+            // Every page the guest left alone since the previous sync is one not sent this pass.
+            long pages = blocks.stream().mapToLong(RamBlock::pageCount).sum();
+            stats.skippedPages.addAndGet(Math.max(0, pages - fresh));
+        }
         return fresh;
+    }
+
+    /** The END section: what is left goes out, without filling the XBZRLE cache. */
+    void enterLastStage() {
+        lastStage = true;
+    }
+
+    void close() {
+        if (zstd != null) {
+            zstd.close();
+        }
+        if (xbzrleCache != null) {
+            xbzrleCache.close();
+        }
     }
 
     /**
@@ -128,22 +161,91 @@ final class RamSender {
             }
             cursorBlock = (cursorBlock + 1) % blocks.size();
             cursorPage = 0;
+            if (cursorBlock == 0) {
+                roundsCompleted++;
+            }
         }
         throw new IllegalStateException("dirty page count " + dirtyPages + " but no dirty bit set");
     }
 
     private void sendPage(MigrationOutput out, RamBlock block, long page) throws IOException {
         long offset = page * RamBlock.PAGE_SIZE;
+        long cacheKey = ((long) cursorBlock << 48) | offset;
         if (block.isZeroPage(page)) {
             writeHeader(out, block, offset, RamFlags.ZERO);
             out.putU8(0);
             stats.duplicatePages.incrementAndGet();
-        } else {
-            writeHeader(out, block, offset, RamFlags.PAGE);
-            out.putBytes(block.memory(), offset, RamBlock.PAGE_SIZE);
-            stats.normalPages.incrementAndGet();
-            stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+            if (xbzrleActive() && !lastStage) {
+                // The destination now holds zeros: the cache must agree (QEMU's xbzrle_cache_zero_page).
+                MemorySegment.copy(ZERO_PAGE, 0, pageCopySegment, 0, RamBlock.PAGE_SIZE);
+                xbzrleCache.insert(cacheKey, pageCopySegment, stats.dirtySyncCount.get());
+            }
+            return;
         }
+        MemorySegment.copy(block.memory(), offset, pageCopySegment, 0, RamBlock.PAGE_SIZE);
+        if (xbzrleActive() && sendXbzrle(out, block, offset, cacheKey)) {
+            return;
+        }
+        if (zstd != null) {
+            int length = zstd.compress(pageCopy, encoded);
+            if (length > 0) {
+                writeHeader(out, block, offset, RamFlags.COMPRESS_PAGE);
+                out.putBe32(length);
+                out.putBytes(encoded, 0, length);
+                stats.compressedPages.incrementAndGet();
+                stats.compressedBytes.addAndGet(length);
+                stats.normalPages.incrementAndGet();
+                stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+                return;
+            }
+        }
+        writeHeader(out, block, offset, RamFlags.PAGE);
+        out.putBytes(pageCopy);
+        stats.normalPages.incrementAndGet();
+        stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+    }
+
+    private boolean xbzrleActive() {
+        return xbzrleCache != null && roundsCompleted > 0;
+    }
+
+    /**
+     * QEMU's save_xbzrle_page: a page not in the cache is cached (unless in the last stage) and
+     * sent whole; an unchanged one is not sent; one whose encoding would not be smaller is
+     * counted as overflow and sent whole. Returns true when the page needs nothing more.
+     */
+    private boolean sendXbzrle(MigrationOutput out, RamBlock block, long offset, long cacheKey) throws IOException {
+        long generation = stats.dirtySyncCount.get();
+        stats.xbzrleAttempts.incrementAndGet();
+        if (!xbzrleCache.isCached(cacheKey, generation)) {
+            stats.xbzrleCacheMiss.incrementAndGet();
+            if (!lastStage) {
+                xbzrleCache.insert(cacheKey, pageCopySegment, generation);
+            }
+            return false;
+        }
+        MemorySegment cached = xbzrleCache.get(cacheKey);
+        int length = Xbzrle.encode(cached, pageCopySegment, RamBlock.PAGE_SIZE, encoded, RamBlock.PAGE_SIZE);
+        if (length == 0) {
+            return true; // the destination already has exactly this page
+        }
+        if (length < 0) {
+            stats.xbzrleOverflow.incrementAndGet();
+            if (!lastStage) {
+                MemorySegment.copy(pageCopySegment, 0, cached, 0, RamBlock.PAGE_SIZE);
+            }
+            return false;
+        }
+        if (!lastStage) {
+            MemorySegment.copy(pageCopySegment, 0, cached, 0, RamBlock.PAGE_SIZE);
+        }
+        writeHeader(out, block, offset, RamFlags.XBZRLE);
+        out.putU8(RamFlags.ENCODING_FLAG_XBZRLE);
+        out.putBe16(length);
+        out.putBytes(encoded, 0, length);
+        stats.xbzrlePages.incrementAndGet();
+        stats.xbzrleBytes.addAndGet(length);
+        return true;
     }
 
     private void writeHeader(MigrationOutput out, RamBlock block, long offset, int flags) throws IOException {

@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -21,4 +22,29 @@ public final class RamStats {
     public final AtomicLong dirtySyncCount = new AtomicLong();
     /** Pages found newly dirty by the latest sync. */
     public final AtomicLong lastSyncDirtyPages = new AtomicLong();
+
+    /** XBZRLE-encoded pages sent ({@code xbzrle-cache.pages}). */
+    public final AtomicLong xbzrlePages = new AtomicLong();
+    /** Bytes of XBZRLE encodings sent ({@code xbzrle-cache.bytes}). */
+    public final AtomicLong xbzrleBytes = new AtomicLong();
+    /** Dirty pages not found in the XBZRLE cache ({@code xbzrle-cache.cache-miss}). */
+    public final AtomicLong xbzrleCacheMiss = new AtomicLong();
+    /** Pages whose encoding would not have been smaller, sent whole ({@code xbzrle-cache.overflow}). */
+    public final AtomicLong xbzrleOverflow = new AtomicLong();
+    /** Pages XBZRLE was tried on: the base of the cache-miss rate. */
+    public final AtomicLong xbzrleAttempts = new AtomicLong();
+
+    /** Pages sent zstd-compressed ({@code compression.pages}). */
+    public final AtomicLong compressedPages = new AtomicLong();
+    /** Bytes of their compressed data ({@code compression.compressed-size}). */
+    public final AtomicLong compressedBytes = new AtomicLong();
+
+    private final List<AtomicLong> all = List.of(duplicatePages, normalPages, normalBytes, skippedPages,
+            transferredBytes, dirtySyncCount, lastSyncDirtyPages, xbzrlePages, xbzrleBytes, xbzrleCacheMiss,
+            xbzrleOverflow, xbzrleAttempts, compressedPages, compressedBytes);
+
+    /** Zeroes every counter: a new migration starts from nothing. */
+    public void reset() {
+        all.forEach(counter -> counter.set(0));
+    }
 }

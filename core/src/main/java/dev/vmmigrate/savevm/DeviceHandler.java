@@ -15,14 +15,22 @@ import java.util.function.Supplier;
  * @param description the field layout and version
  * @param saver reads the device's state at save time
  * @param loader applies loaded state; it may refuse with IllegalArgumentException
+ * @param earlySetup sent at setup, before any RAM, and applied as soon as it is loaded (QEMU's
+ *     vmsd early_setup): for state the rest of the stream depends on
  */
 public record DeviceHandler(String idstr, int instanceId, VmStateDescription description,
-                            Supplier<FieldValues> saver, Consumer<FieldValues> loader) {
+                            Supplier<FieldValues> saver, Consumer<FieldValues> loader, boolean earlySetup) {
     public DeviceHandler {
         Objects.requireNonNull(idstr, "idstr");
         Objects.requireNonNull(description, "description");
         Objects.requireNonNull(saver, "saver");
         Objects.requireNonNull(loader, "loader");
+    }
+
+    /** A device saved with the others once the guest has stopped. */
+    public DeviceHandler(String idstr, int instanceId, VmStateDescription description,
+                         Supplier<FieldValues> saver, Consumer<FieldValues> loader) {
+        this(idstr, instanceId, description, saver, loader, false);
     }
 
     public int version() {

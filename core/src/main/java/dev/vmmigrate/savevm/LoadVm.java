@@ -66,8 +66,12 @@ public final class LoadVm {
                         iterative.load(in, type, header.version());
                     } else if (device != null && type == SectionType.FULL) {
                         checkVersion(name, header.version(), device.version(), at);
-                        loadedDevices.put(device, new LoadedDevice(
-                                VmStateCodec.load(in, device.description(), header.version()), at));
+                        LoadedDevice loaded = new LoadedDevice(
+                                VmStateCodec.load(in, device.description(), header.version()), at);
+                        loadedDevices.put(device, loaded);
+                        if (device.earlySetup()) {
+                            apply(device, loaded); // the rest of the stream depends on it
+                        }
                     } else {
                         throw new StreamFormatException("unknown section '" + name + "' instance "
                                 + header.instanceId() + " (" + type + "): this guest has no such device", at);
@@ -123,12 +127,18 @@ public final class LoadVm {
 
     private static void applyDevices(Map<DeviceHandler, LoadedDevice> loaded) throws StreamFormatException {
         for (Map.Entry<DeviceHandler, LoadedDevice> entry : loaded.entrySet()) {
-            try {
-                entry.getKey().loader().accept(entry.getValue().values());
-            } catch (IllegalArgumentException e) {
-                throw new StreamFormatException("device '" + entry.getKey().idstr() + "' refused its state: "
-                        + e.getMessage() + ", section", entry.getValue().offset());
+            if (!entry.getKey().earlySetup()) {
+                apply(entry.getKey(), entry.getValue());
             }
+        }
+    }
+
+    private static void apply(DeviceHandler device, LoadedDevice loaded) throws StreamFormatException {
+        try {
+            device.loader().accept(loaded.values());
+        } catch (IllegalArgumentException e) {
+            throw new StreamFormatException("device '" + device.idstr() + "' refused its state: "
+                    + e.getMessage() + ", section", loaded.offset());
         }
     }
 }

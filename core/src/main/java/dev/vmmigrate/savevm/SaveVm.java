@@ -22,6 +22,8 @@ public final class SaveVm {
     private final StreamPreamble preamble;
     private final List<IterativeHandler> iterative;
     private final List<DeviceHandler> devices;
+    /** The vmdesc entries of the devices saved so far, in stream order. */
+    private final List<VmDesc.DeviceEntry> described = new ArrayList<>();
 
     public SaveVm(HandlerRegistry registry, StreamPreamble preamble) {
         this.registry = registry;
@@ -43,7 +45,7 @@ public final class SaveVm {
         return 1 + iterative.size() + devices.indexOf(device);
     }
 
-    /** Preamble, then each iterative handler's START section. */
+    /** Preamble, each iterative handler's START section, then the early devices' FULL sections. */
     public void setup(MigrationOutput out) throws IOException {
         preamble.write(out);
         for (IterativeHandler handler : iterative) {
@@ -52,6 +54,13 @@ public final class SaveVm {
                     handler.instanceId(), handler.version()));
             handler.saveSetup(out);
             SectionHeader.writeFooter(out, id);
+        }
+        // After the STARTs (which carry no pages, and which a receiver may peek at to size its
+        // RAM) and before any PART: what the pages' encoding depends on.
+        for (DeviceHandler device : devices) {
+            if (device.earlySetup()) {
+                saveDevice(out, device);
+            }
         }
         out.flush();
     }
@@ -91,22 +100,28 @@ public final class SaveVm {
             handler.saveComplete(out);
             SectionHeader.writeFooter(out, id);
         }
-        List<VmDesc.DeviceEntry> described = new ArrayList<>();
         for (DeviceHandler device : devices) {
-            int id = sectionId(device);
-            SectionHeader.write(out, new SectionHeader.Open(SectionType.FULL, id, device.idstr(),
-                    device.instanceId(), device.version()));
-            FieldValues values = device.saver().get();
-            VmStateCodec.save(out, device.description(), values);
-            SectionHeader.writeFooter(out, id);
-            described.add(new VmDesc.DeviceEntry(device.idstr(), device.instanceId(), device.description(), values));
+            if (!device.earlySetup()) {
+                saveDevice(out, device);
+            }
         }
         out.putU8(SectionType.EOF.code());
         byte[] json = VmDesc.toQemuJson(VmDesc.document(PAGE_SIZE, described)).getBytes(StandardCharsets.UTF_8);
+        described.clear();
         out.putU8(SectionType.VMDESCRIPTION.code());
         out.putBe32(json.length);
         out.putBytes(json);
         out.flush();
+    }
+
+    private void saveDevice(MigrationOutput out, DeviceHandler device) throws IOException {
+        int id = sectionId(device);
+        SectionHeader.write(out, new SectionHeader.Open(SectionType.FULL, id, device.idstr(),
+                device.instanceId(), device.version()));
+        FieldValues values = device.saver().get();
+        VmStateCodec.save(out, device.description(), values);
+        SectionHeader.writeFooter(out, id);
+        described.add(new VmDesc.DeviceEntry(device.idstr(), device.instanceId(), device.description(), values));
     }
 
     /** A whole snapshot with the guest already stopped: setup then complete, no iteration. */

@@ -64,7 +64,7 @@ public final class LiveMigrations {
     /** An outgoing migration of {@code source} with these limits (downtime limit 300 ms). */
     public static OutgoingMigration outgoing(Guest source, long maxBandwidth, Duration timeout) {
         MachineStreams streams = MachineStreams.of(source, false);
-        OutgoingMigration migration = new OutgoingMigration(source, streams.saveVm(source), streams.ram());
+        OutgoingMigration migration = new OutgoingMigration(source, streams);
         migration.setParameters(new MigrationParameters(maxBandwidth,
                 MigrationParameters.DEFAULT_DOWNTIME_LIMIT, timeout));
         return migration;
