@@ -75,7 +75,7 @@ class CliErrorsTest {
     void inspectUnknownSectionType() throws IOException {
         byte[] real = Files.readAllBytes(QemuTestData.NONE_2M.copyTo(dir));
         byte[] bad = Arrays.copyOf(real, real.length);
-        assertEquals(0x01, bad[17], "START after 'QEVM' v3 and configuration 'none' (notes/qemu-stream-facts.md)");
+        assertEquals(0x01, bad[17], "START after 'QEVM' v3 and configuration 'none' (core/src/test/resources/qemu-streams/FACTS.md)");
         bad[17] = 0x09;
         Path file = write("type9.mig", bad);
         CliProcess.Result r = CliProcess.run(dir, "inspect", file.toString());

@@ -13,7 +13,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The CLI on QEMU 7.2's own streams (core/src/test/resources/qemu-streams, notes/qemu-stream-facts.md). */
+/** The CLI on QEMU 7.2's own streams (core/src/test/resources/qemu-streams, core/src/test/resources/qemu-streams/FACTS.md). */
 class QemuStreamCliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -29,7 +29,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Golden bytes of every RAM record our {@link RamHandler} writes, and how its loader treats
- * good and bad records (QEMU 7.2's ram.c format, notes/qemu-stream-facts.md section 2).
+ * good and bad records (QEMU 7.2's ram.c format, core/src/test/resources/qemu-streams/FACTS.md section 2).
  */
 @Timeout(30)
 class RamRecordsTest {

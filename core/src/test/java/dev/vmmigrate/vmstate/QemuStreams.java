@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Facts from real QEMU 7.2 streams (notes/qemu-stream-facts.md): the descriptions of machine
+ * Facts from real QEMU 7.2 streams (core/src/test/resources/qemu-streams/FACTS.md): the descriptions of machine
  * {@code none}'s two devices, a complete 747-byte stream of {@code -machine none} without RAM,
  * and access to the captured files in test resources {@code qemu-streams/} when present.
  */

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# benchmark.sh - speed and memory figures for vm-migrate, printed next to their targets.
+# This is not a test: missing a target does not fail it. It exits non-zero only when a run
+# could not be carried out (build failed, a migration failed, a tool is missing).
+#
+# Usage: scripts/benchmark.sh            (takes a minute or two)
+#
+#   (a) a paused 1 GiB guest, half random half zero pages, over tcp loopback, unlimited bandwidth:
+#         vm-migrate receive tcp:127.0.0.1:0 --run-for 0          (under /usr/bin/time -v)
+#         vm-migrate send tcp:127.0.0.1:PORT --ram 1G --fill half_random --paused \
+#                    --max-bandwidth unlimited --json
+#   (b) the same guest running, dirtying 64 MiB/s, default bandwidth (128M/s) and downtime limit:
+#         vm-migrate send ... --workload random:64M/s --warmup 1s --json
+#   (c) when qemu-system-x86_64 is installed: QEMU -> QEMU on this machine, machine none with a
+#       1 GiB memory-backend-file (share=on) holding the same share of content (half the pages
+#       random, here the first half; vm-migrate's --fill half_random picks about half by seed),
+#       source paused (-S), max-bandwidth raised (7.2's default is 128 MiB/s) to compare with (a).
+#
+# Figures come from the final {"return": query-migrate} line of `send --json` (vm-migrate) and
+# from QMP query-migrate on the source (QEMU); the receiver's peak RSS is GNU time's "Maximum
+# resident set size". Targets: (a) total time at most half QEMU's; receiver RSS at most guest
+# RAM + 128 MiB; downtime within the limit (300 ms).
+#
+# Environment: BENCH_RAM (guest size, default 1G; forms like 256M or 2G), BENCH_QEMU=0 skips (c),
+# VM_MIGRATE_JAR (use this jar instead of building cli/target/vm-migrate.jar).
+# Installs GNU time (Debian package `time`) when /usr/bin/time is missing, with sudo if not root.
+# Needs jq or python3 (to read JSON) and, for (c), python3 (to speak QMP).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+vm="$here/vm-migrate"
+ram="${BENCH_RAM:-1G}"
+downtime_limit_ms=300
+qemu="${QEMU:-qemu-system-x86_64}"
+
+say() { printf 'benchmark: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- set-up -----------------------------------------------------------------------------------
+
+case "$ram" in
+    [0-9]*[MG]) ;;
+    *) die "BENCH_RAM must look like 256M or 1G, not '$ram'" ;;
+esac
+ram_mib=${ram%?}
+[ "${ram: -1}" = G ] && ram_mib=$((ram_mib * 1024))
+rss_target_mib=$((ram_mib + 128))
+
+if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; then
+    say "building vm-migrate (./mvnw -q package -DskipTests)"
+    (cd "$root" && ./mvnw -q package -DskipTests)
+fi
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else return 1
+    fi
+}
+if [ ! -x /usr/bin/time ]; then
+    say "installing GNU time (package time) to measure peak RSS"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null \
+        || say "could not install GNU time: receiver RSS will be n/a"
+fi
+have_time=0; [ -x /usr/bin/time ] && have_time=1
+
+if command -v jq >/dev/null 2>&1; then json_tool=jq
+elif command -v python3 >/dev/null 2>&1; then json_tool=python3
+else die "needs jq or python3 to read the --json output"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/vm-migrate-bench.XXXXXX")"
+pids=()
+shmdir=""
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do      # our own children, and theirs (GNU time's child)
+        pkill -P "$p" 2>/dev/null || true
+        kill "$p" 2>/dev/null || true
+    done
+    rm -rf "$work" ${shmdir:+"$shmdir"}
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ret FILE KEY  - KEY of the final {"return": ...} line in an NDJSON FILE (dotted for nesting:
+# ram.mbps), or "n/a". Lines that are not JSON are skipped.
+ret() {
+    local file="$1" key="$2" v
+    if [ "$json_tool" = jq ]; then
+        local path=".return" part
+        IFS=. read -ra parts <<<"$key"
+        for part in "${parts[@]}"; do path="$path[\"$part\"]"; done
+        v=$(jq -rR "fromjson? | select(type == \"object\" and has(\"return\")) | $path // empty" "$file" | tail -1)
+    else
+        v=$(python3 - "$file" "$key" <<'PY'
+import json, sys
+val = None
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(msg, dict) and "return" in msg:
+        val = msg["return"]
+        for k in sys.argv[2].split("."):
+            val = val.get(k) if isinstance(val, dict) else None
+if val is not None:
+    print(val)
+PY
+)
+    fi
+    printf '%s\n' "${v:-n/a}"
+}
+
+# peak_rss_mib FILE - "Maximum resident set size" of a GNU time -v report, in MiB, or n/a.
+peak_rss_mib() {
+    local kb
+    kb=$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$1" 2>/dev/null | tail -1)
+    if [ -n "$kb" ]; then echo $(((kb + 512) / 1024)); else echo n/a; fi
+}
+
+# free_port - a TCP port on 127.0.0.1 that is free right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- vm-migrate runs --------------------------------------------------------------------------
+
+# vm_run NAME SEND-ARGS... - receiver on tcp:127.0.0.1:0 (the port it prints), sender with
+# SEND-ARGS; leaves NAME.send (sender NDJSON), NAME.recv (receiver NDJSON), NAME.time.
+vm_run() {
+    local name="$1"; shift
+    local recv_out="$work/$name.recv" send_out="$work/$name.send" timef="$work/$name.time"
+    local wrap=() port="" rpid rc_send=0 rc_recv=0 i
+    [ "$have_time" = 1 ] && wrap=(/usr/bin/time -v -o "$timef")
+    "${wrap[@]}" "$vm" receive tcp:127.0.0.1:0 --run-for 0 --json --progress none 2>"$recv_out" &
+    rpid=$!; pids+=("$rpid")
+    for ((i = 0; i < 300; i++)); do      # the receiver prints the port it listens on
+        port=$(grep -o 'listening on tcp:127\.0\.0\.1:[0-9]*' "$recv_out" 2>/dev/null | head -1 | sed 's/.*://' || true)
+        [ -n "$port" ] && break
+        kill -0 "$rpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        cat "$recv_out" >&2
+        die "$name: the receiver did not report a port"
+    fi
+    say "$name: vm-migrate send tcp:127.0.0.1:$port $*"
+    "$vm" send "tcp:127.0.0.1:$port" "$@" --json --progress none 2>"$send_out" || rc_send=$?
+    wait "$rpid" || rc_recv=$?
+    if [ "$rc_send" -ne 0 ] || [ "$rc_recv" -ne 0 ]; then
+        say "$name: send exited $rc_send, receive exited $rc_recv"
+        grep -v '"MIGRATION_PASS"' "$send_out" "$recv_out" >&2 || true
+        die "$name: migration did not complete"
+    fi
+    say "$name: completed: total $(ret "$send_out" total-time) ms, downtime $(ret "$send_out" downtime) ms"
+}
+
+vm_run a --ram "$ram" --fill half_random --paused --max-bandwidth unlimited
+vm_run b --ram "$ram" --fill half_random --workload random:64M/s --warmup 1s
+
+# --- QEMU -> QEMU -----------------------------------------------------------------------------
+
+qemu_done=0
+qemu_version=""
+if [ "${BENCH_QEMU:-1}" != 0 ] && command -v "$qemu" >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+    qemu_version=$("$qemu" --version | head -1 | sed 's/^QEMU emulator version //')
+    say "c: QEMU $qemu_version -> QEMU, $ram RAM, writing the source RAM file"
+    # The source's RAM file lives in /dev/shm when there is room (memory speed, as vm-migrate's
+    # anonymous guest RAM); the destination gets anonymous RAM (memory-backend-ram), as
+    # vm-migrate receive does. A file-backed destination on disk measures the disk instead.
+    ramdir="$work"
+    if [ -d /dev/shm ] && [ -w /dev/shm ] \
+        && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((ram_mib + 256)) ]; then
+        ramdir=$(mktemp -d /dev/shm/vm-migrate-bench.XXXXXX)
+        shmdir="$ramdir"
+    fi
+    src_ram="$ramdir/src.ram"
+    python3 - "$src_ram" "$ram_mib" <<'PY'
+import os, sys
+path, mib = sys.argv[1], int(sys.argv[2])
+half = mib * 1024 * 1024 // 2
+with open(path, "wb") as f:
+    for _ in range(half // (8 << 20)):          # first half: random pages
+        f.write(os.urandom(8 << 20))
+    f.write(os.urandom(half % (8 << 20)))
+    f.truncate(2 * half)                         # second half: zero (sparse)
+PY
+    port=$(free_port)
+    common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
+    qwrap=(); [ "$have_time" = 1 ] && qwrap=(/usr/bin/time -v -o "$work/c.time")
+    "${qwrap[@]}" "$qemu" "${common[@]}" \
+        -object "memory-backend-ram,id=mem,size=${ram_mib}M" \
+        -incoming "tcp:127.0.0.1:$port" -qmp "unix:$work/dst.sock,server=on,wait=off" 2>"$work/dst.err" &
+    pids+=($!); dst_pid=$!
+    "$qemu" "${common[@]}" -S \
+        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
+        -qmp "unix:$work/src.sock,server=on,wait=off" 2>"$work/src.err" &
+    pids+=($!); src_pid=$!
+    say "c: QMP: migrate-set-parameters max-bandwidth, migrate tcp:127.0.0.1:$port"
+    python3 - "$work/src.sock" "$work/dst.sock" "$port" "$work/dst.dump" "$ram_mib" >"$work/c.json" <<'PY' || { cat "$work/src.err" "$work/dst.err" >&2; die "c: QEMU migration failed"; }
+import json, socket, sys, time
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for _ in range(200):                         # QEMU needs a moment to create the socket
+        try:
+            s.connect(path)
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        sys.exit("cannot connect to QMP socket " + path)
+    f = s.makefile("rw")
+    f.readline()                                 # greeting
+    def cmd(name, **args):
+        req = {"execute": name}
+        if args:
+            req["arguments"] = args
+        f.write(json.dumps(req) + "\n")
+        f.flush()
+        while True:
+            line = f.readline()
+            if not line:
+                return {}
+            msg = json.loads(line)
+            if "event" not in msg:
+                if "error" in msg:
+                    sys.exit("QMP %s: %s" % (name, json.dumps(msg)))
+                return msg.get("return", {})
+    cmd("qmp_capabilities")
+    return cmd
+
+src_sock, dst_sock, port, dump, mib = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+dst = connect(dst_sock)
+src = connect(src_sock)
+src("migrate-set-parameters", **{"max-bandwidth": 100 << 30})   # 7.2's default is 128 MiB/s
+src("migrate", uri="tcp:127.0.0.1:" + port)
+while True:
+    st = src("query-migrate")
+    if st.get("status") in ("completed", "failed", "cancelled"):
+        break
+    time.sleep(0.01)
+if st.get("status") != "completed":
+    sys.exit("QEMU migration " + json.dumps(st))
+for _ in range(500):                             # the destination finishes loading
+    if dst("query-migrate").get("status") == "completed":
+        break
+    time.sleep(0.01)
+print(json.dumps({"return": st}))
+sys.stdout.flush()
+# After the figures: dump the destination's RAM (at guest-physical 0 on machine none) to check it.
+dst("pmemsave", val=0, size=mib << 20, filename=dump)
+src("quit")
+dst("quit")
+PY
+    wait "$src_pid" || true
+    wait "$dst_pid" || true
+    if cmp -s "$src_ram" "$work/dst.dump"; then qemu_same=yes; else qemu_same=NO; fi
+    rm -f "$src_ram" "$work/dst.dump"
+    qemu_done=1
+    say "c: completed: total $(ret "$work/c.json" total-time) ms, downtime $(ret "$work/c.json" downtime) ms, destination RAM equal: $qemu_same"
+elif [ "${BENCH_QEMU:-1}" != 0 ]; then
+    say "c: $qemu (or python3) not installed: skipping QEMU -> QEMU (apt-get install qemu-system-x86)"
+fi
+
+# --- report -----------------------------------------------------------------------------------
+
+row() {   # row LABEL NDJSON TIMEFILE
+    local mbps
+    mbps=$(ret "$2" ram.mbps)
+    [ "$mbps" != n/a ] && mbps=$(printf '%.0f' "$mbps")
+    printf '%-40s %9s %9s %8s %13s %6s %12s\n' "$1" "$(ret "$2" total-time)" "$(ret "$2" downtime)" \
+        "$mbps" "$(ret "$2" ram.transferred)" "$(ret "$2" ram.dirty-sync-count)" "$(peak_rss_mib "$3")"
+}
+verdict() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
+le() { [ "$1" != n/a ] && [ "$2" != n/a ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+echo
+echo "vm-migrate benchmark: guest $ram, $(nproc) CPUs, $("$vm" --version 2>/dev/null | head -1), $("$vm" --version 2>/dev/null | tail -1)${qemu_version:+, QEMU $qemu_version}"
+echo
+printf '%-40s %9s %9s %8s %13s %6s %12s\n' "run" "total ms" "down ms" "Mbit/s" "bytes sent" "syncs" "peak RSS MiB"
+row "(a) vm-migrate, paused, unlimited" "$work/a.send" "$work/a.time"
+row "(b) vm-migrate, random:64M/s, 128M/s" "$work/b.send" "$work/b.time"
+if [ "$qemu_done" = 1 ]; then
+    row "(c) QEMU -> QEMU, paused, unlimited" "$work/c.json" "$work/c.time"
+fi
+echo "(peak RSS: of the receiving process - vm-migrate receive, or the destination QEMU."
+note=" vm-migrate's receiver checks the sender's end-to-end digest before it exits 0."
+if [ "$qemu_done" = 1 ]; then
+    where="a temporary directory"; [ -n "$shmdir" ] && where=/dev/shm
+    note="$note QEMU: source RAM a memory-backend-file (share=on) in $where,"
+    note="$note destination memory-backend-ram; destination RAM equal to the source's: $qemu_same."
+fi
+echo "$note)" | fold -s -w 100
+echo
+echo "targets:"
+a_total=$(ret "$work/a.send" total-time)
+if [ "$qemu_done" = 1 ]; then
+    c_total=$(ret "$work/c.json" total-time)
+    ratio=$(awk -v a="$a_total" -v c="$c_total" 'BEGIN { if (c > 0) printf "%.2f", a / c; else print "n/a" }')
+    ok=0; le "$ratio" 0.5 && ok=1
+    printf '  %-62s %-10s %s\n' "(a) total time / QEMU's total time <= 0.50" "$ratio" "$(verdict $ok)"
+else
+    printf '  %-62s %-10s %s\n' "(a) total time / QEMU's total time <= 0.50" "n/a" "(QEMU not run)"
+fi
+for r in a b; do
+    rss=$(peak_rss_mib "$work/$r.time")
+    ok=0; le "$rss" "$rss_target_mib" && ok=1
+    printf '  %-62s %-10s %s\n' "($r) receiver peak RSS <= guest RAM + 128 MiB = $rss_target_mib MiB" "$rss MiB" "$(verdict $ok)"
+    down=$(ret "$work/$r.send" downtime)
+    ok=0; le "$down" "$downtime_limit_ms" && ok=1
+    printf '  %-62s %-10s %s\n' "($r) downtime <= $downtime_limit_ms ms (the downtime limit)" "$down ms" "$(verdict $ok)"
+done
