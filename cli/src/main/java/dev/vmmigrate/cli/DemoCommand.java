@@ -80,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
             MigrationStatus sent = migration.awaitFinished();
             reporter.summary(migration.info());
             if (sent != MigrationStatus.COMPLETED) {
-                incoming.cancel(null);
+                incoming.cancel();
                 return sent == MigrationStatus.CANCELLED ? ExitCode.CANCELLED : ExitCode.FAILED;
             }
             MigrationStatus loaded = received.get(1, TimeUnit.MINUTES);

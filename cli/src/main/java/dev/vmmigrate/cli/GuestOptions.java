@@ -27,7 +27,7 @@ final class GuestOptions {
     String machine;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "1",
-            description = "Seed of the workload and of --fill (default: ${DEFAULT-VALUE}).")
+            description = "Seed of the workload (and of send's --fill). Default: ${DEFAULT-VALUE}.")
     long seed;
 
     @Option(names = "--workload", paramLabel = "SPEC", defaultValue = "none",

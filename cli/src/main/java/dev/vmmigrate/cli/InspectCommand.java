@@ -21,8 +21,8 @@ import picocli.CommandLine.Parameters;
         description = {"Read a migration stream file (written by vm-migrate or by QEMU) and print its header, "
                 + "configuration, sections, RAM summary and device fields decoded through the stream's vmdesc."},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:The stream was read whole.", "1:The file could not be read.",
-            "2:Bad usage or a malformed stream (the message names the byte offset)."})
+        exitCodeList = {"0:The stream was read whole.", "1:The file could not be read (I/O error).",
+            "2:Bad usage, no such file, or a malformed stream (the message names the byte offset)."})
 final class InspectCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FILE", description = "The stream file.")
     Path file;

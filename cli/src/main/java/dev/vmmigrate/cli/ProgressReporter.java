@@ -102,13 +102,13 @@ final class ProgressReporter implements Reporter {
     @Override
     public void summary(MigrationInfo info) {
         stopTicker();
-        if (style == Style.NONE) {
-            return;
-        }
         StringBuilder text = new StringBuilder("migration ").append(info.status());
-        if (info.errorDesc() != null) {
+        if (info.errorDesc() != null) { // a failure is an answer, not progress: always said
             line(text.append(info.totalTime() != null ? " after " + info.totalTime() + " ms" : "")
                     .append(": ").append(info.errorDesc()).toString());
+            return;
+        }
+        if (style == Style.NONE) {
             return;
         }
         if (info.totalTime() != null) {
@@ -122,9 +122,21 @@ final class ProgressReporter implements Reporter {
         }
         MigrationInfo.Ram ram = info.ram();
         if (ram != null) {
-            text.append(String.format(", %s sent (%d normal, %d zero pages), %.0f Mbit/s, %d passes",
-                    Units.formatSize(ram.transferred()), ram.normal(), ram.duplicate(), ram.mbps(),
-                    ram.dirtySyncCount()));
+            text.append(String.format(", %s sent (%d normal, %d zero pages)%s, %d passes",
+                    Units.formatSize(ram.transferred()), ram.normal(), ram.duplicate(),
+                    ram.mbps() >= 0 ? String.format(", %.0f Mbit/s", ram.mbps()) : "", ram.dirtySyncCount()));
+        }
+        if (info.xbzrleCache() != null) {
+            text.append(String.format(", xbzrle %d pages in %s, %.0f%% cache misses, %d overflows",
+                    info.xbzrleCache().pages(), Units.formatSize(info.xbzrleCache().bytes()),
+                    100 * info.xbzrleCache().cacheMissRate(), info.xbzrleCache().overflow()));
+        }
+        if (info.compression() != null) {
+            text.append(String.format(", zstd %d pages at %.1fx", info.compression().pages(),
+                    info.compression().compressionRate()));
+        }
+        if (info.cpuThrottlePercentage() != null) {
+            text.append(", throttle ").append(info.cpuThrottlePercentage()).append('%');
         }
         line(text.toString());
     }

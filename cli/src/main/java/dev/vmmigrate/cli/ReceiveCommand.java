@@ -55,10 +55,25 @@ final class ReceiveCommand implements Callable<Integer> {
         MigrationUri source = MigrationUri.parse(uri);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             Connection connection;
+            java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
             try (IncomingEndpoint endpoint = source.listen()) {
-                reporter.note("LISTENING", "listening on " + endpoint.boundAddress());
+                // Ctrl-C while waiting: stop listening and exit with the cancelled code.
+                Interrupts.onInterrupt(() -> {
+                    interruptedWaiting.set(true);
+                    try {
+                        endpoint.close();
+                    } catch (IOException ignored) {
+                        // closing to wake accept(): nothing more to do
+                    }
+                });
+                reporter.note("LISTENING", (source instanceof dev.vmmigrate.transport.TcpUri
+                        || source instanceof dev.vmmigrate.transport.UnixUri ? "listening on " : "reading from ")
+                        + endpoint.boundAddress());
                 connection = endpoint.accept();
             } catch (IOException e) {
+                if (interruptedWaiting.get()) {
+                    throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");
+                }
                 throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
             }
             MigrationInput in = new MigrationInput(connection.input());
@@ -98,7 +113,7 @@ final class ReceiveCommand implements Callable<Integer> {
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {
             interrupted.countDown();
-            incoming.cancel(connection);
+            incoming.cancel();
         });
         incoming.start(connection, in);
         MigrationStatus end = incoming.awaitFinished();
@@ -112,8 +127,8 @@ final class ReceiveCommand implements Callable<Integer> {
                     ? ExitCode.VERIFICATION : ExitCode.FAILED;
         }
         guest.ramBlocks().forEach(RamBlock::force);
-        reporter.note("LOADED", String.format("guest loaded in %d ms (%s), %s", incoming.totalMillis(),
-                guest.ramBlocks().getFirst(), guest.runState().qemuName()));
+        reporter.note("LOADED", String.format("guest loaded in %d ms (%s RAM), %s", incoming.totalMillis(),
+                dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName()));
         reporter.summary(info);
         if (runFor == null) {
             interrupted.await();

@@ -44,7 +44,8 @@ final class SendCommand implements Callable<Integer> {
     OutputOptions outputOptions;
 
     @Option(names = "--fill", paramLabel = "CONTENT", defaultValue = "none",
-            description = "Initial RAM content: none (all zero) or half_random (first half random pages). "
+            description = "Initial RAM content: none (all zero) or half_random (about half of the pages, chosen "
+                    + "by --seed, filled with random bytes). "
                     + "Default: ${DEFAULT-VALUE}.")
     Fill fill;
 

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
             "4:Verification mismatch: received state differs from the source's digest.",
         },
         footerHeading = "%nSee also:%n",
-        footer = "vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-inspect(1). "
+        footer = "vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-inspect(1), vm-migrate-demo(1). "
                 + "Set VM_MIGRATE_DEBUG=1 for stack traces.")
 public final class VmMigrate implements Runnable {
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,

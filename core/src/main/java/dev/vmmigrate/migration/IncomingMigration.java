@@ -35,6 +35,7 @@ public final class IncomingMigration {
     private volatile Failure failureKind = Failure.NONE;
     private volatile long startMillis;
     private volatile long totalMillis = -1;
+    private volatile Connection connection;
 
     /** Why a load failed: the CLI turns these into distinct exit codes. */
     public enum Failure { NONE, STREAM, VERIFICATION }
@@ -83,6 +84,7 @@ public final class IncomingMigration {
             throw new MigrationException("this guest already received a migration");
         }
         startMillis = System.currentTimeMillis();
+        this.connection = connection;
         notifyStatus(MigrationStatus.ACTIVE);
         Thread.ofVirtual().name("incoming-migration").start(() -> {
             try {
@@ -98,9 +100,12 @@ public final class IncomingMigration {
         return status.get();
     }
 
-    /** Aborts a load in progress (Ctrl-C on the receiver): the guest does not run. */
-    public void cancel(Connection connection) {
-        connection.shutdown();
+    /** Aborts a load in progress (Ctrl-C on the receiver): the guest does not run. No-op before start. */
+    public void cancel() {
+        Connection current = connection;
+        if (current != null) {
+            current.shutdown();
+        }
     }
 
     private void load(Connection connection, MigrationInput in) {

@@ -182,6 +182,15 @@ final class RamSender {
             }
             return;
         }
+        if (xbzrleCache == null && zstd == null) {
+            // Plain pages go straight from guest memory to the stream, as QEMU sends them.
+            writeHeader(out, block, offset, RamFlags.PAGE);
+            out.putBytes(block.memory(), offset, RamBlock.PAGE_SIZE);
+            stats.normalPages.incrementAndGet();
+            stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+            return;
+        }
+        // Encoders need a page that does not change under them: work on a copy.
         MemorySegment.copy(block.memory(), offset, pageCopySegment, 0, RamBlock.PAGE_SIZE);
         if (xbzrleActive() && sendXbzrle(out, block, offset, cacheKey)) {
             return;
