@@ -1,19 +1,24 @@
 package dev.vmmigrate.guest;
 
+import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
 /**
  * The built-in machine: RAM blocks, the devices of QEMU's machine {@code none} ({@code timer},
- * {@code globalstate}) plus {@code vm-migrate/workload}, a workload that writes the RAM, and a
- * run state with listeners. The guest owns its RAM blocks and unmaps them on {@link #close()}.
- * Thread-safe.
+ * {@code globalstate}) plus {@code vm-migrate/workload}, optionally a disk (a raw image named
+ * {@value #DEFAULT_DISK_ID} on the wire), a workload that writes the RAM and the disk, and a run
+ * state with listeners. The guest owns its RAM blocks and disk and releases them on
+ * {@link #close()}. Thread-safe.
  *
  * <pre>{@code
  * try (Guest guest = Guest.builder().ramSize(1L << 30).workload(WorkloadSpec.parse("random:64M/s")).seed(7).build()) {
@@ -30,9 +35,12 @@ public final class Guest implements AutoCloseable {
     public static final String DEFAULT_RAM_ID = "ram";
     /** RAM size when none is given. */
     public static final long DEFAULT_RAM_SIZE = 64L << 20;
+    /** Device name of the guest's disk in the {@code block} section (QEMU's drive id). */
+    public static final String DEFAULT_DISK_ID = "disk0";
 
     private final String machineType;
     private final List<RamBlock> ramBlocks;
+    private final Disk disk;
     private final TimerDevice timer = new TimerDevice();
     private final GlobalStateDevice globalState = new GlobalStateDevice();
     private final Workload workload;
@@ -43,10 +51,12 @@ public final class Guest implements AutoCloseable {
     private boolean workloadStarted;
     private boolean closed;
 
-    private Guest(String machineType, List<RamBlock> ramBlocks, WorkloadSpec spec, long seed, RunState initial) {
+    private Guest(String machineType, List<RamBlock> ramBlocks, Disk disk, WorkloadSpec spec, long seed,
+                  RunState initial) {
         this.machineType = machineType;
         this.ramBlocks = List.copyOf(ramBlocks);
-        this.workload = new Workload(this.ramBlocks, spec, seed);
+        this.disk = disk;
+        this.workload = new Workload(this.ramBlocks, disk, spec, seed);
         this.workloadDevice = new WorkloadDevice(workload);
         this.runState = initial;
     }
@@ -69,6 +79,11 @@ public final class Guest implements AutoCloseable {
     /** Total RAM in bytes. */
     public long ramBytes() {
         return ramBlocks.stream().mapToLong(RamBlock::length).sum();
+    }
+
+    /** The guest's disk ({@value #DEFAULT_DISK_ID}), if it has one. */
+    public Optional<Disk> disk() {
+        return Optional.ofNullable(disk);
     }
 
     /** The {@code timer} device. */
@@ -167,7 +182,7 @@ public final class Guest implements AutoCloseable {
         return runState == RunState.RUNNING;
     }
 
-    /** Stops the workload and unmaps the RAM; the run state stays as it was. Idempotent. */
+    /** Stops the workload, unmaps the RAM and closes the disk; the run state stays as it was. Idempotent. */
     @Override
     public synchronized void close() {
         if (closed) {
@@ -178,6 +193,13 @@ public final class Guest implements AutoCloseable {
         timer.disable();
         for (RamBlock block : ramBlocks) {
             block.close();
+        }
+        if (disk != null) {
+            try {
+                disk.close();
+            } catch (IOException ignored) {
+                // closing a read-write image loses nothing: every write went to the file already
+            }
         }
     }
 
@@ -200,6 +222,7 @@ public final class Guest implements AutoCloseable {
         private Long ramSize;
         private String ramId = DEFAULT_RAM_ID;
         private Path ramFile;
+        private Path diskImage;
         private final List<RamBlock> blocks = new ArrayList<>();
         private WorkloadSpec workload = WorkloadSpec.NONE;
         private long seed;
@@ -238,6 +261,15 @@ public final class Guest implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Gives the guest a disk: this existing raw image, opened read-write and locked, named
+         * {@value #DEFAULT_DISK_ID} on the wire; the workload writes it too (default: no disk).
+         */
+        public Builder disk(Path image) {
+            this.diskImage = image;
+            return this;
+        }
+
         /** The workload (default none). */
         public Builder workload(WorkloadSpec spec) {
             this.workload = Objects.requireNonNull(spec, "spec");
@@ -256,7 +288,11 @@ public final class Guest implements AutoCloseable {
             return this;
         }
 
-        /** Maps the RAM and builds the guest, stopped (PRELAUNCH or INMIGRATE). */
+        /**
+         * Maps the RAM, opens the disk and builds the guest, stopped (PRELAUNCH or INMIGRATE).
+         *
+         * @throws UncheckedIOException when the disk image cannot be opened (missing, empty, in use)
+         */
         public Guest build() {
             if (!blocks.isEmpty() && (ramFile != null || ramSize != null)) {
                 throw new IllegalArgumentException("give either RAM blocks or a RAM size/file, not both");
@@ -268,7 +304,15 @@ public final class Guest implements AutoCloseable {
                         ? RamBlock.mapFile(ramId, ramFile, ramSize != null ? ramSize : -1)
                         : RamBlock.anonymous(ramId, ramSize != null ? ramSize : DEFAULT_RAM_SIZE));
             }
+            Disk disk = null;
             try {
+                if (diskImage != null) {
+                    try {
+                        disk = Disk.open(DEFAULT_DISK_ID, diskImage);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e.getMessage(), e);
+                    }
+                }
                 for (int i = 0; i < ram.size(); i++) {
                     for (int j = 0; j < i; j++) {
                         if (ram.get(i).id().equals(ram.get(j).id())) {
@@ -276,10 +320,17 @@ public final class Guest implements AutoCloseable {
                         }
                     }
                 }
-                return new Guest(machineType, ram, workload, seed, incoming ? RunState.INMIGRATE : RunState.PRELAUNCH);
+                return new Guest(machineType, ram, disk, workload, seed, incoming ? RunState.INMIGRATE : RunState.PRELAUNCH);
             } catch (RuntimeException e) {
                 if (ownDefault) {
                     ram.getFirst().close();
+                }
+                if (disk != null) {
+                    try {
+                        disk.close();
+                    } catch (IOException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
                 }
                 throw e;
             }

@@ -1,8 +1,12 @@
 package dev.vmmigrate.guest;
 
+import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.List;
@@ -20,6 +24,14 @@ import java.util.stream.LongStream;
  * with equal memory, seed, spec and step counter end up with equal memory after the same number
  * of further steps; that is what {@link WorkloadDevice} migrates. The blocks are seen as one
  * page range, in list order.
+ *
+ * <p>With a disk, every {@value #DISK_WRITE_INTERVAL}th step (steps {@code k} with {@code k %
+ * DISK_WRITE_INTERVAL == DISK_WRITE_INTERVAL - 1}) also writes {@value #DISK_WRITE_SIZE}
+ * pseudo-random bytes to a pseudo-random {@value #DISK_WRITE_SIZE}-byte-aligned disk offset,
+ * both chosen from {@code (seed, k)} alone, and the disk marks the chunk dirty after the write.
+ * Pattern none writes neither RAM nor disk. Disk writes are steps like RAM writes, so
+ * {@link #pause()} quiesces both. A disk I/O error ends the writer thread (or fails
+ * {@link #runSteps}) with an UncheckedIOException.
  *
  * <p>Pacing is a token bucket refilled at {@code rate / 4096} steps a second and spent in
  * batches of about 10 ms; {@link #setThrottlePercent} takes that share of wall time away in
@@ -42,6 +54,7 @@ public final class Workload implements AutoCloseable {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
     private static final long CONTENT_SALT = 0xD1B54A32D192ED03L;
     private static final long FILL_SALT = 0x5851F42D4C957F2DL;
+    private static final long DISK_SALT = 0x2545F4914F6CDD1DL;
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int PAGE = RamBlock.PAGE_SIZE;
     private static final long SLICE_NANOS = 10_000_000L;
@@ -49,9 +62,18 @@ public final class Workload implements AutoCloseable {
     /** Keeps a batch (and so the throttle's view of time) to a few milliseconds at high rates. */
     private static final int MAX_BATCH = 4096;
 
+    /** With a disk, one disk write every this many steps. */
+    public static final int DISK_WRITE_INTERVAL = 64;
+    /** Bytes of each disk write, at an offset that is a multiple of this. */
+    public static final int DISK_WRITE_SIZE = 4096;
+
     private final List<RamBlock> blocks;
     private final long[] blockStarts;
     private final long totalPages;
+    /* Null without a disk. Written by whoever runs steps: one at a time (inFlight or the lock). */
+    private final Disk disk;
+    private final ByteBuffer diskBuffer;
+    private final MemorySegment diskSegment;
 
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
@@ -70,6 +92,14 @@ public final class Workload implements AutoCloseable {
 
     /** A workload over {@code blocks} (seen as one page range), not yet started. */
     public Workload(List<RamBlock> blocks, WorkloadSpec spec, long seed) {
+        this(blocks, null, spec, seed);
+    }
+
+    /**
+     * A workload over {@code blocks} (seen as one page range) that also writes {@code disk}
+     * (null for none), not yet started.
+     */
+    public Workload(List<RamBlock> blocks, Disk disk, WorkloadSpec spec, long seed) {
         if (blocks.isEmpty()) {
             throw new IllegalArgumentException("a workload needs at least one RAM block");
         }
@@ -81,6 +111,9 @@ public final class Workload implements AutoCloseable {
             pages += this.blocks.get(i).pageCount();
         }
         this.totalPages = pages;
+        this.disk = disk;
+        this.diskBuffer = disk == null ? null : ByteBuffer.allocateDirect(DISK_WRITE_SIZE);
+        this.diskSegment = disk == null ? null : MemorySegment.ofBuffer(diskBuffer);
         this.spec = Objects.requireNonNull(spec, "spec");
         this.seed = seed;
     }
@@ -113,6 +146,11 @@ public final class Workload implements AutoCloseable {
     /** Steps done so far (updated at least every ~10 ms while running, exact when paused). */
     public long steps() {
         return steps;
+    }
+
+    /** The disk this workload also writes, or null. */
+    public Disk disk() {
+        return disk;
     }
 
     /** Pages of all blocks together. */
@@ -384,9 +422,13 @@ public final class Workload implements AutoCloseable {
 
     // ---- the deterministic step ----
 
-    /** Step {@code k}: writes its page, then marks it dirty. */
+    /** Step {@code k}: writes its page, then marks it dirty; every {@value #DISK_WRITE_INTERVAL}th also writes the disk. */
     void step(WorkloadSpec s, long sd, long k) {
         long h = mix(sd + GOLDEN * (k + 1));
+        if (disk != null && s.pattern() != WorkloadSpec.Pattern.NONE
+                && Long.remainderUnsigned(k, DISK_WRITE_INTERVAL) == DISK_WRITE_INTERVAL - 1) {
+            writeDisk(mix(h ^ DISK_SALT));
+        }
         switch (s.pattern()) {
             case NONE -> {
             }
@@ -402,6 +444,19 @@ public final class Workload implements AutoCloseable {
                 mem.set(ValueLayout.JAVA_BYTE, offset, (byte) (mem.get(ValueLayout.JAVA_BYTE, offset) + 1));
                 block.dirty().mark(local);
             }
+        }
+    }
+
+    /** Writes {@value #DISK_WRITE_SIZE} pseudo-random bytes at a pseudo-random aligned offset; the disk marks it dirty. */
+    private void writeDisk(long diskSeed) {
+        long slots = Math.max(1, disk.length() / DISK_WRITE_SIZE);
+        long offset = Math.unsignedMultiplyHigh(diskSeed, slots) * DISK_WRITE_SIZE;
+        int length = (int) Math.min(DISK_WRITE_SIZE, disk.length() - offset);
+        fillRandom(diskSegment, 0, mix(diskSeed ^ CONTENT_SALT));
+        try {
+            disk.write(offset, diskBuffer.clear().limit(length));
+        } catch (IOException e) {
+            throw new UncheckedIOException("workload write to " + disk + " failed: " + e.getMessage(), e);
         }
     }
 

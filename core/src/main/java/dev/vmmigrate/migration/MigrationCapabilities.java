@@ -42,4 +42,8 @@ public record MigrationCapabilities(Set<Capability> enabled, long xbzrleCacheSiz
         }
         return new MigrationCapabilities(next, xbzrleCacheSize, compressLevel);
     }
+
+    public MigrationCapabilities withCacheSize(long bytes) {
+        return new MigrationCapabilities(enabled, bytes, compressLevel);
+    }
 }

@@ -67,10 +67,13 @@ public final class OutgoingMigration {
             throw new MigrationException("capability compress needs vm-migrate's own sections, "
                     + "so it cannot be used towards QEMU (--compat qemu)");
         }
-        try {
-            XbzrleCache.validateSize(next.xbzrleCacheSize(), ram.totalBytes());
-        } catch (IllegalArgumentException e) {
-            throw new MigrationException("invalid xbzrle cache size " + next.xbzrleCacheSize() + ": " + e.getMessage());
+        if (next.has(Capability.XBZRLE)) {
+            try {
+                XbzrleCache.validateSize(next.xbzrleCacheSize(), ram.totalBytes());
+            } catch (IllegalArgumentException e) {
+                throw new MigrationException("invalid xbzrle cache size " + next.xbzrleCacheSize() + ": "
+                        + e.getMessage());
+            }
         }
         capabilities = next;
     }

@@ -201,9 +201,9 @@ class StreamInspectorTest {
             StreamReport report = new StreamInspector(extract).inspect(file);
             assertEquals("none", report.machineType());
             assertEquals(Files.size(file), report.sizeBytes());
-            assertEquals(List.of("ram", "timer", "globalstate", "vm-migrate/workload", "vm-migrate/digest"),
-                    report.sections().stream().map(StreamReport.Section::name).toList());
-            assertEquals(List.of("START", "FULL", "FULL", "FULL", "FULL"),
+            assertEquals(List.of("ram", "vm-migrate/capabilities", "timer", "globalstate", "vm-migrate/workload",
+                    "vm-migrate/digest"), report.sections().stream().map(StreamReport.Section::name).toList());
+            assertEquals(List.of("START", "FULL", "FULL", "FULL", "FULL", "FULL"),
                     report.sections().stream().map(StreamReport.Section::type).toList());
             assertEquals(0, report.sections().get(0).parts());
             assertEquals(List.of(new RamBlockSummary("ram", 1L << 20, zero, block.pageCount() - zero)), report.ram());

@@ -459,14 +459,15 @@ class LiveMigrationTest {
     }
 
     /** Header 17 bytes, START 17 + 28 (one block "ram") + footer 5: the END section starts here. */
-    private static final int END_SECTION = 17 + 17 + 28 + 5;
+    /** Header, START ram and its footer, then the early vm-migrate/capabilities FULL section (50 bytes). */
+    private static final int END_SECTION = 17 + 17 + 28 + 5 + 50;
 
     @Test
     void corruptRecordFailsTheIncomingMigrationAndTheGuestNeverRuns() throws Exception {
         byte[] stream = savedStream(savedSource());
         assertEquals(0x03, stream[END_SECTION], "END section");
         int firstRecord = END_SECTION + 5;
-        stream[firstRecord + 7] = (byte) (stream[firstRecord + 7] | 0x40);
+        stream[firstRecord + 7] = (byte) (stream[firstRecord + 7] | 0x80); // RDMA's hook: never valid here
         Guest target = track(destination(1L << 20));
         List<RunState> states = new CopyOnWriteArrayList<>();
         IncomingMigration in = loadFile(target, stream, states);

@@ -265,7 +265,7 @@ class RamRecordsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0x40, 0x60, 0x80, 0x100, 0x01, 0x0a, 0x400})
+    @ValueSource(ints = {0x80, 0xa0, 0x01, 0x0a, 0x200, 0x400})
     void unknownFlagsAreRefusedWithTheRecordOffset(int flags) {
         byte[] part = concat(Hex.bytes(String.format("%016x", 0x1000L | flags)), Hex.bytes("03 72616d"),
                 new byte[PAGE], Hex.bytes("0000000000000010"));
@@ -274,6 +274,30 @@ class RamRecordsTest {
         assertEquals(startLength, e.offset());
         assertTrue(e.getMessage().contains(String.format("unknown RAM record flags 0x%x", flags)), e.getMessage());
         assertTrue(e.getMessage().endsWith("at offset " + startLength), e.getMessage());
+    }
+
+    @Test
+    void xbzrleRecordWithAnotherEncodingFlagIsRefused() {
+        StreamFormatException e = refusedPart(concat(Hex.bytes("0000000000001040 03 72616d 02 0003 640122"),
+                Hex.bytes("0000000000000010")));
+        assertTrue(e.getMessage().contains("unknown XBZRLE encoding flag 0x02"), e.getMessage());
+    }
+
+    @Test
+    void xbzrleRecordAppliesItsDeltaToThePage() throws IOException {
+        RamBlock target = block("ram", SIZE);
+        RamHandler handler = new RamHandler(List.of(target));
+        handler.load(MigrationInput.of(concat(Hex.bytes(START_RAM_4000),
+                Hex.bytes("0000000000001040 03 72616d 01 0003 640122 0000000000000010"))),
+                SectionType.START, RamHandler.VERSION);
+        assertEquals(0x22, target.memory().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x1000 + 100));
+    }
+
+    @Test
+    void compressedPageWithoutAnnouncementIsRefused() {
+        StreamFormatException e = refusedPart(concat(Hex.bytes("0000000000001100 03 72616d 00000004 01020304"),
+                Hex.bytes("0000000000000010")));
+        assertTrue(e.getMessage().contains("did not announce zstd compression"), e.getMessage());
     }
 
     @Test

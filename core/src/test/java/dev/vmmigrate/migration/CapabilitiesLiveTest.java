@@ -1,0 +1,156 @@
+package dev.vmmigrate.migration;
+
+import static dev.vmmigrate.migration.LiveMigrations.acceptAndLoad;
+import static dev.vmmigrate.migration.LiveMigrations.assertMigrated;
+import static dev.vmmigrate.migration.LiveMigrations.awaitOutgoing;
+import static dev.vmmigrate.migration.LiveMigrations.destination;
+import static dev.vmmigrate.migration.LiveMigrations.incoming;
+import static dev.vmmigrate.migration.LiveMigrations.outgoing;
+import static dev.vmmigrate.migration.LiveMigrations.runningSource;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.transport.IncomingEndpoint;
+import dev.vmmigrate.transport.MigrationUri;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Each capability live over tcp with a dirtying guest, ending with the destination equal to the source. */
+@Timeout(120)
+class CapabilitiesLiveTest {
+    private static final long RAM = 16L << 20;
+
+    private final List<AutoCloseable> resources = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void release() throws Exception {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            resources.get(i).close();
+        }
+    }
+
+    private <T extends AutoCloseable> T track(T resource) {
+        resources.add(resource);
+        return resource;
+    }
+
+    /** Migrates a guest running {@code workload} with {@code capabilities}; returns the finished source side. */
+    private OutgoingMigration migrate(long ram, String workload, long bandwidth, Duration timeout,
+                                      MigrationCapabilities capabilities, boolean expectCompleted) throws Exception {
+        Guest source = track(runningSource(ram, workload));
+        Guest target = track(destination(ram));
+        IncomingEndpoint endpoint = track(MigrationUri.parse("tcp:127.0.0.1:0").listen());
+        var in = incoming(target);
+        acceptAndLoad(endpoint, in);
+        OutgoingMigration out = outgoing(source, bandwidth, timeout);
+        out.setCapabilities(capabilities);
+        out.start(MigrationUri.parse(endpoint.boundAddress()).connect());
+        if (expectCompleted) {
+            assertMigrated(source, target, out, in);
+        } else {
+            awaitOutgoing(out);
+        }
+        return out;
+    }
+
+    private static MigrationCapabilities with(Capability... capabilities) {
+        return new MigrationCapabilities(Set.of(capabilities), MigrationCapabilities.DEFAULT_XBZRLE_CACHE_SIZE,
+                MigrationCapabilities.DEFAULT_COMPRESS_LEVEL);
+    }
+
+    @Test
+    void xbzrleSendsRedirtiedPagesAsDeltas() throws Exception {
+        // A sweep touches one byte per page: after the first pass, pages go as tiny XBZRLE deltas.
+        OutgoingMigration out = migrate(RAM, "sweep:48M/s", 24L << 20, Duration.ofSeconds(60),
+                with(Capability.XBZRLE).withCacheSize(8L << 20), true);
+        MigrationInfo.XbzrleCache xbzrle = out.info().xbzrleCache();
+        assertNotNull(xbzrle, "stats report the xbzrle cache");
+        assertEquals(8L << 20, xbzrle.cacheSize());
+        assertTrue(xbzrle.pages() > 0, "some pages went as XBZRLE: " + xbzrle);
+        assertTrue(xbzrle.bytes() < xbzrle.pages() * 64, "a one-byte change encodes in a few bytes: " + xbzrle);
+    }
+
+    @Test
+    void compressSendsZstdPagesTheReceiverLearnsAboutFromTheStream() throws Exception {
+        OutgoingMigration out = migrate(RAM, "sweep:16M/s", 64L << 20, Duration.ofSeconds(60),
+                with(Capability.COMPRESS), true);
+        MigrationInfo.Compression compression = out.info().compression();
+        assertNotNull(compression);
+        assertTrue(compression.pages() > 0, "sweep pages are mostly zeros: they compress: " + compression);
+        assertTrue(compression.compressionRate() > 2, compression.toString());
+    }
+
+    @Test
+    void autoConvergeThrottlesAGuestThatWouldNotConvergeOtherwise() throws Exception {
+        long ram = 8L << 20;
+        OutgoingMigration without = migrate(ram, "random:64M/s", 8L << 20, Duration.ofSeconds(4),
+                MigrationCapabilities.none(), false);
+        assertEquals(MigrationStatus.FAILED, without.status(), "without auto-converge it cannot converge");
+        assertTrue(without.error().contains("timeout"), without.error());
+
+        OutgoingMigration with = migrate(ram, "random:64M/s", 8L << 20, Duration.ofSeconds(90),
+                with(Capability.AUTO_CONVERGE), true);
+        assertTrue(with.info().cpuThrottlePercentage() != null, "stats report the throttle");
+        assertTrue(with.throttlePercent() == 0, "the throttle is lifted after the migration");
+    }
+
+    @Test
+    void xbzrleCacheSizesTheSeedsRefuseAreRefused() throws Exception {
+        Guest source = track(runningSource(RAM, "none"));
+        OutgoingMigration out = outgoing(source, 64L << 20, null);
+        MigrationException larger = assertThrows(MigrationException.class,
+                () -> out.setCapabilities(with(Capability.XBZRLE).withCacheSize(RAM * 2)));
+        assertTrue(larger.getMessage().contains("exceeds guest ram size"), larger.getMessage());
+        MigrationException smaller = assertThrows(MigrationException.class,
+                () -> out.setCapabilities(with(Capability.XBZRLE).withCacheSize(100)));
+        assertTrue(smaller.getMessage().contains("smaller than page size"), smaller.getMessage());
+        MigrationException huge = assertThrows(MigrationException.class,
+                () -> out.setCapabilities(with(Capability.XBZRLE).withCacheSize(Long.MAX_VALUE)));
+        assertTrue(huge.getMessage().contains("exceeding address space"), huge.getMessage());
+    }
+
+    @Test
+    void capabilitiesCannotChangeWhileActiveAndRdmaIsRefused() throws Exception {
+        Guest source = track(runningSource(64L << 20, "random:16M/s"));
+        Guest target = track(destination(64L << 20));
+        IncomingEndpoint endpoint = track(MigrationUri.parse("tcp:127.0.0.1:0").listen());
+        acceptAndLoad(endpoint, incoming(target));
+        OutgoingMigration out = outgoing(source, 8L << 20, Duration.ofSeconds(60));
+        LiveMigrations.Recorder recorder = new LiveMigrations.Recorder();
+        out.addListener(recorder);
+        out.start(MigrationUri.parse(endpoint.boundAddress()).connect());
+        recorder.awaitActive();
+        MigrationException active = assertThrows(MigrationException.class,
+                () -> out.setCapabilities(with(Capability.XBZRLE)));
+        assertTrue(active.getMessage().contains("while a migration is active"), active.getMessage());
+        out.cancel();
+        assertEquals(MigrationStatus.CANCELLED, awaitOutgoing(out));
+        assertEquals(RunState.RUNNING, source.runState());
+
+        IllegalArgumentException rdma = assertThrows(IllegalArgumentException.class,
+                () -> with(Capability.RDMA_PIN_ALL));
+        assertTrue(rdma.getMessage().contains("rdma"), rdma.getMessage());
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> Capability.fromName("postcopy-ram"));
+        assertTrue(unknown.getMessage().contains("xbzrle, auto-converge, zero-blocks, compress, rdma-pin-all"),
+                unknown.getMessage());
+    }
+
+    @Test
+    void compressIsRefusedTowardsQemu() throws Exception {
+        Guest source = track(runningSource(RAM, "none"));
+        OutgoingMigration out = new OutgoingMigration(source, MachineStreams.of(source, true));
+        MigrationException e = assertThrows(MigrationException.class,
+                () -> out.setCapabilities(with(Capability.COMPRESS)));
+        assertTrue(e.getMessage().contains("--compat qemu"), e.getMessage());
+    }
+}
