@@ -212,9 +212,11 @@ class StreamInspectorTest {
             assertEquals(report.sizeBytes(), 17 + sectionBytes + 1 + 5 + report.vmdescBytes(),
                     "header, sections, EOF and vmdesc make up the file");
 
-            JsonNode globalstate = report.sections().get(2).fields();
+            JsonNode capabilities = report.sections().get(1).fields();
+            assertEquals(0, capabilities.get("capabilities").longValue(), "no capability was on");
+            JsonNode globalstate = report.sections().get(3).fields();
             assertEquals(10, globalstate.get("size").longValue(), "prelaunch + NUL");
-            JsonNode workload = report.sections().get(3).fields();
+            JsonNode workload = report.sections().get(4).fields();
             assertEquals(77, workload.get("steps").longValue());
             assertEquals(5, workload.get("seed").longValue());
             assertEquals(WorkloadSpec.Pattern.SWEEP.code(), workload.get("pattern").intValue());

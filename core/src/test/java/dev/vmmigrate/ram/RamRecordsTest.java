@@ -287,9 +287,10 @@ class RamRecordsTest {
     void xbzrleRecordAppliesItsDeltaToThePage() throws IOException {
         RamBlock target = block("ram", SIZE);
         RamHandler handler = new RamHandler(List.of(target));
-        handler.load(MigrationInput.of(concat(Hex.bytes(START_RAM_4000),
-                Hex.bytes("0000000000001040 03 72616d 01 0003 640122 0000000000000010"))),
-                SectionType.START, RamHandler.VERSION);
+        MigrationInput in = MigrationInput.of(concat(Hex.bytes(START_RAM_4000),
+                Hex.bytes("0000000000001040 03 72616d 01 0003 640122 0000000000000010")));
+        handler.load(in, SectionType.START, RamHandler.VERSION);
+        handler.load(in, SectionType.PART, RamHandler.VERSION);
         assertEquals(0x22, target.memory().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x1000 + 100));
     }
 
