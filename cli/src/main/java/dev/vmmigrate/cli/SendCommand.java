@@ -83,16 +83,18 @@ final class SendCommand implements Callable<Integer> {
     int compressLevel;
 
     @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = UnitConverters.Size.class,
-            defaultValue = "64M",
-            description = "XBZRLE page cache; at least a page, at most guest RAM. Default: ${DEFAULT-VALUE}.")
-    long xbzrleCacheSize;
+            description = "XBZRLE page cache; at least a page, at most guest RAM. Default: 64M, or guest RAM "
+                    + "when that is smaller.")
+    Long xbzrleCacheSize;
 
     @Option(names = "--compat", paramLabel = "PEER",
             description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
     Compat compat;
 
-    private MigrationCapabilities parseCapabilities() {
-        MigrationCapabilities capabilities = new MigrationCapabilities(java.util.Set.of(), xbzrleCacheSize, compressLevel);
+    private MigrationCapabilities parseCapabilities(long guestRam) {
+        long cacheSize = xbzrleCacheSize != null ? xbzrleCacheSize
+                : Math.min(MigrationCapabilities.DEFAULT_XBZRLE_CACHE_SIZE, guestRam);
+        MigrationCapabilities capabilities = new MigrationCapabilities(java.util.Set.of(), cacheSize, compressLevel);
         if (compress) {
             capabilities = capabilities.with(Capability.COMPRESS, true);
         }
@@ -111,7 +113,6 @@ final class SendCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
-        MigrationCapabilities capabilities = parseCapabilities();
         MigrationUri target = MigrationUri.parse(uri);
         try (Guest guest = guestOptions.builder().build();
              Reporter reporter = Reporter.create(outputOptions, System.err)) {
@@ -132,7 +133,7 @@ final class SendCommand implements Callable<Integer> {
             OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
             try {
-                migration.setCapabilities(capabilities);
+                migration.setCapabilities(parseCapabilities(guest.ramBytes()));
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }

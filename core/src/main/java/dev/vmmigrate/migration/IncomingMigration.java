@@ -132,7 +132,11 @@ public final class IncomingMigration {
             return;
         }
         totalMillis = System.currentTimeMillis() - startMillis;
-        if (startPaused) {
+        // As QEMU: a guest the source had stopped stays stopped in the state it had (globalstate).
+        RunState sourceState = guest.globalState().runState();
+        if (sourceState != RunState.RUNNING) {
+            guest.stop(sourceState == RunState.PRELAUNCH ? RunState.PRELAUNCH : RunState.PAUSED);
+        } else if (startPaused) {
             guest.stop(RunState.PAUSED);
         } else {
             guest.start();
