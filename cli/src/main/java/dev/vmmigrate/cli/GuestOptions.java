@@ -36,6 +36,11 @@ final class GuestOptions {
                     + "hotset:RATE[:PERCENT] (e.g. random:64M/s). Default: ${DEFAULT-VALUE}.")
     WorkloadSpec workload;
 
+    @Option(names = "--disk", paramLabel = "IMAGE",
+            description = "Give the guest a disk: this existing raw image, named disk0 on the wire. Send: the "
+                    + "workload writes to it; migrated with --copy-storage. Receive: written from the stream.")
+    Path disk;
+
     /** A builder with these options; the caller adds what is specific to its side. */
     Guest.Builder builder() {
         Guest.Builder builder = Guest.builder().machine(machine).ramId(ramId).seed(seed).workload(workload);
@@ -44,6 +49,9 @@ final class GuestOptions {
         }
         if (ram != null) {
             builder.ramSize(ram);
+        }
+        if (disk != null) {
+            builder.disk(disk);
         }
         return builder;
     }

@@ -1,5 +1,6 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.migration.IncomingMigration;
@@ -79,7 +80,7 @@ final class ReceiveCommand implements Callable<Integer> {
             MigrationInput in = new MigrationInput(connection.input());
             try (Guest guest = buildGuest(in)) {
                 return receive(guest, connection, in, reporter);
-            } catch (IllegalArgumentException e) {
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                 connection.close();
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
@@ -105,8 +106,9 @@ final class ReceiveCommand implements Callable<Integer> {
     }
 
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
-            throws InterruptedException {
-        MachineStreams streams = MachineStreams.of(guest, false);
+            throws InterruptedException, IOException {
+        // Always able to read a block section: without --disk it then fails naming the device.
+        MachineStreams streams = MachineStreams.of(guest, false, new BlockMigration(guest.disk().stream().toList()));
         // --run-for 0 exits right after the load: resuming first would let the workload change RAM.
         IncomingMigration incoming = streams.incoming(guest, paused || (runFor != null && runFor.isZero()));
         incoming.addListener(reporter);
@@ -139,6 +141,9 @@ final class ReceiveCommand implements Callable<Integer> {
             guest.stop(RunState.PAUSED);
         }
         guest.ramBlocks().forEach(RamBlock::force);
+        if (guest.disk().isPresent()) {
+            guest.disk().get().force();
+        }
         return ExitCode.OK;
     }
 }

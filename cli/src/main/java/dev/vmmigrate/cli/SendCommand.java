@@ -1,5 +1,9 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.block.BlockMigration;
+import dev.vmmigrate.block.BlockStats;
+import dev.vmmigrate.block.CopyMode;
+import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.migration.Capability;
@@ -13,7 +17,9 @@ import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -87,6 +93,15 @@ final class SendCommand implements Callable<Integer> {
                     + "when that is smaller.")
     Long xbzrleCacheSize;
 
+    @Option(names = "--copy-storage", paramLabel = "MODE", converter = CopyModeConverter.class,
+            description = "Migrate the --disk too: all (every block, then the blocks dirtied meanwhile) or inc "
+                    + "(only blocks that differ from --base-image, which the destination's disk starts as).")
+    CopyMode copyStorage;
+
+    @Option(names = "--base-image", paramLabel = "IMAGE",
+            description = "With --copy-storage inc: the image the destination's disk is a copy of.")
+    Path baseImage;
+
     @Option(names = "--compat", paramLabel = "PEER",
             description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
     Compat compat;
@@ -110,6 +125,34 @@ final class SendCommand implements Callable<Integer> {
         return capabilities;
     }
 
+    /** The disk's handler when --copy-storage asks for one. */
+    private BlockMigration blockMigration(Guest guest) {
+        if (copyStorage == null) {
+            if (baseImage != null) {
+                throw new CliFailure(ExitCode.USAGE, "--base-image is used only with --copy-storage inc");
+            }
+            return null;
+        }
+        Disk disk = guest.disk().orElseThrow(() -> new CliFailure(ExitCode.USAGE, "--copy-storage needs --disk IMAGE"));
+        try {
+            return new BlockMigration(List.of(disk), copyStorage, baseImage, false, new BlockStats());
+        } catch (IllegalArgumentException e) {
+            throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+        }
+    }
+
+    /** picocli adapter for {@link CopyMode#fromText}. */
+    static final class CopyModeConverter implements picocli.CommandLine.ITypeConverter<CopyMode> {
+        @Override
+        public CopyMode convert(String value) {
+            try {
+                return CopyMode.fromText(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
@@ -129,7 +172,7 @@ final class SendCommand implements Callable<Integer> {
             if (warmup != null) {
                 Thread.sleep(warmup.toMillis());
             }
-            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU);
+            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU, blockMigration(guest));
             OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
             try {

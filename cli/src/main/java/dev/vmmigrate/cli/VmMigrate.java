@@ -69,6 +69,9 @@ public final class VmMigrate implements Runnable {
         if (e instanceof CliFailure failure) {
             code = failure.exitCode();
             message = failure.getMessage();
+        } else if (e instanceof java.io.UncheckedIOException unchecked) {
+            code = ExitCode.USAGE; // opening what the user named (a disk image) failed
+            message = unchecked.getCause().getMessage();
         } else if (e instanceof StreamFormatException || e instanceof IllegalArgumentException) {
             code = ExitCode.USAGE;
             message = e.getMessage();

@@ -38,6 +38,7 @@ public final class BlockMigration implements IterativeHandler {
     private final CopyMode mode;
     private final Map<String, Path> bases;
     private volatile boolean zeroBlocks;
+    private long maxIterationNanos = BlockSender.MAX_ITERATION_NANOS;
     private final BlockStats stats;
     private final boolean canSave;
     private final BlockReceiver receiver;
@@ -169,6 +170,17 @@ public final class BlockMigration implements IterativeHandler {
         this.zeroBlocks = zeroBlocks;
     }
 
+    /** True for a sending handler; false for a load-only one (the destination's). */
+    public boolean canSave() {
+        return canSave;
+    }
+
+    /** For tests: an iteration ends only on the rate limit or the step bound, never on time. */
+    BlockMigration untimed() {
+        maxIterationNanos = Long.MAX_VALUE;
+        return this;
+    }
+
     /** Whether all-zero chunks go without data. */
     public boolean zeroBlocks() {
         return zeroBlocks;
@@ -183,7 +195,7 @@ public final class BlockMigration implements IterativeHandler {
             sender.close();
         }
         stats.reset();
-        sender = new BlockSender(disks, bases, zeroBlocks, stats);
+        sender = new BlockSender(disks, bases, zeroBlocks, maxIterationNanos, stats);
         sender.setup(out);
     }
 

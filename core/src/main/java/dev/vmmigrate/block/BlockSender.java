@@ -24,12 +24,13 @@ final class BlockSender {
     /** Bulk or dirty steps per iteration at most (QEMU's MAX_IO_BUFFERS). */
     static final int MAX_STEPS_PER_ITERATION = 512;
     /** An iteration returns after this long even if the rate limit allows more (as RAM's). */
-    private static final long MAX_ITERATION_NANOS = 50_000_000L;
+    static final long MAX_ITERATION_NANOS = 50_000_000L;
     /** Chunks found unchanged (inc) one bulk step may pass over before it yields. */
     private static final int MAX_UNCHANGED_PER_STEP = 64;
 
     private final List<DiskState> disks = new ArrayList<>();
     private final boolean zeroBlocks;
+    private final long maxIterationNanos;
     private final BlockStats stats;
     private final long totalSectors;
     private final ByteBuffer chunk = ByteBuffer.allocateDirect(Disk.CHUNK_SIZE);
@@ -63,8 +64,10 @@ final class BlockSender {
     }
 
     /** Opens the base images (copy mode inc) and starts dirty tracking; writes nothing. */
-    BlockSender(List<Disk> disks, Map<String, Path> bases, boolean zeroBlocks, BlockStats stats) throws IOException {
+    BlockSender(List<Disk> disks, Map<String, Path> bases, boolean zeroBlocks, long maxIterationNanos,
+                BlockStats stats) throws IOException {
         this.zeroBlocks = zeroBlocks;
+        this.maxIterationNanos = maxIterationNanos;
         this.stats = stats;
         this.baseChunk = bases.isEmpty() ? null : ByteBuffer.allocateDirect(Disk.CHUNK_SIZE);
         long sectors = 0;
@@ -165,7 +168,7 @@ final class BlockSender {
             sync();
             resetDirtyCursors();
             for (int steps = 0; steps < MAX_STEPS_PER_ITERATION; steps++) {
-                if (out.isRateLimited() || System.nanoTime() - began > MAX_ITERATION_NANOS) {
+                if (out.isRateLimited() || System.nanoTime() - began > maxIterationNanos) {
                     break;
                 }
                 if (!bulkCompleted) {

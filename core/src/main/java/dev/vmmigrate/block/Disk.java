@@ -94,7 +94,7 @@ public final class Disk implements AutoCloseable {
             lock = null;
         }
         if (lock == null) {
-            throw new IOException("disk image " + image + " is in use by another disk");
+            throw new IOException("disk image " + image + " is in use: locked by another process or disk");
         }
         return lock;
     }

@@ -1,5 +1,6 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.savevm.HandlerRegistry;
@@ -15,24 +16,36 @@ import dev.vmmigrate.savevm.StreamPreamble;
  * @param ram the RAM handler among them, for stats
  * @param digest the end-to-end digest section (sent last unless QEMU-compatible)
  * @param capabilities the section announcing capabilities (sent first unless QEMU-compatible)
+ * @param block the disk's section, or null when no disk is migrated
  */
 public record MachineStreams(HandlerRegistry registry, RamHandler ram, IntegrityDigest digest,
-                             StreamCapabilities capabilities) {
+                             StreamCapabilities capabilities, BlockMigration block) {
 
     /**
      * @param qemuCompatible leave out our own {@code vm-migrate/} sections (workload, digest), for
      *     a QEMU destination
      */
     public static MachineStreams of(Guest guest, boolean qemuCompatible) {
+        return of(guest, qemuCompatible, null);
+    }
+
+    /**
+     * @param block a sending handler (send --copy-storage), a load-only one (receive), or null
+     */
+    public static MachineStreams of(Guest guest, boolean qemuCompatible, BlockMigration block) {
         RamHandler ram = new RamHandler(guest.ramBlocks());
-        HandlerRegistry registry = new HandlerRegistry().add(ram);
+        HandlerRegistry registry = new HandlerRegistry();
+        if (block != null) {
+            registry.add(block); // QEMU registers "block" before "ram"
+        }
+        registry.add(ram);
         guest.deviceHandlers().forEach(registry::add);
         StreamCapabilities capabilities = new StreamCapabilities(ram);
         registry.add(capabilities.handler());
         IntegrityDigest digest = new IntegrityDigest(guest.ramBlocks(), registry.devices());
         registry.add(digest.handler());
         return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram, digest,
-                capabilities);
+                capabilities, block);
     }
 
     /** False when built for a QEMU destination: our own sections are left out. */

@@ -15,6 +15,7 @@ public record MigrationInfo(
         @JsonProperty("downtime") Long downtime,
         @JsonProperty("expected-downtime") Long expectedDowntime,
         @JsonProperty("ram") Ram ram,
+        @JsonProperty("disk") Disk disk,
         @JsonProperty("xbzrle-cache") XbzrleCache xbzrleCache,
         @JsonProperty("compression") Compression compression,
         @JsonProperty("cpu-throttle-percentage") Integer cpuThrottlePercentage,
@@ -22,7 +23,14 @@ public record MigrationInfo(
 
     /** A status with nothing else known (the receiving side, a failure before any figure). */
     public static MigrationInfo of(String status, Long totalTime, String errorDesc) {
-        return new MigrationInfo(status, totalTime, null, null, null, null, null, null, null, errorDesc);
+        return new MigrationInfo(status, totalTime, null, null, null, null, null, null, null, null, errorDesc);
+    }
+
+    /** query-migrate's "disk" object: block migration. */
+    public record Disk(
+            @JsonProperty("transferred") long transferred,
+            @JsonProperty("remaining") long remaining,
+            @JsonProperty("total") long total) {
     }
 
     /** query-migrate's "xbzrle-cache" object. */

@@ -1,5 +1,6 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamBlock;
@@ -153,6 +154,9 @@ public final class OutgoingMigration {
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
                 caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
         streams.capabilities().use(caps);
+        if (streams.block() != null) {
+            streams.block().configure(caps.has(Capability.ZERO_BLOCKS));
+        }
         ram.stats().reset();
         throttlePercent = 0;
         MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
@@ -244,6 +248,11 @@ public final class OutgoingMigration {
                     stats.compressedBytes.get() == 0 ? 0
                             : (double) pages * RamBlock.PAGE_SIZE / stats.compressedBytes.get());
         }
+        BlockMigration block = streams.block();
+        MigrationInfo.Disk disk = started && block != null && block.canSave()
+                ? new MigrationInfo.Disk(block.stats().transferredBytes.get(), block.stats().remainingBytes(),
+                        block.stats().totalBytes.get())
+                : null;
         return new MigrationInfo(
                 now == MigrationStatus.CANCELLING ? MigrationStatus.ACTIVE.qmpName() : now.qmpName(),
                 now == MigrationStatus.NONE ? null : clock.totalTimeMillis(),
@@ -251,6 +260,7 @@ public final class OutgoingMigration {
                 now == MigrationStatus.COMPLETED ? clock.downtimeMillis() : null,
                 active ? clock.expectedDowntimeMillis() : null,
                 ramInfo,
+                disk,
                 xbzrle,
                 compression,
                 started && caps.has(Capability.AUTO_CONVERGE) ? throttlePercent : null,

@@ -14,6 +14,8 @@ import java.util.Map;
 public final class RamLayoutProbe {
     /** Enough for the preamble and a START listing hundreds of blocks. */
     public static final int PEEK_BYTES = 64 * 1024;
+    private static final String BLOCK_IDSTR = "block";
+    private static final long BLOCK_EOS = 0x02;
 
     private RamLayoutProbe() {
     }
@@ -28,6 +30,17 @@ public final class RamLayoutProbe {
                 return blocks;
             }
             SectionHeader.Open header = (SectionHeader.Open) SectionHeader.read(in, SectionType.START);
+            if (header.idstr().equals(BLOCK_IDSTR)) {
+                // Block migration's START comes first (as in QEMU) and is a lone EOS: step over it.
+                if (in.readBe64() != BLOCK_EOS) {
+                    return blocks;
+                }
+                SectionHeader.readFooter(in, header.sectionId(), header.idstr());
+                if (in.readU8() != SectionType.START.code()) {
+                    return blocks;
+                }
+                header = (SectionHeader.Open) SectionHeader.read(in, SectionType.START);
+            }
             if (!header.idstr().equals("ram")) {
                 return blocks;
             }

@@ -2,11 +2,14 @@ package dev.vmmigrate.guest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
+import java.io.UncheckedIOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -108,5 +111,28 @@ class GuestTest {
         } finally {
             c.close();
         }
+    }
+    @Test
+    void aDiskIsOptionalNamedDisk0AndClosedWithTheGuest() throws Exception {
+        try (Guest none = Guest.builder().ramSize(1 << 20).build()) {
+            assertTrue(none.disk().isEmpty());
+        }
+        Path image = dir.resolve("disk.raw");
+        Files.write(image, new byte[2 << 20]);
+        try (Guest guest = Guest.builder().ramSize(1 << 20).disk(image)
+                .workload(WorkloadSpec.parse("random:unlimited")).seed(4).build()) {
+            Disk disk = guest.disk().orElseThrow();
+            assertEquals(Guest.DEFAULT_DISK_ID, disk.id());
+            assertEquals("disk0", disk.id());
+            assertEquals(2 << 20, disk.length());
+            assertSame(disk, guest.workload().disk());
+            guest.workload().runSteps(Workload.DISK_WRITE_INTERVAL);
+            assertEquals(1, disk.dirty().count(), "one disk write in " + Workload.DISK_WRITE_INTERVAL + " steps");
+        }
+        Disk.open("again", image).close(); // the guest released its lock
+        Path missing = dir.resolve("missing.raw");
+        UncheckedIOException e = assertThrows(UncheckedIOException.class,
+                () -> Guest.builder().ramSize(1 << 20).disk(missing).build());
+        assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
     }
 }

@@ -7,11 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class WorkloadTest {
     private static final int PAGE = RamBlock.PAGE_SIZE;
@@ -210,6 +215,61 @@ class WorkloadTest {
         while (w.steps() < steps) {
             assertTrue(System.nanoTime() < deadline, "workload stuck at " + w.steps() + " steps");
             Thread.sleep(1);
+        }
+    }
+    @Test
+    void diskWritesAreDeterministicMarkedDirtyAndEveryIntervalSteps(@TempDir Path dir) throws Exception {
+        WorkloadSpec spec = WorkloadSpec.parse("random:unlimited");
+        Path a = dir.resolve("a.raw");
+        Path b = dir.resolve("b.raw");
+        Path c = dir.resolve("c.raw");
+        for (Path p : List.of(a, b, c)) {
+            Files.write(p, new byte[(3 << 20) + 4096]);
+        }
+        long steps = 50L * Workload.DISK_WRITE_INTERVAL + 5;
+        try (RamBlock ramA = RamBlock.anonymous("ram", 1 << 20);
+             RamBlock ramB = RamBlock.anonymous("ram", 1 << 20);
+             RamBlock ramC = RamBlock.anonymous("ram", 1 << 20);
+             RamBlock plain = RamBlock.anonymous("ram", 1 << 20);
+             Disk diskA = Disk.open("disk0", a); Disk diskB = Disk.open("disk0", b); Disk diskC = Disk.open("disk0", c)) {
+            new Workload(List.of(ramA), diskA, spec, 42).runSteps(steps);
+            new Workload(List.of(ramB), diskB, spec, 42).runSteps(steps);
+            new Workload(List.of(ramC), diskC, spec, 43).runSteps(steps);
+            new Workload(plain, spec, 42).runSteps(steps);
+            assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "same seed, same steps, different disks");
+            assertFalse(Arrays.equals(Files.readAllBytes(a), Files.readAllBytes(c)), "different seeds wrote the same");
+            assertEquals(-1, ramA.memory().mismatch(plain.memory()), "a disk leaves the RAM writes as they were");
+
+            byte[] bytes = Files.readAllBytes(a);
+            long written = 0;
+            for (int off = 0; off < bytes.length; off += Workload.DISK_WRITE_SIZE) {
+                boolean nonZero = false;
+                for (int i = off; i < off + Workload.DISK_WRITE_SIZE && !nonZero; i++) {
+                    nonZero = bytes[i] != 0;
+                }
+                if (nonZero) {
+                    written++;
+                    assertTrue(diskA.dirty().isDirty(off / Disk.CHUNK_SIZE), "written block at " + off + " not dirty");
+                }
+            }
+            assertTrue(written > 40 && written <= 50, written + " disk blocks written in " + steps + " steps");
+            assertTrue(diskA.dirty().count() >= 1 && diskA.dirty().count() <= diskA.chunkCount());
+        }
+    }
+
+    @Test
+    void pauseQuiescesTheDiskToo(@TempDir Path dir) throws Exception {
+        Path image = dir.resolve("d.raw");
+        Files.write(image, new byte[1 << 20]);
+        try (RamBlock block = RamBlock.anonymous("ram", 1 << 20); Disk disk = Disk.open("disk0", image);
+             Workload w = new Workload(List.of(block), disk, WorkloadSpec.parse("random:unlimited"), 9)) {
+            w.start();
+            waitForSteps(w, 20L * Workload.DISK_WRITE_INTERVAL);
+            w.pause();
+            byte[] snapshot = Files.readAllBytes(image);
+            Thread.sleep(50);
+            assertArrayEquals(snapshot, Files.readAllBytes(image), "disk changed after pause()");
+            assertTrue(disk.dirty().count() > 0);
         }
     }
 }
