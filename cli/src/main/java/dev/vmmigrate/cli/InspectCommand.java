@@ -70,8 +70,13 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("  %-28s %12d bytes (%s): %d normal pages, %d zero pages%n", b.id(), b.length(),
                     Units.formatSize(b.length()), b.normalPages(), b.zeroPages());
         }
+        if (report.block() != null) {
+            out.printf("block: %d data chunks, %d zero chunks of 1 MiB%n", report.block().dataChunks(),
+                    report.block().zeroChunks());
+            report.block().chunks().forEach((device, count) -> out.printf("  %-28s %d chunk records%n", device, count));
+        }
         if (extractDir != null) {
-            out.printf("extracted to %s%n", extractDir);
+            out.printf("extracted RAM to %s%n", extractDir);
         }
         out.printf("vmdesc: %d bytes%n", report.vmdescBytes());
         out.println("devices:");

@@ -1,6 +1,8 @@
 package dev.vmmigrate.inspect;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vmmigrate.block.BlockMigration;
+import dev.vmmigrate.block.BlockPayloadSummary;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamBlockResolver;
 import dev.vmmigrate.ram.RamHandler;
@@ -72,6 +74,7 @@ public final class StreamInspector {
         RamHandler ram = new RamHandler(this::resolveBlock);
         List<OpenSection> sections = new ArrayList<>();
         Map<Integer, OpenSection> iterative = new HashMap<>();
+        BlockTally block = null;
         long vmdescBytes = 0;
         while (true) {
             long at = in.position();
@@ -82,9 +85,14 @@ public final class StreamInspector {
                     OpenSection section = new OpenSection(at, header);
                     sections.add(section);
                     if (type == SectionType.START) {
-                        requireRam(header.idstr(), at);
+                        requireKnownIterative(header.idstr(), at);
                         iterative.put(header.sectionId(), section);
-                        ram.load(in, type, header.version());
+                        if (header.idstr().equals(BlockMigration.IDSTR)) {
+                            block = block == null ? new BlockTally() : block;
+                            block.add(BlockPayloadSummary.read(in));
+                        } else {
+                            ram.load(in, type, header.version());
+                        }
                     } else {
                         section.fields = decodeDevice(vmdesc, header, in, at);
                     }
@@ -98,7 +106,11 @@ public final class StreamInspector {
                         throw new StreamFormatException(type + " for section id " + header.sectionId()
                                 + " that no START opened", at);
                     }
-                    ram.load(in, type, section.header.version());
+                    if (section.header.idstr().equals(BlockMigration.IDSTR)) {
+                        block.add(BlockPayloadSummary.read(in));
+                    } else {
+                        ram.load(in, type, section.header.version());
+                    }
                     SectionHeader.readFooter(in, header.sectionId(), section.header.idstr());
                     section.bytes += in.position() - at;
                     if (type == SectionType.PART) {
@@ -111,17 +123,34 @@ public final class StreamInspector {
                     }
                     return new StreamReport(size, StreamPreamble.VERSION, preamble.machineType(),
                             preamble.capabilities(), sections.stream().map(OpenSection::report).toList(),
-                            ram.loadedBlocks(), vmdescBytes);
+                            ram.loadedBlocks(), block == null ? null : block.report(), vmdescBytes);
                 }
                 default -> throw new StreamFormatException("unexpected " + type + " section", at);
             }
         }
     }
 
-    private static void requireRam(String idstr, long at) throws StreamFormatException {
-        if (!idstr.equals(RamHandler.IDSTR)) {
+    private static void requireKnownIterative(String idstr, long at) throws StreamFormatException {
+        if (!idstr.equals(RamHandler.IDSTR) && !idstr.equals(BlockMigration.IDSTR)) {
             throw new StreamFormatException("cannot decode iterative section '" + idstr
-                    + "' (only 'ram' is known)", at);
+                    + "' (only 'ram' and 'block' are known)", at);
+        }
+    }
+
+    /** Block payload summaries added up over the START, PART and END sections. */
+    private static final class BlockTally {
+        private final Map<String, Long> chunks = new java.util.LinkedHashMap<>();
+        private long data;
+        private long zero;
+
+        void add(BlockPayloadSummary payload) {
+            payload.chunks().forEach((device, count) -> chunks.merge(device, count, Long::sum));
+            data += payload.dataChunks();
+            zero += payload.zeroChunks();
+        }
+
+        StreamReport.Block report() {
+            return new StreamReport.Block(chunks, data, zero);
         }
     }
 

@@ -15,6 +15,7 @@ import java.util.List;
  * @param capabilities from the configuration's capabilities subsection
  * @param sections every section in stream order (PART sections of one handler are summed into its START)
  * @param ram the blocks the RAM section announced and the pages that arrived for them
+ * @param block the disk chunks the block section carried, or null
  * @param vmdescBytes the vmdesc JSON's length, or 0 when the stream has none
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -25,7 +26,19 @@ public record StreamReport(
         @JsonProperty("capabilities") List<String> capabilities,
         @JsonProperty("sections") List<Section> sections,
         @JsonProperty("ram") List<RamBlockSummary> ram,
+        @JsonProperty("block") Block block,
         @JsonProperty("vmdesc-size") long vmdescBytes) {
+
+    /**
+     * What the block-migration section carried, when there is one.
+     *
+     * @param chunks 1 MiB chunk records by device name (data and zero alike; a chunk re-sent counts again)
+     */
+    public record Block(
+            @JsonProperty("chunks") java.util.Map<String, Long> chunks,
+            @JsonProperty("data-chunks") long dataChunks,
+            @JsonProperty("zero-chunks") long zeroChunks) {
+    }
 
     /**
      * One section.
