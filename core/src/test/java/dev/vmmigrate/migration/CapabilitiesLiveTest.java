@@ -12,19 +12,31 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vmmigrate.block.BlockMigration;
+import dev.vmmigrate.block.BlockStats;
+import dev.vmmigrate.block.CopyMode;
 import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.WorkloadSpec;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Random;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
-/** Each capability live over tcp with a dirtying guest, ending with the destination equal to the source. */
+/**
+ * Each capability live over tcp with a dirtying guest, ending with the destination equal to the
+ * source (RAM, and the disk where there is one).
+ */
 @Timeout(120)
 class CapabilitiesLiveTest {
     private static final long RAM = 16L << 20;
@@ -101,6 +113,70 @@ class CapabilitiesLiveTest {
                 with(Capability.AUTO_CONVERGE), true);
         assertTrue(with.info().cpuThrottlePercentage() != null, "stats report the throttle");
         assertTrue(with.throttlePercent() == 0, "the throttle is lifted after the migration");
+    }
+
+    /** Migrates a guest with a disk; returns the source's block handler for its stats. */
+    private BlockMigration migrateWithDisk(Path sourceImage, Path targetImage, CopyMode mode, Path base,
+                                           String workload, MigrationCapabilities capabilities) throws Exception {
+        Guest source = track(Guest.builder().ramSize(8L << 20).workload(WorkloadSpec.parse(workload)).seed(7)
+                .disk(sourceImage).build());
+        source.start();
+        Guest target = track(Guest.builder().ramSize(8L << 20).incoming(true).disk(targetImage).build());
+        IncomingEndpoint endpoint = track(MigrationUri.parse("tcp:127.0.0.1:0").listen());
+        IncomingMigration in = MachineStreams.of(target, false,
+                new BlockMigration(List.of(target.disk().orElseThrow()))).incoming(target, true);
+        acceptAndLoad(endpoint, in);
+        BlockMigration block = new BlockMigration(List.of(source.disk().orElseThrow()), mode, base, false,
+                new BlockStats());
+        OutgoingMigration out = new OutgoingMigration(source, MachineStreams.of(source, false, block));
+        out.setParameters(new MigrationParameters(64L << 20, MigrationParameters.DEFAULT_DOWNTIME_LIMIT,
+                Duration.ofSeconds(60)));
+        out.setCapabilities(capabilities);
+        out.start(MigrationUri.parse(endpoint.boundAddress()).connect());
+        assertMigrated(source, target, out, in);
+        MigrationInfo.Disk disk = out.info().disk();
+        assertNotNull(disk, "stats report the disk");
+        assertEquals(Files.size(sourceImage), disk.total());
+        assertEquals(0, disk.remaining());
+        source.disk().orElseThrow().force();
+        target.disk().orElseThrow().force();
+        assertEquals(-1, Arrays.mismatch(Files.readAllBytes(sourceImage), Files.readAllBytes(targetImage)),
+                "the destination's disk equals the source's");
+        return block;
+    }
+
+    private static byte[] random(int length, long seed) {
+        byte[] bytes = new byte[length];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    @Test
+    void blockMigrationWithZeroBlocksCopiesADiskTheWorkloadWrites(@TempDir Path dir) throws Exception {
+        int chunk = 1 << 20;
+        byte[] content = new byte[6 * chunk + chunk / 2]; // a short last chunk too
+        System.arraycopy(random(2 * chunk, 1), 0, content, 0, 2 * chunk);
+        System.arraycopy(random(chunk / 2, 2), 0, content, 6 * chunk, chunk / 2);
+        Path sourceImage = Files.write(dir.resolve("source.img"), content);
+        Path targetImage = Files.write(dir.resolve("target.img"), random(content.length, 3)); // garbage to overwrite
+        BlockMigration block = migrateWithDisk(sourceImage, targetImage, CopyMode.ALL, null, "random:16M/s",
+                with(Capability.ZERO_BLOCKS));
+        assertTrue(block.stats().zeroChunks.get() > 0, "zero chunks travelled without data");
+    }
+
+    @Test
+    void incrementalBlockMigrationSendsOnlyWhatDiffersFromTheBase(@TempDir Path dir) throws Exception {
+        int chunk = 1 << 20;
+        byte[] base = random(8 * chunk, 4);
+        Path baseImage = Files.write(dir.resolve("base.img"), base);
+        byte[] current = base.clone();
+        System.arraycopy(random(chunk, 5), 0, current, 2 * chunk, chunk);
+        current[7 * chunk + 10] ^= 1;
+        Path sourceImage = Files.write(dir.resolve("source.img"), current);
+        Path targetImage = Files.write(dir.resolve("target.img"), base);
+        BlockMigration block = migrateWithDisk(sourceImage, targetImage, CopyMode.INC, baseImage, "none",
+                MigrationCapabilities.none());
+        assertEquals(2, block.stats().dataChunks.get(), "only the two chunks that differ from the base");
     }
 
     @Test
