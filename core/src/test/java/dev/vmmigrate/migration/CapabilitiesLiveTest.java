@@ -174,9 +174,11 @@ class CapabilitiesLiveTest {
         current[7 * chunk + 10] ^= 1;
         Path sourceImage = Files.write(dir.resolve("source.img"), current);
         Path targetImage = Files.write(dir.resolve("target.img"), base);
-        BlockMigration block = migrateWithDisk(sourceImage, targetImage, CopyMode.INC, baseImage, "none",
+        BlockMigration block = migrateWithDisk(sourceImage, targetImage, CopyMode.INC, baseImage, "sweep:1M/s",
                 MigrationCapabilities.none());
-        assertEquals(2, block.stats().dataChunks.get(), "only the two chunks that differ from the base");
+        assertEquals(6, block.stats().unchangedChunks.get(), "chunks equal to the base stay home");
+        assertEquals(2, block.stats().dataChunks.get() - block.stats().dirtyChunks.get(),
+                "the bulk phase sent only the two chunks that differ from the base");
     }
 
     @Test
