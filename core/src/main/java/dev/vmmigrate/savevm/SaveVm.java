@@ -63,6 +63,7 @@ public final class SaveVm {
             }
         }
         out.flush();
+        warmUpVmDesc();
     }
 
     /** Bytes the iterative handlers still have to send. */
@@ -112,6 +113,18 @@ public final class SaveVm {
         out.putBe32(json.length);
         out.putBytes(json);
         out.flush();
+    }
+
+    /**
+     * Builds a vmdesc once at setup and throws it away: the first JSON work of a process loads
+     * and initialises Jackson, which must not happen while the guest is stopped.
+     */
+    private void warmUpVmDesc() {
+        List<VmDesc.DeviceEntry> entries = new ArrayList<>();
+        for (DeviceHandler device : devices) {
+            entries.add(new VmDesc.DeviceEntry(device.idstr(), device.instanceId(), device.description()));
+        }
+        VmDesc.toQemuJson(VmDesc.document(PAGE_SIZE, entries));
     }
 
     private void saveDevice(MigrationOutput out, DeviceHandler device) throws IOException {
