@@ -63,7 +63,7 @@ public final class SaveVm {
             }
         }
         out.flush();
-        warmUpVmDesc();
+        Thread.ofVirtual().name("vmdesc-warm-up").start(this::warmUpVmDesc);
     }
 
     /** Bytes the iterative handlers still have to send. */
@@ -116,8 +116,9 @@ public final class SaveVm {
     }
 
     /**
-     * Builds a vmdesc once at setup and throws it away: the first JSON work of a process loads
-     * and initialises Jackson, which must not happen while the guest is stopped.
+     * Builds a vmdesc once, beside the first pass, and throws it away: the first JSON work of a
+     * process loads and initialises Jackson, which must happen neither in setup nor while the
+     * guest is stopped.
      */
     private void warmUpVmDesc() {
         List<VmDesc.DeviceEntry> entries = new ArrayList<>();
