@@ -43,11 +43,8 @@ public final class RamBlock implements AutoCloseable {
     private final MemorySegment memory;
     private final DirtyBitmap dirty;
     private final AtomicBoolean closed = new AtomicBoolean();
-    /** Every page read zero when the block was made (fresh anonymous memory or a new sparse file). */
-    private final boolean startedZeroed;
 
-    private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory, boolean startedZeroed) {
-        this.startedZeroed = startedZeroed;
+    private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory) {
         this.id = id;
         this.length = length;
         this.file = file;
@@ -68,7 +65,7 @@ public final class RamBlock implements AutoCloseable {
             MemorySegment raw = Libc.mmapAnonymous(length);
             long address = raw.address();
             MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
-            return new RamBlock(id, length, null, arena, memory, true);
+            return new RamBlock(id, length, null, arena, memory);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -118,7 +115,7 @@ public final class RamBlock implements AutoCloseable {
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 memory = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             }
-            return new RamBlock(id, size, file, arena, memory, existing == 0);
+            return new RamBlock(id, size, file, arena, memory);
         } catch (IOException e) {
             arena.close();
             throw new UncheckedIOException("ram file " + file + ": cannot map: " + e.getMessage(), e);
@@ -126,14 +123,6 @@ public final class RamBlock implements AutoCloseable {
             arena.close();
             throw e;
         }
-    }
-
-    /**
-     * True when every page was zero as the block was made: fresh anonymous memory, or a file this
-     * call created or extended from empty. A loader may then skip zero pages without reading them.
-     */
-    public boolean startedZeroed() {
-        return startedZeroed;
     }
 
     /** The block id on the wire ({@code ram} for the default block). */

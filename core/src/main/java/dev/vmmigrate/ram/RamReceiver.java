@@ -27,11 +27,6 @@ final class RamReceiver {
         final String id;
         final long length;
         final RamBlock block;
-        /**
-         * Pages this load wrote, when the block started zeroed: any other page is still zero, so a
-         * ZERO record for it needs neither a check nor a write (and faults nothing in).
-         */
-        final long[] written;
         long zeroPages;
         long normalPages;
 
@@ -39,25 +34,6 @@ final class RamReceiver {
             this.id = id;
             this.length = length;
             this.block = block;
-            this.written = block != null && block.startedZeroed()
-                    ? new long[(int) ((length / RamBlock.PAGE_SIZE + 63) / 64)] : null;
-        }
-
-        /** Notes a page about to be written with data. */
-        void written(long offset) {
-            if (written != null) {
-                long page = offset / RamBlock.PAGE_SIZE;
-                written[(int) (page >>> 6)] |= 1L << page;
-            }
-        }
-
-        /** True when the page is known to be zero without looking at it. */
-        boolean knownZero(long offset) {
-            if (written == null) {
-                return false;
-            }
-            long page = offset / RamBlock.PAGE_SIZE;
-            return (written[(int) (page >>> 6)] & (1L << page)) == 0;
         }
     }
 
@@ -97,8 +73,7 @@ final class RamReceiver {
                 case RamFlags.ZERO -> {
                     ReceivedBlock target = blockFor(in, flags, offset, at);
                     int fill = in.readU8();
-                    if (target.block != null && !(fill == 0 && target.knownZero(offset))) {
-                        target.written(offset);
+                    if (target.block != null) {
                         fillPage(target.block, offset, fill);
                     }
                     target.zeroPages++;
@@ -106,7 +81,6 @@ final class RamReceiver {
                 case RamFlags.PAGE -> {
                     ReceivedBlock target = blockFor(in, flags, offset, at);
                     if (target.block != null) {
-                        target.written(offset);
                         in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
                     } else {
                         in.skip(RamBlock.PAGE_SIZE);
@@ -140,7 +114,6 @@ final class RamReceiver {
         if (target.block == null) {
             return;
         }
-        target.written(offset);
         try {
             Xbzrle.decode(encoded, length, target.block.memory().asSlice(offset, RamBlock.PAGE_SIZE), RamBlock.PAGE_SIZE);
         } catch (IllegalArgumentException e) {
@@ -169,7 +142,6 @@ final class RamReceiver {
         } catch (IllegalArgumentException e) {
             throw new StreamFormatException(e.getMessage(), lengthAt + 4);
         }
-        target.written(offset);
         MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, RamBlock.PAGE_SIZE);
     }
 
