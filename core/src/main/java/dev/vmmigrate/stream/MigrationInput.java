@@ -78,21 +78,15 @@ public final class MigrationInput implements Closeable {
 
     /** Reads exactly {@code length} bytes into {@code target} at {@code offset} (guest pages land here). */
     public void readInto(MemorySegment target, long offset, long length) throws IOException {
-        long start = position();
-        long done = 0;
-        while (done < length) {
-            if (!buffer.hasRemaining() && !fill(1)) {
-                throw truncated(length, "bytes", start);
-            }
-            int chunk = (int) Math.min(buffer.remaining(), length - done);
-            MemorySegment.copy(bufferSegment, ValueLayout.JAVA_BYTE, buffer.position(),
-                    target, ValueLayout.JAVA_BYTE, offset + done, chunk);
-            buffer.position(buffer.position() + chunk);
-            done += chunk;
-        }
+        consume(target, offset, length);
     }
 
     public void skip(long length) throws IOException {
+        consume(null, 0, length);
+    }
+
+    /** Takes {@code length} bytes off the stream, copying them to {@code target} unless it is null. */
+    private void consume(MemorySegment target, long offset, long length) throws IOException {
         long start = position();
         long done = 0;
         while (done < length) {
@@ -100,6 +94,10 @@ public final class MigrationInput implements Closeable {
                 throw truncated(length, "bytes", start);
             }
             int chunk = (int) Math.min(buffer.remaining(), length - done);
+            if (target != null) {
+                MemorySegment.copy(bufferSegment, ValueLayout.JAVA_BYTE, buffer.position(),
+                        target, ValueLayout.JAVA_BYTE, offset + done, chunk);
+            }
             buffer.position(buffer.position() + chunk);
             done += chunk;
         }
