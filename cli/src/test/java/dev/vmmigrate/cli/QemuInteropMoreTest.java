@@ -9,26 +9,17 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.File;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,37 +32,18 @@ import org.junit.jupiter.api.io.TempDir;
  * QEMU's stream against the memory QEMU had (its backend file and {@code pmemsave}).
  *
  * <p>What QEMU said is printed as {@code [QEMU] ...} lines (the test report's stdout). The only
- * durations are hang guards: QEMU is killed after {@link #QEMU_GUARD} whatever happens.
+ * durations are hang guards: QEMU is killed after {@link QemuProcess#GUARD} whatever happens.
  */
 class QemuInteropMoreTest {
-    private static final String QEMU = "qemu-system-x86_64";
     private static final ObjectMapper JSON = new ObjectMapper();
-    /** Hang guard for one QEMU: it is killed after this long whatever happens. */
-    private static final Duration QEMU_GUARD = Duration.ofSeconds(120);
-    private static final Duration POLL = Duration.ofMillis(100);
     private static final Pattern LISTENING = Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)");
-
-    private static ScheduledExecutorService watchdog;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void requireQemu() {
-        Assumptions.assumeTrue(onPath(QEMU), QEMU + " not installed: install Debian's qemu-system-x86 package "
-                + "(apt-get install qemu-system-x86) to run the QEMU interoperability tests");
-        watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "qemu-watchdog");
-            t.setDaemon(true);
-            return t;
-        });
-    }
-
-    @AfterAll
-    static void stopWatchdog() {
-        if (watchdog != null) {
-            watchdog.shutdownNow();
-        }
+        QemuProcess.assumeInstalled();
     }
 
     // ---------------------------------------------------------------------------------------
@@ -109,7 +81,7 @@ class QemuInteropMoreTest {
                 "--ram-file", dst.toString()));
         receiveArgs.addAll(List.of(receiveOptions));
         CliProcess.Result received;
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none");
              CliProcess receive = CliProcess.start(dir, receiveArgs.toArray(String[]::new))) {
@@ -168,7 +140,7 @@ class QemuInteropMoreTest {
         Path src = Files.write(dir.resolve("src.ram"), random(2 << 20, 12));
         Path dst = dir.resolve("dst.ram");
         CliProcess.Result received;
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none");
              CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-id", "mem",
@@ -232,7 +204,7 @@ class QemuInteropMoreTest {
         List<String> receive = new ArrayList<>(List.of("receive", "tcp:127.0.0.1:0"));
         receive.addAll(List.of(receiveArgs));
         receive.addAll(List.of("--ram-file", dir.resolve("dst.ram").toString(), "--run-for", "0"));
-        try (Qemu qemu = Qemu.start(dir, qemuArgs.toArray(String[]::new));
+        try (QemuProcess qemu = QemuProcess.start(dir, qemuArgs.toArray(String[]::new));
              CliProcess receiver = CliProcess.start(dir, receive.toArray(String[]::new))) {
             qemu.qmp.execute("cont");
             String port = receiver.awaitStderr(LISTENING);
@@ -306,12 +278,12 @@ class QemuInteropMoreTest {
         try (RandomAccessFile zero = new RandomAccessFile(dst.toFile(), "rw")) {
             zero.setLength(qemuRam);
         }
-        int port = freePort();
+        int port = QemuProcess.freePort();
         List<String> send = new ArrayList<>(List.of("send", "tcp:127.0.0.1:" + port, "--compat", "qemu"));
         send.addAll(List.of(sendArgs));
         send.addAll(List.of("--ram-file", src.toString(), "--fill", "half_random"));
         String log;
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=" + qemuRam + ",mem-path=" + dst + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-incoming", "tcp:127.0.0.1:" + port)) {
             // QEMU listens on the -incoming address before its main loop answers QMP.
@@ -326,7 +298,7 @@ class QemuInteropMoreTest {
             JsonNode status = qemu.awaitStatusOtherThanOrExit("inmigrate");
             log = qemu.log();
             if (status == null) {
-                int exit = qemu.process.exitValue();
+                int exit = qemu.exitValue();
                 qemu.record("destination exited with status " + exit + " after vm-migrate send "
                         + String.join(" ", sendArgs) + "; stderr: " + log.strip().replace('\n', '|'));
                 assertNotEquals(0, exit, "QEMU's exit status after a refused load:\n" + log);
@@ -362,7 +334,7 @@ class QemuInteropMoreTest {
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path stream = dir.resolve("live.mig");
         Path pmem = dir.resolve("pmemsave.bin");
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=4M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none")) {
             JsonNode mtree = qemu.qmp.execute("human-monitor-command",
@@ -426,151 +398,5 @@ class QemuInteropMoreTest {
             }
         }
         return fail("no globalstate section in " + report);
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
-    private static boolean onPath(String program) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return false;
-        }
-        for (String entry : path.split(File.pathSeparator)) {
-            Path candidate = Path.of(entry.isEmpty() ? "." : entry, program);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /**
-     * A QEMU process with its QMP monitor (stdout and stderr in one log file); closing kills it if
-     * {@link #quit()} did not end it. Copied from QemuInteropTest (private there), plus a wait
-     * that accepts QEMU exiting.
-     */
-    private static final class Qemu implements AutoCloseable {
-        private final Process process;
-        private final Path logFile;
-        final QmpClient qmp;
-
-        private Qemu(Process process, Path logFile, QmpClient qmp) {
-            this.process = process;
-            this.logFile = logFile;
-            this.qmp = qmp;
-        }
-
-        static Qemu start(Path dir, String... args) throws Exception {
-            Path socket = dir.resolve("qmp.sock");
-            Files.deleteIfExists(socket);
-            Path log = dir.resolve("qemu.log");
-            List<String> command = new ArrayList<>(List.of(QEMU));
-            command.addAll(List.of(args));
-            command.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
-            Process process = new ProcessBuilder(command).directory(dir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            // Hang guard: a QEMU that never ends is killed, which also ends any QMP read on it.
-            watchdog.schedule(() -> {
-                process.destroyForcibly();
-            }, QEMU_GUARD.toSeconds(), TimeUnit.SECONDS);
-            try {
-                return new Qemu(process, log, QmpClient.connect(socket, process, Duration.ofSeconds(30)));
-            } catch (IOException | InterruptedException e) {
-                process.destroyForcibly();
-                return fail(e.getMessage() + "; QEMU " + String.join(" ", command) + " printed:\n" + readLog(log), e);
-            }
-        }
-
-        /** Polls query-migrate until the migration is completed, failed or cancelled. */
-        JsonNode awaitMigration() throws InterruptedException {
-            while (true) {
-                JsonNode info = executeOrFail("query-migrate");
-                if (List.of("completed", "failed", "cancelled").contains(info.path("status").asText())) {
-                    return info;
-                }
-                Thread.sleep(POLL.toMillis());
-            }
-        }
-
-        /**
-         * Polls query-status until the run state is not {@code state}; returns it, or null when
-         * QEMU exited instead (its QMP connection closed and the process ended).
-         */
-        JsonNode awaitStatusOtherThanOrExit(String state) throws InterruptedException {
-            while (true) {
-                JsonNode status;
-                try {
-                    status = qmp.execute("query-status");
-                } catch (IOException e) {
-                    if (process.waitFor(30, TimeUnit.SECONDS)) {
-                        return null;
-                    }
-                    return fail("QMP query-status: " + e.getMessage() + " but QEMU still runs:\n" + log(), e);
-                }
-                if (!state.equals(status.path("status").asText())) {
-                    return status;
-                }
-                if (process.waitFor(POLL.toMillis(), TimeUnit.MILLISECONDS)) {
-                    return null;
-                }
-            }
-        }
-
-        /** A QMP command; if QEMU went away, fails with its exit status and output. */
-        JsonNode executeOrFail(String command) throws InterruptedException {
-            try {
-                return qmp.execute(command);
-            } catch (IOException e) {
-                process.waitFor(10, TimeUnit.SECONDS);
-                return fail("QMP " + command + ": " + e.getMessage() + "; QEMU "
-                        + (process.isAlive() ? "still runs" : "exited with status " + process.exitValue())
-                        + ", its output:\n" + log(), e);
-            }
-        }
-
-        /** What QEMU reported, for the test report (stdout of the test). */
-        void record(String line) {
-            System.out.println("[QEMU] " + line);
-        }
-
-        /** {@code quit} and wait for QEMU to exit. */
-        void quit() throws InterruptedException {
-            try {
-                qmp.execute("quit");
-            } catch (IOException e) {
-                // QEMU may close the monitor before or right after the reply
-            }
-            if (!process.waitFor(60, TimeUnit.SECONDS)) {
-                fail("QEMU did not exit after quit:\n" + log());
-            }
-            assertEquals(0, process.exitValue(), "QEMU's exit status after quit:\n" + log());
-        }
-
-        String log() {
-            return readLog(logFile);
-        }
-
-        private static String readLog(Path log) {
-            try {
-                return Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
-            } catch (IOException e) {
-                return "(cannot read " + log + ": " + e + ")";
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                qmp.close();
-            } finally {
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly();
-            }
-        }
     }
 }

@@ -2,26 +2,14 @@ package dev.vmmigrate.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.File;
-import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,32 +21,12 @@ import org.junit.jupiter.api.io.TempDir;
  * the QEMU side and {@code --ram-file} on ours, so both sides' memory can be compared as files.
  */
 class QemuInteropTest {
-    private static final String QEMU = "qemu-system-x86_64";
-    /** Hang guard for one QEMU: it is killed after this long whatever happens. */
-    private static final Duration QEMU_GUARD = Duration.ofSeconds(120);
-    private static final Duration POLL = Duration.ofMillis(100);
-
-    private static ScheduledExecutorService watchdog;
-
     @TempDir
     Path dir;
 
     @BeforeAll
     static void requireQemu() {
-        Assumptions.assumeTrue(onPath(QEMU), QEMU + " not installed: install Debian's qemu-system-x86 package "
-                + "(apt-get install qemu-system-x86) to run the QEMU interoperability tests");
-        watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "qemu-watchdog");
-            t.setDaemon(true);
-            return t;
-        });
-    }
-
-    @AfterAll
-    static void stopWatchdog() {
-        if (watchdog != null) {
-            watchdog.shutdownNow();
-        }
+        QemuProcess.assumeInstalled();
     }
 
     /** (a) QEMU's {@code migrate} to {@code vm-migrate receive tcp:127.0.0.1:0}. */
@@ -67,7 +35,7 @@ class QemuInteropTest {
         byte[] content = QemuTestData.NONE_2M.ram();
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path dst = dir.resolve("dst.ram");
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-S");
              CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-id", "mem",
@@ -94,7 +62,7 @@ class QemuInteropTest {
     /** (b) {@code vm-migrate send --compat qemu tcp:...} to QEMU {@code -incoming tcp:127.0.0.1:PORT}. */
     @Test
     void vmMigrateToQemuOverTcp() throws Exception {
-        int port = freePort();
+        int port = QemuProcess.freePort();
         String status = sendToQemu("tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false);
         assertEquals("running", status, "the source guest ran, so QEMU resumes it");
     }
@@ -118,7 +86,7 @@ class QemuInteropTest {
     /** A paused source guest (globalstate "paused") stays paused in QEMU after the load. */
     @Test
     void pausedGuestStaysPausedInQemu() throws Exception {
-        int port = freePort();
+        int port = QemuProcess.freePort();
         String status = sendToQemu("tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false, "--paused",
                 "--fill", "half_random");
         assertEquals("paused", status, "globalstate 'paused': QEMU does not start the guest");
@@ -147,7 +115,7 @@ class QemuInteropTest {
             assertEquals(0, sent.exitCode(), sent.describe());
         }
         String finalStatus;
-        try (Qemu qemu = Qemu.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=8M,mem-path=" + dst + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-incoming", incoming)) {
             if (!sendFirst) {
@@ -169,138 +137,5 @@ class QemuInteropTest {
                 "the source RAM is all zero: the comparison would prove little");
         QemuTestData.assertSameBytes(source, Files.readAllBytes(dst), "QEMU's RAM file vs vm-migrate's (" + sent.what() + ")");
         return finalStatus;
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
-    private static boolean onPath(String program) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return false;
-        }
-        for (String entry : path.split(File.pathSeparator)) {
-            Path candidate = Path.of(entry.isEmpty() ? "." : entry, program);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** A QEMU process with its QMP monitor; closing kills it if {@link #quit()} did not end it. */
-    private static final class Qemu implements AutoCloseable {
-        private final Process process;
-        private final Path logFile;
-        final QmpClient qmp;
-
-        private Qemu(Process process, Path logFile, QmpClient qmp) {
-            this.process = process;
-            this.logFile = logFile;
-            this.qmp = qmp;
-        }
-
-        static Qemu start(Path dir, String... args) throws Exception {
-            Path socket = dir.resolve("qmp.sock");
-            Files.deleteIfExists(socket);
-            Path log = dir.resolve("qemu.log");
-            List<String> command = new ArrayList<>(List.of(QEMU));
-            command.addAll(List.of(args));
-            command.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
-            Process process = new ProcessBuilder(command).directory(dir.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            // Hang guard: a QEMU that never ends is killed, which also ends any QMP read on it.
-            watchdog.schedule(() -> {
-                process.destroyForcibly();
-            }, QEMU_GUARD.toSeconds(), TimeUnit.SECONDS);
-            try {
-                return new Qemu(process, log, QmpClient.connect(socket, process, Duration.ofSeconds(30)));
-            } catch (IOException | InterruptedException e) {
-                process.destroyForcibly();
-                return fail(e.getMessage() + "; QEMU " + String.join(" ", command) + " printed:\n" + readLog(log), e);
-            }
-        }
-
-        /** Polls query-migrate until the migration is completed, failed or cancelled. */
-        JsonNode awaitMigration() throws IOException, InterruptedException {
-            while (true) {
-                JsonNode info = executeOrFail("query-migrate");
-                String status = info.path("status").asText();
-                if (List.of("completed", "failed", "cancelled").contains(status)) {
-                    return info;
-                }
-                Thread.sleep(POLL.toMillis());
-            }
-        }
-
-        /** Polls query-status until the run state is not {@code state} any more. */
-        JsonNode awaitStatusOtherThan(String state) throws IOException, InterruptedException {
-            while (true) {
-                JsonNode status = executeOrFail("query-status");
-                if (!state.equals(status.path("status").asText())) {
-                    return status;
-                }
-                if (!process.isAlive()) {
-                    fail("QEMU exited while " + state + ":\n" + log());
-                }
-                Thread.sleep(POLL.toMillis());
-            }
-        }
-
-        /** A QMP command; if QEMU went away, fails with its exit status and output. */
-        JsonNode executeOrFail(String command) throws InterruptedException {
-            try {
-                return qmp.execute(command);
-            } catch (IOException e) {
-                process.waitFor(10, TimeUnit.SECONDS);
-                return fail("QMP " + command + ": " + e.getMessage() + "; QEMU "
-                        + (process.isAlive() ? "still runs" : "exited with status " + process.exitValue())
-                        + ", its output:\n" + log(), e);
-            }
-        }
-
-        /** What QEMU reported, for the test report (stdout of the test). */
-        void record(String line) {
-            System.out.println("[QEMU] " + line);
-        }
-
-        /** {@code quit} and wait for QEMU to exit (its RAM file then holds its final memory). */
-        void quit() throws IOException, InterruptedException {
-            try {
-                qmp.execute("quit");
-            } catch (IOException e) {
-                // QEMU may close the monitor before or right after the reply
-            }
-            if (!process.waitFor(60, TimeUnit.SECONDS)) {
-                fail("QEMU did not exit after quit:\n" + log());
-            }
-            assertEquals(0, process.exitValue(), "QEMU's exit status after quit:\n" + log());
-        }
-
-        String log() {
-            return readLog(logFile);
-        }
-
-        private static String readLog(Path log) {
-            try {
-                return Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
-            } catch (IOException e) {
-                return "(cannot read " + log + ": " + e + ")";
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                qmp.close();
-            } finally {
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly();
-            }
-        }
     }
 }

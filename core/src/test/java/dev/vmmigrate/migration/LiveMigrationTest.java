@@ -9,6 +9,7 @@ import static dev.vmmigrate.migration.LiveMigrations.destination;
 import static dev.vmmigrate.migration.LiveMigrations.incoming;
 import static dev.vmmigrate.migration.LiveMigrations.outgoing;
 import static dev.vmmigrate.migration.LiveMigrations.runningSource;
+import static dev.vmmigrate.testing.Hex.indexOf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -435,19 +436,6 @@ class LiveMigrationTest {
             MachineStreams.of(source, false).saveVm(source).saveStopped(out);
         }
         return bytes.toByteArray();
-    }
-
-    private static int indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 
     private IncomingMigration loadFile(Guest target, byte[] stream, List<RunState> states) throws Exception {

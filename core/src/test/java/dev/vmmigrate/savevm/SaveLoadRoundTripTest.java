@@ -1,5 +1,6 @@
 package dev.vmmigrate.savevm;
 
+import static dev.vmmigrate.testing.Hex.indexOf;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -82,19 +83,6 @@ class SaveLoadRoundTripTest {
 
     private static byte[] ram(Guest guest) {
         return guest.ramBlocks().getFirst().memory().toArray(ValueLayout.JAVA_BYTE);
-    }
-
-    private static int indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 
     // ---------------------------------------------------------------- round trip
