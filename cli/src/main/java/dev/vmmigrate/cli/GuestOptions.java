@@ -37,8 +37,9 @@ final class GuestOptions {
     WorkloadSpec workload;
 
     @Option(names = "--disk", paramLabel = "IMAGE",
-            description = "Give the guest a disk: this existing raw image, named disk0 on the wire. Send: the "
-                    + "workload writes to it; migrated with --copy-storage. Receive: written from the stream.")
+            description = "Give the guest a disk: this existing raw image, named disk0 on the wire. The running "
+                    + "guest's workload writes to it. Send: migrated with --copy-storage. Receive: written from "
+                    + "the stream.")
     Path disk;
 
     /** A builder with these options; the caller adds what is specific to its side. */

@@ -19,7 +19,8 @@ import picocli.CommandLine.Parameters;
 /** {@code vm-migrate inspect FILE}: what a stream file holds, ours or QEMU's. */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = {"Read a migration stream file (written by vm-migrate or by QEMU) and print its header, "
-                + "configuration, sections, RAM summary and device fields decoded through the stream's vmdesc."},
+                + "configuration, sections, RAM summary, block-migration chunk counts and device fields decoded "
+                + "through the stream's vmdesc."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:The stream was read whole.", "1:The file could not be read (I/O error).",
             "2:Bad usage, no such file, or a malformed stream (the message names the byte offset)."})

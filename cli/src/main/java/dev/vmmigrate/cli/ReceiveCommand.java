@@ -27,11 +27,12 @@ import picocli.CommandLine.Parameters;
 
 /** {@code vm-migrate receive URI}: accepts one migration, loads it and runs the guest. */
 @Command(name = "receive", mixinStandardHelpOptions = true,
-        description = {"Accept one migration stream on URI, load it on a virtual thread and resume the guest.",
+        description = {"Accept one migration stream on URI, load it on a virtual thread, verify it and run the "
+                + "guest (left stopped if the source had it stopped, or with --paused or --run-for 0).",
             "URI: tcp:HOST:PORT (port 0 picks a free port and prints it), unix:PATH, exec:COMMAND, fd:N, file:PATH."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Loaded (and run for --run-for).", "1:The load failed; the guest was not resumed.",
-            "2:Bad usage.", "3:Interrupted during the load.",
+            "2:Bad usage.", "3:Interrupted (Ctrl-C) while waiting for the stream or loading it.",
             "4:Verification mismatch; the guest was not resumed."})
 final class ReceiveCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "URI", description = "Where to accept the stream.")
@@ -48,7 +49,8 @@ final class ReceiveCommand implements Callable<Integer> {
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
-                    + "the guest is loaded. Default: until Ctrl-C.")
+                    + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
+                    + "Default: until Ctrl-C.")
     Duration runFor;
 
     @Override

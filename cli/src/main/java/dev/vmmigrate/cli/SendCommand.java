@@ -77,8 +77,9 @@ final class SendCommand implements Callable<Integer> {
     Duration timeout;
 
     @Option(names = "--capability", paramLabel = "NAME=on|off",
-            description = "Switch a capability: xbzrle, auto-converge, zero-blocks, compress (zstd, "
-                    + "vm-migrate receivers only), rdma-pin-all (refused: no rdma: transport). Repeatable.")
+            description = "Switch a capability (a bare NAME means on; the last setting wins): xbzrle, "
+                    + "auto-converge, zero-blocks, compress (zstd, vm-migrate receivers only: refused with "
+                    + "--compat qemu), rdma-pin-all (refused: no rdma: transport). Repeatable.")
     java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
 
     @Option(names = "--compress", description = "Same as --capability compress=on.")
@@ -89,8 +90,8 @@ final class SendCommand implements Callable<Integer> {
     int compressLevel;
 
     @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = UnitConverters.Size.class,
-            description = "XBZRLE page cache; at least a page, at most guest RAM. Default: 64M, or guest RAM "
-                    + "when that is smaller.")
+            description = "XBZRLE page cache, rounded down to a power of two of pages; with xbzrle on it must "
+                    + "be at least a page and at most guest RAM. Default: 64M, or guest RAM when that is smaller.")
     Long xbzrleCacheSize;
 
     @Option(names = "--copy-storage", paramLabel = "MODE", converter = CopyModeConverter.class,

@@ -3,6 +3,8 @@ package dev.vmmigrate.inspect;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.block.BlockPayloadSummary;
+import dev.vmmigrate.migration.Capability;
+import dev.vmmigrate.migration.StreamCapabilities;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamBlockResolver;
 import dev.vmmigrate.ram.RamHandler;
@@ -95,6 +97,10 @@ public final class StreamInspector {
                         }
                     } else {
                         section.fields = decodeDevice(vmdesc, header, in, at);
+                        if (header.idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
+                                .announced(section.fields.path("capabilities").asLong()).contains(Capability.COMPRESS)) {
+                            ram.expectCompressedPages(); // the pages after it are zstd frames
+                        }
                     }
                     SectionHeader.readFooter(in, header.sectionId(), header.idstr());
                     section.bytes += in.position() - at;

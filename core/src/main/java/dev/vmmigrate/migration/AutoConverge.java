@@ -1,10 +1,10 @@
 package dev.vmmigrate.migration;
 
 /**
- * The auto-converge capability's decision, as current QEMU takes it after each dirty sync: when
- * the guest dirtied more than half of what the link moved in the period, twice in a row, throttle
- * the guest: 20 % first, then 10 % more each time, at most 99 % (QEMU's cpu-throttle-initial,
- * -increment and max).
+ * The auto-converge capability's decision, as current QEMU takes it after each dirty sync: each
+ * second time the guest dirtied more than half of what the link moved in the period (QEMU's
+ * counter is not reset by a quiet period in between), throttle the guest: 20 % first, then 10 %
+ * more each time, at most 99 % (QEMU's cpu-throttle-initial, -increment and max).
  */
 final class AutoConverge {
     static final int INITIAL = 20;

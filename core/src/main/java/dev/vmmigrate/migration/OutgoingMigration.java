@@ -94,6 +94,11 @@ public final class OutgoingMigration {
         guest.workload().setThrottlePercent(percent);
     }
 
+    /** The guest runs at full speed again; the stats keep the throttle it had at the end. */
+    void releaseThrottle() {
+        guest.workload().setThrottlePercent(0);
+    }
+
     public void addListener(MigrationListener listener) {
         listeners.add(listener);
     }
@@ -154,6 +159,7 @@ public final class OutgoingMigration {
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
                 caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
         streams.capabilities().use(caps);
+        throttlePercent = 0;
         if (streams.block() != null) {
             streams.block().configure(caps.has(Capability.ZERO_BLOCKS));
         }

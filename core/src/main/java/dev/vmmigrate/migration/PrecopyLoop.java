@@ -168,7 +168,7 @@ final class PrecopyLoop {
     private void finish(boolean completed, boolean wasRunning) {
         clock.ended();
         if (migration.throttlePercent() != 0) {
-            migration.throttle(0); // the guest runs at full speed again, here or at the destination
+            migration.releaseThrottle(); // full speed again, here or at the destination
         }
         if (completed) {
             guest.stop(RunState.POSTMIGRATE);

@@ -14,8 +14,8 @@ import java.util.Set;
  * The {@code vm-migrate/capabilities} section, sent at setup before any RAM: tells the receiver
  * which capabilities the sender uses, so it reads zstd pages without a flag of its own.
  */
-final class StreamCapabilities {
-    static final String IDSTR = "vm-migrate/capabilities";
+public final class StreamCapabilities {
+    public static final String IDSTR = "vm-migrate/capabilities";
     private static final VmStateDescription DESCRIPTION = new VmStateDescription(IDSTR, 1, List.of(
             VmStateField.integer("capabilities", FieldType.UINT32),
             VmStateField.integer("compress_level", FieldType.INT32)));
@@ -26,6 +26,17 @@ final class StreamCapabilities {
 
     StreamCapabilities(RamHandler ram) {
         this.ram = ram;
+    }
+
+    /** The capabilities a section's "capabilities" field announces (for readers without a guest: inspect). */
+    public static Set<Capability> announced(long bits) {
+        Set<Capability> announced = EnumSet.noneOf(Capability.class);
+        for (Capability capability : Capability.values()) {
+            if ((bits & (1L << capability.ordinal())) != 0) {
+                announced.add(capability);
+            }
+        }
+        return announced;
     }
 
     void use(MigrationCapabilities capabilities) {
@@ -51,12 +62,7 @@ final class StreamCapabilities {
 
     private void load(FieldValues values) {
         long bits = values.getLong("capabilities");
-        Set<Capability> announced = EnumSet.noneOf(Capability.class);
-        for (Capability capability : Capability.values()) {
-            if ((bits & (1L << capability.ordinal())) != 0) {
-                announced.add(capability);
-            }
-        }
+        Set<Capability> announced = announced(bits);
         if ((bits >>> Capability.values().length) != 0) {
             throw new IllegalArgumentException(String.format("unknown capability bits 0x%x", bits));
         }
