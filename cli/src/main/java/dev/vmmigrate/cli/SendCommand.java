@@ -160,6 +160,15 @@ final class SendCommand implements Callable<Integer> {
         MigrationUri target = MigrationUri.parse(uri);
         try (Guest guest = guestOptions.builder().build();
              Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            // Every refusal of the options comes before the guest is filled, started and warmed up.
+            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU, blockMigration(guest));
+            OutgoingMigration migration = new OutgoingMigration(guest, streams);
+            migration.setParameters(parameters);
+            try {
+                migration.setCapabilities(parseCapabilities(guest.ramBytes()));
+            } catch (MigrationException e) {
+                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+            }
             if (fill == Fill.HALF_RANDOM) {
                 for (RamBlock block : guest.ramBlocks()) {
                     Workload.fillHalfRandom(block, guestOptions.seed);
@@ -172,14 +181,6 @@ final class SendCommand implements Callable<Integer> {
             }
             if (warmup != null) {
                 Thread.sleep(warmup.toMillis());
-            }
-            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU, blockMigration(guest));
-            OutgoingMigration migration = new OutgoingMigration(guest, streams);
-            migration.setParameters(parameters);
-            try {
-                migration.setCapabilities(parseCapabilities(guest.ramBytes()));
-            } catch (MigrationException e) {
-                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
             migration.addListener(reporter);
             Connection connection;

@@ -72,8 +72,16 @@ public final class StreamInspector {
     }
 
     private StreamReport read(MigrationInput in, JsonNode vmdesc, long size) throws IOException {
-        StreamPreamble preamble = StreamPreamble.read(in);
         RamHandler ram = new RamHandler(this::resolveBlock);
+        try {
+            return read(in, vmdesc, size, ram);
+        } finally {
+            ram.cleanup();
+        }
+    }
+
+    private StreamReport read(MigrationInput in, JsonNode vmdesc, long size, RamHandler ram) throws IOException {
+        StreamPreamble preamble = StreamPreamble.read(in);
         List<OpenSection> sections = new ArrayList<>();
         Map<Integer, OpenSection> iterative = new HashMap<>();
         BlockTally block = null;

@@ -51,6 +51,7 @@ final class RamReceiver {
     void close() {
         if (zstd != null) {
             zstd.close();
+            zstd = null; // a later stream must announce compression again
         }
     }
 

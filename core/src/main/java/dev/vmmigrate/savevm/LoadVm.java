@@ -42,6 +42,15 @@ public final class LoadVm {
     }
 
     public Result load(MigrationInput in) throws IOException {
+        try {
+            return loadSections(in);
+        } finally {
+            // What the handlers held for the load (decompression contexts) goes, success or not.
+            registry.iterative().forEach(IterativeHandler::cleanup);
+        }
+    }
+
+    private Result loadSections(MigrationInput in) throws IOException {
         StreamPreamble preamble = StreamPreamble.read(in);
         if (!preamble.machineType().equals(machineType)) {
             throw new StreamFormatException("stream is for machine type '" + preamble.machineType()
