@@ -126,6 +126,11 @@ class CapabilitiesLiveTest {
         Guest source = track(Guest.builder().ramSize(8L << 20).workload(WorkloadSpec.parse(workload)).seed(7)
                 .disk(sourceImage).build());
         source.start();
+        long deadline = System.nanoTime() + LiveMigrations.GUARD.toNanos();
+        while (source.workload().steps() == 0) { // the workload must have run before the migration
+            assertTrue(System.nanoTime() < deadline, "workload " + workload + " made no step");
+            Thread.sleep(2);
+        }
         Guest target = track(Guest.builder().ramSize(8L << 20).incoming(true).disk(targetImage).build());
         IncomingEndpoint endpoint = track(MigrationUri.parse("tcp:127.0.0.1:0").listen());
         IncomingMigration in = MachineStreams.of(target, false,
