@@ -15,6 +15,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.stream.LongStream;
 import java.util.zip.CRC32C;
 
@@ -37,6 +39,8 @@ public final class IntegrityDigest {
     private final List<RamBlock> blocks;
     private final List<DeviceHandler> devices;
     private volatile FieldValues received;
+    /** The RAM digest begun at switchover, computed while the last pages go out. */
+    private volatile CompletableFuture<Long> switchoverRamCrc;
 
     /**
      * @param blocks the guest's RAM
@@ -114,6 +118,28 @@ public final class IntegrityDigest {
         return (long) Math.ceil(nanosPerByte * total / workers / 1_000_000);
     }
 
+    /**
+     * Starts digesting RAM on a thread of its own. Call it once the guest has stopped for the
+     * switchover: RAM no longer changes, so the digest can run while the sender streams the last
+     * dirty pages instead of after them. The digest section then takes this result.
+     */
+    public void beginSwitchover() {
+        CompletableFuture<Long> result = new CompletableFuture<>();
+        switchoverRamCrc = result;
+        Thread.ofPlatform().name("switchover-digest").daemon().start(() -> {
+            try {
+                result.complete(ramCrc());
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+    }
+
+    /** The switchover ended (completed, failed or cancelled): a later save digests afresh. */
+    public void endSwitchover() {
+        switchoverRamCrc = null;
+    }
+
     private FieldValues sourceDigest() {
         CRC32C crc = new CRC32C();
         for (DeviceHandler device : devices) {
@@ -121,8 +147,23 @@ public final class IntegrityDigest {
         }
         return new FieldValues()
                 .put("ram_bytes", totalRamBytes())
-                .put("ram_crc32c", ramCrc())
+                .put("ram_crc32c", sourceRamCrc())
                 .put("devices_crc32c", crc.getValue());
+    }
+
+    private long sourceRamCrc() {
+        CompletableFuture<Long> begun = switchoverRamCrc;
+        if (begun == null) {
+            return ramCrc();
+        }
+        try {
+            return begun.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException cause) {
+                throw cause; // e.g. the guest's RAM was closed under the digest
+            }
+            throw e;
+        }
     }
 
     private long totalRamBytes() {
@@ -130,7 +171,7 @@ public final class IntegrityDigest {
     }
 
     /**
-     * CRC32C of each 64 MiB slice, computed in parallel (the guest is stopped, so this is
+     * CRC32C of each 32 MiB slice, computed in parallel (the guest is stopped, so this is
      * downtime), then a CRC32C over the block ids and slice values.
      */
     private long ramCrc() {

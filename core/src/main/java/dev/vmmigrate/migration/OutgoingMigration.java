@@ -89,6 +89,17 @@ public final class OutgoingMigration {
         return streams.carriesOwnSections() ? streams.digest().estimateMillis() : 0;
     }
 
+    /** The guest has stopped for the switchover: the digest starts beside the last pages. */
+    void switchoverBegins() {
+        if (streams.carriesOwnSections()) {
+            streams.digest().beginSwitchover();
+        }
+    }
+
+    void switchoverEnded() {
+        streams.digest().endSwitchover();
+    }
+
     void throttle(int percent) {
         throttlePercent = percent;
         guest.workload().setThrottlePercent(percent);

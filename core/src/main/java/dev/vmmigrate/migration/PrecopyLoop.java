@@ -142,6 +142,7 @@ final class PrecopyLoop {
     private boolean complete() throws IOException {
         long stopStart = System.currentTimeMillis();
         guest.stop(RunState.FINISH_MIGRATE);
+        migration.switchoverBegins();
         out.setRateLimit(Long.MAX_VALUE);
         saveVm.complete(out);
         out.flush();
@@ -167,6 +168,7 @@ final class PrecopyLoop {
 
     private void finish(boolean completed, boolean wasRunning) {
         clock.ended();
+        migration.switchoverEnded();
         if (migration.throttlePercent() != 0) {
             migration.releaseThrottle(); // full speed again, here or at the destination
         }
