@@ -4,6 +4,7 @@ import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
@@ -59,7 +60,8 @@ final class ReceiveCommand implements Callable<Integer> {
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
-            try (IncomingEndpoint endpoint = source.listen()) {
+            // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
+            try (IncomingEndpoint endpoint = source.listen(); JitWarmUp warmUp = JitWarmUp.start()) {
                 // Ctrl-C while waiting: stop listening and exit with the cancelled code.
                 Interrupts.onInterrupt(() -> {
                     interruptedWaiting.set(true);

@@ -7,6 +7,7 @@ import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.migration.Capability;
+import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationCapabilities;
 import dev.vmmigrate.migration.MigrationException;
@@ -34,6 +35,9 @@ import picocli.CommandLine.Parameters;
         exitCodeList = {"0:Completed.", "1:Failed (the guest runs on here).", "2:Bad usage or input.",
             "3:Cancelled (the guest runs on here)."})
 final class SendCommand implements Callable<Integer> {
+    /** The migration waits this long at most for the JIT warm-up still running when the guest is ready. */
+    private static final Duration JIT_WARM_UP_WAIT = Duration.ofSeconds(1);
+
     /** --compat values. */
     enum Compat { QEMU }
 
@@ -158,7 +162,9 @@ final class SendCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
-        try (Guest guest = guestOptions.builder().build();
+        // The JIT warms up on a scratch guest while the guest is built, filled and started.
+        try (JitWarmUp jitWarmUp = JitWarmUp.start();
+             Guest guest = guestOptions.builder().build();
              Reporter reporter = Reporter.create(outputOptions, System.err)) {
             // Every refusal of the options comes before the guest is filled, started and warmed up.
             MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU, blockMigration(guest));
@@ -182,6 +188,7 @@ final class SendCommand implements Callable<Integer> {
             if (warmup != null) {
                 Thread.sleep(warmup.toMillis());
             }
+            jitWarmUp.await(JIT_WARM_UP_WAIT);
             migration.addListener(reporter);
             Connection connection;
             try {

@@ -63,40 +63,50 @@ final class RamReceiver {
 
     /** Reads records up to and including EOS. */
     void load(MigrationInput in) throws IOException {
-        while (true) {
-            long at = in.position();
-            long word = in.readBe64();
-            int flags = (int) (word & RamFlags.MASK);
-            long offset = word & ~RamFlags.MASK;
-            int kind = flags & ~RamFlags.CONTINUE;
-            switch (kind) {
-                case RamFlags.MEM_SIZE -> readBlockList(in, offset, at);
-                case RamFlags.ZERO -> {
-                    ReceivedBlock target = blockFor(in, flags, offset, at);
-                    int fill = in.readU8();
-                    if (target.block != null) {
-                        fillPage(target.block, offset, fill);
-                    }
-                    target.zeroPages++;
-                }
-                case RamFlags.PAGE -> {
-                    ReceivedBlock target = blockFor(in, flags, offset, at);
-                    if (target.block != null) {
-                        in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
-                    } else {
-                        in.skip(RamBlock.PAGE_SIZE);
-                    }
-                    target.normalPages++;
-                }
-                case RamFlags.XBZRLE -> loadXbzrle(in, blockFor(in, flags, offset, at), offset);
-                case RamFlags.COMPRESS_PAGE -> loadCompressed(in, blockFor(in, flags, offset, at), offset, at);
-                case RamFlags.EOS -> {
-                    return;
-                }
-                default -> throw new StreamFormatException(String.format(
-                        "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
-            }
+        while (loadRecord(in)) {
+            // one record each
         }
+    }
+
+    /**
+     * Reads one record; false at EOS. A method per record, not one long loop, so the JIT
+     * compiles it by invocation count as soon as it is hot, without waiting for a loop to be
+     * replaced on the stack.
+     */
+    private boolean loadRecord(MigrationInput in) throws IOException {
+        long at = in.position();
+        long word = in.readBe64();
+        int flags = (int) (word & RamFlags.MASK);
+        long offset = word & ~RamFlags.MASK;
+        int kind = flags & ~RamFlags.CONTINUE;
+        switch (kind) {
+            case RamFlags.MEM_SIZE -> readBlockList(in, offset, at);
+            case RamFlags.ZERO -> {
+                ReceivedBlock target = blockFor(in, flags, offset, at);
+                int fill = in.readU8();
+                if (target.block != null) {
+                    fillPage(target.block, offset, fill);
+                }
+                target.zeroPages++;
+            }
+            case RamFlags.PAGE -> {
+                ReceivedBlock target = blockFor(in, flags, offset, at);
+                if (target.block != null) {
+                    in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
+                } else {
+                    in.skip(RamBlock.PAGE_SIZE);
+                }
+                target.normalPages++;
+            }
+            case RamFlags.XBZRLE -> loadXbzrle(in, blockFor(in, flags, offset, at), offset);
+            case RamFlags.COMPRESS_PAGE -> loadCompressed(in, blockFor(in, flags, offset, at), offset, at);
+            case RamFlags.EOS -> {
+                return false;
+            }
+            default -> throw new StreamFormatException(String.format(
+                    "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
+        }
+        return true;
     }
 
     /** QEMU's load_xbzrle: u8 encoding flag, be16 length, the encoding, applied to the page in place. */

@@ -20,21 +20,31 @@ import java.nio.charset.StandardCharsets;
  */
 public final class MigrationInput implements Closeable {
     private static final int BUFFER_SIZE = 256 * 1024;
+    /** In-memory inputs: a heap buffer, not native memory that stays allocated until a GC. */
+    private static final int MEMORY_BUFFER_SIZE = 64 * 1024;
 
     private final ReadableByteChannel channel;
-    private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
-    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
+    private final ByteBuffer buffer;
+    private final MemorySegment bufferSegment;
     /** Bytes consumed before the buffer's first byte. */
     private long bufferStart;
     private boolean endOfStream;
 
     public MigrationInput(ReadableByteChannel channel) {
-        this.channel = channel;
-        buffer.limit(0);
+        this(channel, ByteBuffer.allocateDirect(BUFFER_SIZE));
     }
 
+    private MigrationInput(ReadableByteChannel channel, ByteBuffer buffer) {
+        this.channel = channel;
+        this.buffer = buffer.order(ByteOrder.BIG_ENDIAN);
+        this.bufferSegment = MemorySegment.ofBuffer(this.buffer);
+        this.buffer.limit(0);
+    }
+
+    /** An input over bytes in memory. */
     public static MigrationInput of(byte[] bytes) {
-        return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)));
+        return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)),
+                ByteBuffer.allocate(MEMORY_BUFFER_SIZE));
     }
 
     /** Offset of the next byte to be read. */
@@ -114,7 +124,7 @@ public final class MigrationInput implements Closeable {
      * the stream ends first. Lets a receiver look at the stream's RAM layout before loading.
      */
     public byte[] peekBytes(int length) throws IOException {
-        int wanted = Math.min(length, BUFFER_SIZE);
+        int wanted = Math.min(length, buffer.capacity());
         fill(wanted);
         byte[] bytes = new byte[Math.min(wanted, buffer.remaining())];
         buffer.get(buffer.position(), bytes);

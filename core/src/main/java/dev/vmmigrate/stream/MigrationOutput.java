@@ -22,11 +22,16 @@ import java.nio.charset.StandardCharsets;
  */
 public final class MigrationOutput implements Closeable {
     private static final int BUFFER_SIZE = 256 * 1024;
+    /**
+     * In-memory outputs encode small things (device states for the digest): a heap buffer, not
+     * native memory that would stay allocated until a GC happens to run.
+     */
+    private static final int MEMORY_BUFFER_SIZE = 16 * 1024;
 
     private final WritableByteChannel channel;
     private final Runnable shutdownAction;
-    private final ByteBuffer buffer = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
-    private final MemorySegment bufferSegment = MemorySegment.ofBuffer(buffer);
+    private final ByteBuffer buffer;
+    private final MemorySegment bufferSegment;
     private long flushedBytes;
     private volatile IOException error;
     private volatile boolean shutdownRequested;
@@ -40,13 +45,19 @@ public final class MigrationOutput implements Closeable {
      *     close); runs at most once
      */
     public MigrationOutput(WritableByteChannel channel, Runnable shutdownAction) {
+        this(channel, shutdownAction, ByteBuffer.allocateDirect(BUFFER_SIZE));
+    }
+
+    private MigrationOutput(WritableByteChannel channel, Runnable shutdownAction, ByteBuffer buffer) {
         this.channel = channel;
         this.shutdownAction = shutdownAction;
+        this.buffer = buffer.order(ByteOrder.BIG_ENDIAN);
+        this.bufferSegment = MemorySegment.ofBuffer(this.buffer);
     }
 
     /** An output collecting into memory, for tests and small encodings. */
     public static MigrationOutput to(ByteArrayOutputStream sink) {
-        return new MigrationOutput(Channels.newChannel(sink), () -> { });
+        return new MigrationOutput(Channels.newChannel(sink), () -> { }, ByteBuffer.allocate(MEMORY_BUFFER_SIZE));
     }
 
     public void putU8(int value) throws IOException {

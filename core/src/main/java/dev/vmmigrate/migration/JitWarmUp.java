@@ -1,0 +1,141 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.savevm.SaveVm;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.ByteArrayInputStream;
+import java.nio.channels.Channels;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Migrates a small scratch guest in memory, over and over, so that the JIT has compiled the page
+ * loops of both directions before a real migration needs them. A cold JVM otherwise interprets
+ * those loops at first and compiles them during the transfer: on 2 CPUs shared by sender and
+ * receiver, the C2 compiler threads took about a third of the CPU of a 1 GiB migration. Run it
+ * where the process waits anyway: the receiver while it waits for its connection, the sender
+ * while it fills and starts its guest.
+ *
+ * <p>A round saves the scratch guest into memory and loads the stream back into the same guest,
+ * digest check included. Rounds are few and large, so that what a migration does once per
+ * stream (the vmdesc JSON, the device codecs) is not made hot, and compiled, by the warm-up
+ * alone. Nothing of the scratch guest leaves this class, and a failed round ends the warm-up
+ * quietly: going without it only costs time.
+ */
+public final class JitWarmUp implements AutoCloseable {
+    /** 2,048 pages, half of them random: about 12 MiB of memory with the stream. */
+    static final long SCRATCH_RAM = 8L << 20;
+    /**
+     * 32,768 pages through each page loop: past C2's thresholds (15,000 calls) with room for
+     * the compiles to land while the rounds still run.
+     */
+    static final int ROUNDS = 16;
+
+    private final int rounds;
+    private final AtomicInteger done = new AtomicInteger();
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private volatile boolean stopRequested;
+
+    private JitWarmUp(int rounds) {
+        this.rounds = rounds;
+    }
+
+    /** Starts the rounds on a daemon thread of low priority. */
+    public static JitWarmUp start() {
+        return start(ROUNDS);
+    }
+
+    public static JitWarmUp start(int rounds) {
+        JitWarmUp warmUp = new JitWarmUp(rounds);
+        Thread thread = Thread.ofPlatform().name("jit-warm-up").daemon().unstarted(warmUp::run);
+        thread.setPriority(Thread.MIN_PRIORITY);
+        thread.start();
+        return warmUp;
+    }
+
+    /** Rounds completed so far. */
+    public int roundsDone() {
+        return done.get();
+    }
+
+    /** Waits at most {@code max} for the rounds to end; true if they did. */
+    public boolean await(Duration max) throws InterruptedException {
+        return finished.await(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Stops after the round in progress (milliseconds, once compiled); does not wait for it. */
+    @Override
+    public void close() {
+        stopRequested = true;
+    }
+
+    private void run() {
+        try (Guest guest = Guest.builder().ramSize(SCRATCH_RAM).build()) {
+            for (RamBlock block : guest.ramBlocks()) {
+                Workload.fillHalfRandom(block, 1);
+            }
+            guest.stop(RunState.PAUSED);
+            StreamBuffer stream = new StreamBuffer((int) (SCRATCH_RAM / 2 + (1 << 20)));
+            // Stream-sized buffers, as a real migration's (an in-memory output's is small); the
+            // output serves every round, so native buffers do not pile up waiting for a GC.
+            try (MigrationOutput out = new MigrationOutput(Channels.newChannel(stream), () -> { })) {
+                while (!stopRequested && done.get() < rounds) {
+                    stream.reset();
+                    save(guest, out);
+                    load(guest, stream.reader());
+                    done.incrementAndGet();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Only time is lost: the real migration compiles what it needs itself.
+        } finally {
+            finished.countDown();
+        }
+    }
+
+    /** Setup, iterations and completion, as the pre-copy loop drives them. */
+    private static void save(Guest guest, MigrationOutput out) throws IOException {
+        MachineStreams streams = MachineStreams.of(guest, false);
+        SaveVm saveVm = streams.saveVm(guest);
+        try {
+            saveVm.setup(out);
+            while (!saveVm.iterate(out)) {
+                // until the first pass is out
+            }
+            streams.digest().beginSwitchover();
+            saveVm.complete(out);
+        } finally {
+            streams.digest().endSwitchover();
+            saveVm.cleanup();
+        }
+    }
+
+    private static void load(Guest guest, MigrationInput in) throws IOException {
+        MachineStreams streams = MachineStreams.of(guest, false);
+        LoadVm.Result result = streams.loadVm(guest).load(in);
+        String mismatch = streams.digest().mismatch(result.devices());
+        if (mismatch != null) {
+            throw new IllegalStateException("warm-up round did not verify: " + mismatch);
+        }
+    }
+
+    /** The stream of a round, read back without copying it. */
+    private static final class StreamBuffer extends ByteArrayOutputStream {
+        StreamBuffer(int size) {
+            super(size);
+        }
+
+        MigrationInput reader() {
+            return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(buf, 0, count)));
+        }
+    }
+}
