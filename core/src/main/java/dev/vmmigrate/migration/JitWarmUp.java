@@ -54,7 +54,7 @@ public final class JitWarmUp implements AutoCloseable {
         return start(ROUNDS);
     }
 
-    public static JitWarmUp start(int rounds) {
+    static JitWarmUp start(int rounds) {
         JitWarmUp warmUp = new JitWarmUp(rounds);
         Thread thread = Thread.ofPlatform().name("jit-warm-up").daemon().unstarted(warmUp::run);
         thread.setPriority(Thread.MIN_PRIORITY);
