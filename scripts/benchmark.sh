@@ -3,7 +3,7 @@
 # This is not a test: missing a target does not fail it. It exits non-zero only when a run
 # could not be carried out (build failed, a migration failed, a tool is missing).
 #
-# Usage: scripts/benchmark.sh            (takes a minute or two)
+# Usage: scripts/benchmark.sh            (takes a few minutes)
 #
 #   (a) a paused 1 GiB guest, half random half zero pages, over tcp loopback, unlimited bandwidth:
 #         vm-migrate receive tcp:127.0.0.1:0 --run-for 0          (under /usr/bin/time -v)
@@ -11,10 +11,23 @@
 #                    --max-bandwidth unlimited --json
 #   (b) the same guest running, dirtying 64 MiB/s, default bandwidth (128M/s) and downtime limit:
 #         vm-migrate send ... --workload random:64M/s --warmup 1s --json
-#   (c) when qemu-system-x86_64 is installed: QEMU -> QEMU on this machine, machine none with a
-#       1 GiB memory-backend-file (share=on) holding the same share of content (half the pages
-#       random, here the first half; vm-migrate's --fill half_random picks about half by seed),
+#   (c), (c') when qemu-system-x86_64 is installed: QEMU -> QEMU on this machine, machine none,
 #       source paused (-S), max-bandwidth raised (7.2's default is 128 MiB/s) to compare with (a).
+#       The source's RAM is a 1 GiB memory-backend-file (share=on) holding exactly (a)'s guest
+#       content, made by vm-migrate itself with (a)'s guest options (so the same --seed default):
+#         vm-migrate send file:DIR/guest.mig --ram 1G --fill half_random --paused ...
+#         vm-migrate inspect DIR/guest.mig --extract DIR        (writes DIR/ram.ram: block "ram")
+#       with its zero pages made holes again (fallocate --dig-holes), as (a)'s zero pages are
+#       untouched anonymous memory. The destination's RAM is
+#         (c)  memory-backend-ram: anonymous, as vm-migrate receive's;
+#         (c') memory-backend-file,share=on beside the source's file (the issue's set-up).
+#       Both files live in /dev/shm when it has room (memory speed, as (a)'s RAM; on disk (c')
+#       would measure the disk). After each run the destination's RAM (pmemsave for (c), its
+#       file for (c')) is compared with the source's file.
+#   (a), (c) and (c') run BENCH_RUNS times each (default 3), interleaved - a c c' a c c' ... -
+#   so that drift on the machine hits all three alike; the table shows their medians, with the
+#   total time's min-max beside it, and the peak RSS as the largest of the runs. (b) and (d)
+#   run once.
 #   (d) capabilities: a BENCH_CAP_RAM guest (default 512M), --fill half_random, over tcp loopback
 #       into `vm-migrate receive tcp:127.0.0.1:PORT --run-for 0`, with two workloads -
 #         sweep:256M/s   increments the first byte of each page in turn (XBZRLE's best case;
@@ -28,22 +41,24 @@
 #
 # Figures come from the final {"return": query-migrate} line of `send --json` (vm-migrate) and
 # from QMP query-migrate on the source (QEMU); the receiver's peak RSS is GNU time's "Maximum
-# resident set size". Targets: (a) total time at most half QEMU's; receiver RSS at most guest
-# RAM + 128 MiB; downtime within the limit (300 ms).
+# resident set size". Targets: (a)'s median total time at most half of (c)'s, and at most half
+# of (c')'s; receiver RSS at most guest RAM + 128 MiB; downtime within the limit (300 ms).
 #
-# Environment: BENCH_RAM (guest size, default 1G; forms like 256M or 2G), BENCH_BASE=0 skips (a)
-# and (b), BENCH_QEMU=0 skips (c), BENCH_CAPS=0 skips (d), BENCH_CAP_RAM (guest size of (d),
-# default 512M), BENCH_CAP_SWEEP (rate of (d)'s sweep workload, default 256M/s),
-# BENCH_CAP_TIMEOUT (send --timeout of (d), default 60s), BENCH_CAP_XBZRLE_CACHE (default the guest size),
+# Environment: BENCH_RAM (guest size, default 1G; forms like 256M or 2G), BENCH_RUNS (runs of
+# (a), (c) and (c'), default 3), BENCH_BASE=0 skips (a) and (b), BENCH_QEMU=0 skips (c) and
+# (c'), BENCH_CAPS=0 skips (d), BENCH_CAP_RAM (guest size of (d), default 512M),
+# BENCH_CAP_SWEEP (rate of (d)'s sweep workload, default 256M/s), BENCH_CAP_TIMEOUT (send
+# --timeout of (d), default 60s), BENCH_CAP_XBZRLE_CACHE (default the guest size),
 # VM_MIGRATE_JAR (use this jar instead of building cli/target/vm-migrate.jar).
 # Installs GNU time (Debian package `time`) when /usr/bin/time is missing, with sudo if not root.
-# Needs jq or python3 (to read JSON) and, for (c), python3 (to speak QMP).
+# Needs jq or python3 (to read JSON) and, for (c) and (c'), python3 (to speak QMP).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 vm="$here/vm-migrate"
 ram="${BENCH_RAM:-1G}"
+runs="${BENCH_RUNS:-3}"
 run_base="${BENCH_BASE:-1}"
 run_caps="${BENCH_CAPS:-1}"
 cap_ram="${BENCH_CAP_RAM:-512M}"
@@ -52,6 +67,9 @@ cap_timeout="${BENCH_CAP_TIMEOUT:-60s}"
 cap_bandwidth=128M/s
 downtime_limit_ms=300
 qemu="${QEMU:-qemu-system-x86_64}"
+# The guest of (a) and (b), and the content of QEMU's source RAM: one list, so that all three
+# are filled by the same options (and the same default --seed).
+guest=(--ram "$ram" --fill half_random)
 
 say() { printf 'benchmark: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -66,6 +84,8 @@ case "$cap_ram" in
     [0-9]*[MG]) ;;
     *) die "BENCH_CAP_RAM must look like 256M or 1G, not '$cap_ram'" ;;
 esac
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a number of runs (1 or more), not '$runs'"
+[ -n "${BENCH_QEMU_DST:-}" ] && say "BENCH_QEMU_DST is no longer read: (c) and (c') run both destinations"
 ram_mib=${ram%?}
 [ "${ram: -1}" = G ] && ram_mib=$((ram_mib * 1024))
 rss_target_mib=$((ram_mib + 128))
@@ -74,7 +94,6 @@ cap_ram_mib=${cap_ram%?}
 # XBZRLE cache for (d): 128M, or the guest's RAM when smaller (send refuses a bigger cache).
 # The cache covers the whole guest by default: XBZRLE only helps pages it holds a copy of.
 cap_xbzrle_cache="${BENCH_CAP_XBZRLE_CACHE:-${cap_ram_mib}M}"
-
 if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; then
     say "building vm-migrate (./mvnw -q package -DskipTests)"
     (cd "$root" && ./mvnw -q package -DskipTests)
@@ -88,6 +107,7 @@ as_root() {
 }
 if [ ! -x /usr/bin/time ]; then
     say "installing GNU time (package time) to measure peak RSS"
+    # shellcheck disable=SC2015  # either failing means no GNU time: say so either way
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null \
         || say "could not install GNU time: receiver RSS will be n/a"
 fi
@@ -111,6 +131,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# forget PID - drop a child that has been waited for from pids: with repeated runs the list
+# would otherwise grow with ids the system may since have given to other processes.
+forget() {
+    local p keep=()
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    pids=("${keep[@]}")
+}
 
 # ret FILE KEY  - KEY of the final {"return": ...} line in an NDJSON FILE (dotted for nesting:
 # ram.mbps), or "n/a". Lines that are not JSON are skipped.
@@ -119,6 +146,7 @@ ret() {
     if [ "$json_tool" = jq ]; then
         local path=".return" part
         IFS=. read -ra parts <<<"$key"
+        # shellcheck disable=SC1087  # a jq path, not a bash array
         for part in "${parts[@]}"; do path="$path[\"$part\"]"; done
         v=$(jq -rR "fromjson? | select(type == \"object\" and has(\"return\")) | $path // empty" "$file" | tail -1)
     else
@@ -194,6 +222,7 @@ vm_pair() {
         fi
     fi
     wait "$rpid" || rc_recv=$?
+    forget "$rpid"
 }
 
 # vm_run NAME SEND-ARGS... - vm_pair, and stop the benchmark unless both sides exited 0.
@@ -209,55 +238,55 @@ vm_run() {
     say "$name: completed: total $(ret "$send_out" total-time) ms, downtime $(ret "$send_out" downtime) ms"
 }
 
-if [ "$run_base" != 0 ]; then
-    vm_run a --ram "$ram" --fill half_random --paused --max-bandwidth unlimited
-    vm_run b --ram "$ram" --fill half_random --workload random:64M/s --warmup 1s
-fi
-
 # --- QEMU -> QEMU -----------------------------------------------------------------------------
 
-qemu_done=0
+qemu_on=0
 qemu_version=""
 if [ "${BENCH_QEMU:-1}" != 0 ] && command -v "$qemu" >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+    qemu_on=1
     qemu_version=$("$qemu" --version | head -1 | sed 's/^QEMU emulator version //')
-    say "c: QEMU $qemu_version -> QEMU, $ram RAM, writing the source RAM file"
-    # The source's RAM file lives in /dev/shm when there is room (memory speed, as vm-migrate's
-    # anonymous guest RAM); the destination gets anonymous RAM (memory-backend-ram), as
-    # vm-migrate receive does. A file-backed destination on disk measures the disk instead.
-    ramdir="$work"
+elif [ "${BENCH_QEMU:-1}" != 0 ]; then
+    say "c: $qemu (or python3) not installed: skipping QEMU -> QEMU (apt-get install qemu-system-x86)"
+fi
+
+# The source's RAM file, and (c')'s destination file or (c)'s pmemsave dump beside it, live in
+# /dev/shm when there is room for two guests (memory speed, as vm-migrate's anonymous RAM);
+# making the source's file briefly needs about one and a half (the stream, then its RAM).
+ramdir="$work/ram"
+src_ram="$ramdir/ram.ram"        # inspect --extract writes DIR/<block>.ram; send's block is "ram"
+dst_ram="$ramdir/dst.ram"
+# shellcheck disable=SC2054  # the commas belong to QEMU's option values
+qemu_common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
+
+# qemu_source_ram - write $src_ram: (a)'s guest, sent to a file by vm-migrate, its RAM extracted.
+qemu_source_ram() {
+    local mig size
     if [ -d /dev/shm ] && [ -w /dev/shm ] \
-        && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((ram_mib + 256)) ]; then
-        ramdir=$(mktemp -d /dev/shm/vm-migrate-bench.XXXXXX)
-        shmdir="$ramdir"
+        && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((2 * ram_mib + 256)) ]; then
+        shmdir=$(mktemp -d /dev/shm/vm-migrate-bench.XXXXXX)
+        ramdir="$shmdir"
+        src_ram="$ramdir/ram.ram"
+        dst_ram="$ramdir/dst.ram"
+    else
+        mkdir -p "$ramdir"
     fi
-    src_ram="$ramdir/src.ram"
-    python3 - "$src_ram" "$ram_mib" <<'PY'
-import os, sys
-path, mib = sys.argv[1], int(sys.argv[2])
-half = mib * 1024 * 1024 // 2
-with open(path, "wb") as f:
-    for _ in range(half // (8 << 20)):          # first half: random pages
-        f.write(os.urandom(8 << 20))
-    f.write(os.urandom(half % (8 << 20)))
-    f.truncate(2 * half)                         # second half: zero (sparse)
-PY
-    port=$(free_port)
-    common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
-    qwrap=(); [ "$have_time" = 1 ] && qwrap=(/usr/bin/time -v -o "$work/c.time")
-    # BENCH_QEMU_DST=file: the destination file-backed too (share=on, beside the source's file),
-    # as the issue's set-up describes; the default memory-backend-ram is the stricter baseline.
-    dst_backend="memory-backend-ram,id=mem,size=${ram_mib}M"
-    [ "${BENCH_QEMU_DST:-ram}" = file ] && dst_backend="memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$ramdir/dst.ram,share=on"
-    "${qwrap[@]}" "$qemu" "${common[@]}" \
-        -object "$dst_backend" \
-        -incoming "tcp:127.0.0.1:$port" -qmp "unix:$work/dst.sock,server=on,wait=off" 2>"$work/dst.err" &
-    pids+=($!); dst_pid=$!
-    "$qemu" "${common[@]}" -S \
-        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
-        -qmp "unix:$work/src.sock,server=on,wait=off" 2>"$work/src.err" &
-    pids+=($!); src_pid=$!
-    say "c: QMP: migrate-set-parameters max-bandwidth, migrate tcp:127.0.0.1:$port"
-    python3 - "$work/src.sock" "$work/dst.sock" "$port" "$work/dst.dump" "$ram_mib" >"$work/c.json" <<'PY' || { cat "$work/src.err" "$work/dst.err" >&2; die "c: QEMU migration failed"; }
+    mig="$ramdir/guest.mig"
+    say "c: QEMU's source RAM: vm-migrate send file:$mig ${guest[*]} --paused, then inspect --extract"
+    "$vm" send "file:$mig" "${guest[@]}" --paused --max-bandwidth unlimited --json --progress none \
+        2>"$work/guest.send" || { cat "$work/guest.send" >&2; die "c: vm-migrate send to $mig failed"; }
+    "$vm" inspect "$mig" --extract "$ramdir" >"$work/guest.inspect" 2>&1 \
+        || { cat "$work/guest.inspect" >&2; die "c: vm-migrate inspect --extract $ramdir failed"; }
+    rm -f "$mig"
+    [ -f "$src_ram" ] || die "c: inspect --extract wrote no $src_ram (found: $(ls "$ramdir"))"
+    size=$(stat -c %s "$src_ram")
+    [ "$size" -eq $((ram_mib << 20)) ] || die "c: $src_ram holds $size bytes, not ${ram_mib} MiB"
+}
+
+# The QMP side of a QEMU run: raise the source's max-bandwidth, migrate, wait for both ends,
+# print the source's query-migrate as {"return": ...}; then, when given a DUMP path, pmemsave
+# the destination's RAM (at guest-physical 0 on machine none) there; quit both.
+# Arguments: SRC-SOCKET DST-SOCKET PORT DUMP-or-empty MIB.
+qemu_qmp=$(cat <<'PY'
 import json, socket, sys, time
 
 def connect(path):
@@ -308,19 +337,65 @@ for _ in range(500):                             # the destination finishes load
     time.sleep(0.01)
 print(json.dumps({"return": st}))
 sys.stdout.flush()
-# After the figures: dump the destination's RAM (at guest-physical 0 on machine none) to check it.
-dst("pmemsave", val=0, size=mib << 20, filename=dump)
+if dump:                                         # after the figures: the destination's RAM
+    dst("pmemsave", val=0, size=mib << 20, filename=dump)
 src("quit")
 dst("quit")
 PY
-    wait "$src_pid" || true
-    wait "$dst_pid" || true
-    if cmp -s "$src_ram" "$work/dst.dump"; then qemu_same=yes; else qemu_same=NO; fi
-    rm -f "$src_ram" "$work/dst.dump"
-    qemu_done=1
-    say "c: completed: total $(ret "$work/c.json" total-time) ms, downtime $(ret "$work/c.json" downtime) ms, destination RAM equal: $qemu_same"
-elif [ "${BENCH_QEMU:-1}" != 0 ]; then
-    say "c: $qemu (or python3) not installed: skipping QEMU -> QEMU (apt-get install qemu-system-x86)"
+)
+
+# qemu_run NAME ram|file - one QEMU -> QEMU migration of $src_ram into a destination with
+# memory-backend-ram or memory-backend-file (share=on, $dst_ram); leaves NAME.send (the
+# source's query-migrate), NAME.time (the destination's GNU time report) and NAME.same (yes
+# when the destination's RAM equals the source's file, else NO).
+qemu_run() {
+    local name="$1" kind="$2" port backend dump="" check qwrap=() src_pid dst_pid same
+    port=$(free_port)
+    [ "$have_time" = 1 ] && qwrap=(/usr/bin/time -v -o "$work/$name.time")
+    # Every run starts from the same source: the zero pages holes (a read through QEMU's shared
+    # mapping may have filled them in the run before), as (a)'s untouched zero pages.
+    fallocate --dig-holes "$src_ram" 2>/dev/null || true
+    if [ "$kind" = file ]; then
+        rm -f "$dst_ram"                         # a fresh (empty) file each run
+        backend="memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$dst_ram,share=on"
+        check="$dst_ram"                         # share=on: the file is the destination's RAM
+    else
+        backend="memory-backend-ram,id=mem,size=${ram_mib}M"
+        dump="$ramdir/dst.dump"
+        check="$dump"
+    fi
+    say "$name: QEMU -> QEMU, destination ${backend%%,*}: migrate tcp:127.0.0.1:$port"
+    "${qwrap[@]}" "$qemu" "${qemu_common[@]}" -object "$backend" \
+        -incoming "tcp:127.0.0.1:$port" -qmp "unix:$work/$name.dst.sock,server=on,wait=off" 2>"$work/$name.dst.err" &
+    dst_pid=$!; pids+=("$dst_pid")
+    "$qemu" "${qemu_common[@]}" -S \
+        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
+        -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
+    src_pid=$!; pids+=("$src_pid")
+    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$dump" "$ram_mib" >"$work/$name.send" \
+        || { cat "$work/$name.src.err" "$work/$name.dst.err" >&2; die "$name: QEMU migration failed"; }
+    wait "$src_pid" || true; forget "$src_pid"
+    wait "$dst_pid" || true; forget "$dst_pid"
+    if cmp -s "$src_ram" "$check"; then same=yes; else same=NO; fi
+    rm -f "$dst_ram" ${dump:+"$dump"}
+    echo "$same" >"$work/$name.same"
+    say "$name: completed: total $(ret "$work/$name.send" total-time) ms, downtime $(ret "$work/$name.send" downtime) ms, destination RAM equal: $same"
+}
+
+# --- (a), (c), (c') interleaved; (b) ------------------------------------------------------------
+
+[ "$qemu_on" = 1 ] && qemu_source_ram
+for ((i = 1; i <= runs; i++)); do
+    if [ "$run_base" != 0 ]; then
+        vm_run "a.$i" "${guest[@]}" --paused --max-bandwidth unlimited
+    fi
+    if [ "$qemu_on" = 1 ]; then
+        qemu_run "c.$i" ram
+        qemu_run "cf.$i" file
+    fi
+done
+if [ "$run_base" != 0 ]; then
+    vm_run b "${guest[@]}" --workload random:64M/s --warmup 1s
 fi
 
 # --- capabilities -----------------------------------------------------------------------------
@@ -377,59 +452,119 @@ fi
 
 # --- report -----------------------------------------------------------------------------------
 
-row() {   # row LABEL NDJSON TIMEFILE
-    local mbps
-    mbps=$(ret "$2" ram.mbps)
-    [ "$mbps" != n/a ] && mbps=$(printf '%.0f' "$mbps")
-    printf '%-40s %9s %9s %8s %13s %6s %12s\n' "$1" "$(ret "$2" total-time)" "$(ret "$2" downtime)" \
-        "$mbps" "$(ret "$2" ram.transferred)" "$(ret "$2" ram.dirty-sync-count)" "$(peak_rss_mib "$3")"
+# names KIND - the names of KIND's BENCH_RUNS runs: KIND.1 KIND.2 ...
+names() { local i; for ((i = 1; i <= runs; i++)); do printf '%s.%d ' "$1" "$i"; done; }
+# stats KEY NAME... - "median min max" of KEY over the runs' NAME.send (those with no figure
+# left out), or "n/a n/a n/a".
+stats() {
+    local key="$1" n; shift
+    for n in "$@"; do ret "$work/$n.send" "$key"; done | awk '$1 != "n/a"' | sort -g | awk '
+        { v[n++] = $1 }
+        END {
+            if (n == 0) { print "n/a n/a n/a"; exit }
+            m = n % 2 ? v[(n - 1) / 2] : sprintf("%.15g", (v[n / 2 - 1] + v[n / 2]) / 2)
+            print m, v[0], v[n - 1]
+        }'
+}
+median() { local m rest; read -r m rest < <(stats "$@"); echo "$m"; }
+# max_rss_mib NAME... - the largest peak RSS of the runs' NAME.time, in MiB, or n/a.
+max_rss_mib() {
+    local n
+    for n in "$@"; do peak_rss_mib "$work/$n.time"; done | awk '
+        $1 != "n/a" && (max == "" || $1 + 0 > max + 0) { max = $1 }
+        END { print max == "" ? "n/a" : max }'
+}
+table_row() { printf '%-40s %9s %13s %9s %8s %13s %6s %12s\n' "$@"; }
+row() {   # row LABEL NAME... - medians over the runs NAME..., the total's min-max, the largest RSS
+    local label="$1" total tmin tmax range; shift
+    read -r total tmin tmax < <(stats total-time "$@")
+    range="-"; [ $# -gt 1 ] && [ "$tmin" != n/a ] && range="$tmin-$tmax"
+    table_row "$label" "$(fmt '%.0f' "$total")" "$range" "$(fmt '%.0f' "$(median downtime "$@")")" \
+        "$(fmt '%.0f' "$(median ram.mbps "$@")")" "$(fmt '%.0f' "$(median ram.transferred "$@")")" \
+        "$(fmt '%.0f' "$(median ram.dirty-sync-count "$@")")" "$(max_rss_mib "$@")"
 }
 verdict() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
 le() { [ "$1" != n/a ] && [ "$2" != n/a ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 # fmt FORMAT VALUE - printf FORMAT VALUE, or n/a as it is.
+# shellcheck disable=SC2059  # the format is the argument
 fmt() { if [ "$2" = n/a ]; then echo n/a; else printf "$1" "$2"; fi; }
 mib() { if [ "$1" = n/a ]; then echo n/a; else awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; fi; }
+target() { printf '  %-70s %-10s %s\n' "$@"; }
+# ratio_target LABEL A-TOTAL QEMU-TOTAL - the line for "(a)'s total / QEMU's <= 0.50".
+ratio_target() {
+    local ratio ok=0
+    ratio=$(awk -v a="$2" -v c="$3" 'BEGIN { if (a != "n/a" && c != "n/a" && c > 0) printf "%.2f", a / c; else print "n/a" }')
+    le "$ratio" 0.5 && ok=1
+    target "$1 <= 0.50" "$ratio" "$(verdict $ok)  ($(fmt '%.0f' "$2") / $(fmt '%.0f' "$3") ms)"
+}
 
+read -ra a_runs <<<"$(names a)"
+read -ra c_runs <<<"$(names c)"
+read -ra cf_runs <<<"$(names cf)"
 echo
 echo "vm-migrate benchmark: $(nproc) CPUs, $("$vm" --version 2>/dev/null | head -1), $("$vm" --version 2>/dev/null | tail -1)${qemu_version:+, QEMU $qemu_version}"
-if [ "$run_base" != 0 ] || [ "$qemu_done" = 1 ]; then
+if [ "$run_base" != 0 ] || [ "$qemu_on" = 1 ]; then
     echo
-    echo "guest $ram:"
-    printf '%-40s %9s %9s %8s %13s %6s %12s\n' "run" "total ms" "down ms" "Mbit/s" "bytes sent" "syncs" "peak RSS MiB"
-    if [ "$run_base" != 0 ]; then
-        row "(a) vm-migrate, paused, unlimited" "$work/a.send" "$work/a.time"
-        row "(b) vm-migrate, random:64M/s, 128M/s" "$work/b.send" "$work/b.time"
+    if [ "$runs" -gt 1 ]; then
+        echo "guest $ram; (a), (c), (c'): medians of $runs runs, interleaved (peak RSS: the largest); (b): one run:"
+    else
+        echo "guest $ram, one run each:"
     fi
-    if [ "$qemu_done" = 1 ]; then
-        row "(c) QEMU -> QEMU, paused, unlimited" "$work/c.json" "$work/c.time"
+    table_row "run" "total ms" "total min-max" "down ms" "Mbit/s" "bytes sent" "syncs" "peak RSS MiB"
+    if [ "$run_base" != 0 ]; then
+        row "(a) vm-migrate, paused, unlimited" "${a_runs[@]}"
+        row "(b) vm-migrate, random:64M/s, 128M/s" b
+    fi
+    if [ "$qemu_on" = 1 ]; then
+        row "(c) QEMU, paused, unlimited, dst ram" "${c_runs[@]}"
+        row "(c') QEMU, paused, unlimited, dst file" "${cf_runs[@]}"
     fi
     echo "(peak RSS: of the receiving process - vm-migrate receive, or the destination QEMU."
     note=" vm-migrate's receiver checks the sender's end-to-end digest before it exits 0."
-    if [ "$qemu_done" = 1 ]; then
-        where="a temporary directory"; [ -n "$shmdir" ] && where=/dev/shm
-        note="$note QEMU: source RAM a memory-backend-file (share=on) in $where,"
-        note="$note destination ${BENCH_QEMU_DST:-ram}-backed; destination RAM equal to the source's: $qemu_same."
+    if [ "$qemu_on" = 1 ]; then
+        where="a temporary directory on disk"; [ -n "$shmdir" ] && where=/dev/shm
+        same=yes
+        for n in "${c_runs[@]}" "${cf_runs[@]}"; do [ "$(cat "$work/$n.same")" = yes ] || same=NO; done
+        guest_pages=$(ret "$work/guest.send" ram.normal)
+        note="$note QEMU: source RAM a memory-backend-file (share=on) in $where holding (a)'s guest"
+        note="$note (vm-migrate send ${guest[*]} --paused to a file, its RAM extracted by inspect;"
+        note="$note $guest_pages non-zero pages"
+        if [ "$run_base" != 0 ]; then
+            a_pages=$(ret "$work/a.1.send" ram.normal)
+            if [ "$a_pages" = "$guest_pages" ]; then note="$note, as (a) sent)"; else note="$note, (a) sent $a_pages: NOT THE SAME)"; fi
+        else
+            note="$note)"
+        fi
+        note="$note; destination (c) memory-backend-ram, (c') memory-backend-file (share=on) beside the"
+        note="$note source's; destination RAM equal to the source's in every run: $same."
     fi
     echo "$note)" | fold -s -w 100
     echo
     echo "targets:"
     if [ "$run_base" != 0 ]; then
-        a_total=$(ret "$work/a.send" total-time)
-        if [ "$qemu_done" = 1 ]; then
-            c_total=$(ret "$work/c.json" total-time)
-            ratio=$(awk -v a="$a_total" -v c="$c_total" 'BEGIN { if (c > 0) printf "%.2f", a / c; else print "n/a" }')
-            ok=0; le "$ratio" 0.5 && ok=1
-            printf '  %-62s %-10s %s\n' "(a) total time / QEMU's total time <= 0.50" "$ratio" "$(verdict $ok)"
-        else
-            printf '  %-62s %-10s %s\n' "(a) total time / QEMU's total time <= 0.50" "n/a" "(QEMU not run)"
-        fi
+        a_total=$(median total-time "${a_runs[@]}")
+        for q in c cf; do
+            if [ "$q" = c ]; then label="(a) / (c) total time (QEMU, destination memory-backend-ram)"
+            else label="(a) / (c') total time (QEMU, destination memory-backend-file)"
+            fi
+            if [ "$qemu_on" = 1 ]; then
+                if [ "$q" = c ]; then ratio_target "$label" "$a_total" "$(median total-time "${c_runs[@]}")"
+                else ratio_target "$label" "$a_total" "$(median total-time "${cf_runs[@]}")"
+                fi
+            else
+                target "$label <= 0.50" "n/a" "(QEMU not run)"
+            fi
+        done
         for r in a b; do
-            rss=$(peak_rss_mib "$work/$r.time")
+            if [ "$r" = a ]; then rr=("${a_runs[@]}"); else rr=(b); fi
+            of=""; [ "${#rr[@]}" -gt 1 ] && of=" (largest of ${#rr[@]})"
+            rss=$(max_rss_mib "${rr[@]}")
             ok=0; le "$rss" "$rss_target_mib" && ok=1
-            printf '  %-62s %-10s %s\n' "($r) receiver peak RSS <= guest RAM + 128 MiB = $rss_target_mib MiB" "$rss MiB" "$(verdict $ok)"
-            down=$(ret "$work/$r.send" downtime)
+            target "($r) receiver peak RSS$of <= guest RAM + 128 MiB = $rss_target_mib MiB" "$rss MiB" "$(verdict $ok)"
+            of=""; [ "${#rr[@]}" -gt 1 ] && of=" (median of ${#rr[@]})"
+            down=$(median downtime "${rr[@]}")
             ok=0; le "$down" "$downtime_limit_ms" && ok=1
-            printf '  %-62s %-10s %s\n' "($r) downtime <= $downtime_limit_ms ms (the downtime limit)" "$down ms" "$(verdict $ok)"
+            target "($r) downtime$of <= $downtime_limit_ms ms (the downtime limit)" "$(fmt '%.0f' "$down") ms" "$(verdict $ok)"
         done
     else
         echo "  (a), (b) not run (BENCH_BASE=0)"
@@ -441,8 +576,8 @@ if [ "${#cap_names[@]}" -gt 0 ]; then
     echo "(d) capabilities: guest $cap_ram, --fill half_random, tcp loopback, --max-bandwidth $cap_bandwidth,"
     echo "    --warmup 1s, --timeout $cap_timeout; xbzrle: --xbzrle-cache-size $cap_xbzrle_cache; compress: zstd level 1"
     echo
-    cap_fmt='%-14s %-9s %-17s %13s %9s %8s %8s %6s  %s\n'
-    printf "$cap_fmt" "workload" "caps" "result" "bytes on wire" "wire MiB" "total ms" "down ms" "passes" "capability figures"
+    cap_row() { printf '%-14s %-9s %-17s %13s %9s %8s %8s %6s  %s\n' "$@"; }
+    cap_row "workload" "caps" "result" "bytes on wire" "wire MiB" "total ms" "down ms" "passes" "capability figures"
     for i in "${!cap_names[@]}"; do
         f="$work/${cap_names[$i]}.send"
         extra=""
@@ -459,7 +594,7 @@ if [ "${#cap_names[@]}" -gt 0 ]; then
             *) extra="-" ;;
         esac
         wire=$(ret "$f" ram.transferred)
-        printf "$cap_fmt" "${cap_labels[$i]}" "${cap_caps[$i]}" "$(cat "$work/${cap_names[$i]}.outcome")" \
+        cap_row "${cap_labels[$i]}" "${cap_caps[$i]}" "$(cat "$work/${cap_names[$i]}.outcome")" \
             "$wire" "$(mib "$wire")" "$(ret "$f" total-time)" "$(ret "$f" downtime)" \
             "$(ret "$f" ram.dirty-sync-count)" "$extra"
     done
