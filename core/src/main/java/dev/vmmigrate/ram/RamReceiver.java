@@ -27,6 +27,8 @@ final class RamReceiver {
         final String id;
         final long length;
         final RamBlock block;
+        /** Faults {@code block} in ahead of the pages arriving; null when counting or file-backed. */
+        final PrefaultAhead prefault;
         long zeroPages;
         long normalPages;
 
@@ -34,6 +36,14 @@ final class RamReceiver {
             this.id = id;
             this.length = length;
             this.block = block;
+            this.prefault = block == null ? null : PrefaultAhead.of(block);
+        }
+
+        /** A page is about to be written at {@code offset}. */
+        void writing(long offset) {
+            if (prefault != null) {
+                prefault.writing(offset);
+            }
         }
     }
 
@@ -49,6 +59,11 @@ final class RamReceiver {
     }
 
     void close() {
+        for (ReceivedBlock block : announced.values()) {
+            if (block.prefault != null) {
+                block.prefault.close(); // before anyone may unmap the block
+            }
+        }
         if (zstd != null) {
             zstd.close();
             zstd = null; // a later stream must announce compression again
@@ -92,6 +107,7 @@ final class RamReceiver {
             case RamFlags.PAGE -> {
                 ReceivedBlock target = blockFor(in, flags, offset, at);
                 if (target.block != null) {
+                    target.writing(offset);
                     in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
                 } else {
                     in.skip(RamBlock.PAGE_SIZE);
@@ -153,6 +169,7 @@ final class RamReceiver {
         } catch (IllegalArgumentException e) {
             throw new StreamFormatException(e.getMessage(), lengthAt + 4);
         }
+        target.writing(offset);
         MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, RamBlock.PAGE_SIZE);
     }
 
