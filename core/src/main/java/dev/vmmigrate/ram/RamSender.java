@@ -183,9 +183,9 @@ final class RamSender {
             return;
         }
         if (xbzrleCache == null && zstd == null) {
-            // Plain pages go straight from guest memory to the stream, as QEMU sends them.
+            // Plain pages go straight from guest memory to the socket, as QEMU sends them.
             writeHeader(out, block, offset, RamFlags.PAGE);
-            out.putBytes(block.memory(), offset, RamBlock.PAGE_SIZE);
+            out.putReferenced(block.memory(), offset, RamBlock.PAGE_SIZE);
             stats.normalPages.incrementAndGet();
             stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
             return;

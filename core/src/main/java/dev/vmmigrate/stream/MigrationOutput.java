@@ -8,7 +8,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
+import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.WritableByteChannel;
+import java.util.Arrays;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -27,11 +29,25 @@ public final class MigrationOutput implements Closeable {
      * native memory that would stay allocated until a GC happens to run.
      */
     private static final int MEMORY_BUFFER_SIZE = 16 * 1024;
+    /**
+     * Buffers one gathering write takes at most: 128 guest pages and their headers, 512 KiB
+     * (the kernel's IOV_MAX is 1024).
+     */
+    private static final int MAX_VECTOR = 257;
 
     private final WritableByteChannel channel;
+    /** The channel when it can write several buffers at once; null when it cannot. */
+    private final GatheringByteChannel gathering;
     private final Runnable shutdownAction;
     private final ByteBuffer buffer;
     private final MemorySegment bufferSegment;
+    /** What the next gathering write takes: slices of {@code buffer} and referenced bytes, in order. */
+    private final ByteBuffer[] vector;
+    private int vectorLength;
+    /** Start of the buffered bytes not in {@code vector} yet. */
+    private int bufferedFrom;
+    /** Bytes referenced in {@code vector}, not yet written. */
+    private long referencedBytes;
     private long flushedBytes;
     private volatile IOException error;
     private volatile boolean shutdownRequested;
@@ -50,6 +66,8 @@ public final class MigrationOutput implements Closeable {
 
     private MigrationOutput(WritableByteChannel channel, Runnable shutdownAction, ByteBuffer buffer) {
         this.channel = channel;
+        this.gathering = channel instanceof GatheringByteChannel g ? g : null;
+        this.vector = gathering != null ? new ByteBuffer[MAX_VECTOR] : null;
         this.shutdownAction = shutdownAction;
         this.buffer = buffer.order(ByteOrder.BIG_ENDIAN);
         this.bufferSegment = MemorySegment.ofBuffer(this.buffer);
@@ -104,6 +122,28 @@ public final class MigrationOutput implements Closeable {
         }
     }
 
+    /**
+     * Puts {@code length} bytes of {@code source} from {@code offset} without copying them, as
+     * QEMU's qemu_put_buffer_async: the next flush writes them straight from {@code source} with
+     * the buffered bytes around them in one gathering write. So the bytes go out as they are at
+     * the flush, not now; guest pages may: one the guest writes meanwhile is dirty and goes again
+     * in a later pass. {@code source} must stay mapped until then. A channel that cannot gather
+     * (a pipe to a process, an in-memory sink) gets a copy, as {@link #putBytes}.
+     */
+    public void putReferenced(MemorySegment source, long offset, int length) throws IOException {
+        if (gathering == null) {
+            putBytes(source, offset, length);
+            return;
+        }
+        checkUsable();
+        if (vectorLength + 3 > vector.length) { // room for the buffered bytes, these, and a tail
+            flush();
+        }
+        addBufferedToVector();
+        vector[vectorLength++] = source.asSlice(offset, length).asByteBuffer();
+        referencedBytes += length;
+    }
+
     /** QEMU's counted string: u8 length then the bytes (section and RAM block ids). */
     public void putCountedString(String value) throws IOException {
         byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
@@ -114,27 +154,61 @@ public final class MigrationOutput implements Closeable {
         putBytes(bytes);
     }
 
-    /** Bytes put so far, buffered or not (QEMU's qemu_ftell). */
+    /** Bytes put so far, buffered, referenced or written (QEMU's qemu_ftell). */
     public long position() {
-        return flushedBytes + buffer.position();
+        return flushedBytes + buffer.position() + referencedBytes;
     }
 
-    /** Writes the buffer out; blocks while the channel is full. */
+    /** Writes out what is buffered and referenced; blocks while the channel is full. */
     public void flush() throws IOException {
         checkUsable();
-        buffer.flip();
         try {
-            while (buffer.hasRemaining()) {
-                int written = channel.write(buffer);
-                flushedBytes += written;
-                if (shutdownRequested) {
-                    throw new IOException("migration stream was shut down");
+            if (vectorLength > 0) {
+                addBufferedToVector();
+                writeVector();
+            } else {
+                buffer.flip();
+                while (buffer.hasRemaining()) {
+                    flushedBytes += channel.write(buffer);
+                    checkNotShutDown();
                 }
             }
-            buffer.clear();
         } catch (IOException e) {
-            buffer.clear();
             throw fail(shutdownRequested ? new IOException("migration stream was shut down", e) : e);
+        } finally {
+            buffer.clear();
+            bufferedFrom = 0;
+            if (vectorLength > 0) {
+                Arrays.fill(vector, 0, vectorLength, null); // no hold on guest memory
+                vectorLength = 0;
+                referencedBytes = 0;
+            }
+        }
+    }
+
+    private void writeVector() throws IOException {
+        int first = 0;
+        while (first < vectorLength) {
+            flushedBytes += gathering.write(vector, first, vectorLength - first);
+            checkNotShutDown();
+            while (first < vectorLength && !vector[first].hasRemaining()) {
+                first++;
+            }
+        }
+    }
+
+    /** The bytes buffered since the last reference join the vector, as a slice of the buffer. */
+    private void addBufferedToVector() {
+        int end = buffer.position();
+        if (end > bufferedFrom) {
+            vector[vectorLength++] = buffer.slice(bufferedFrom, end - bufferedFrom);
+            bufferedFrom = end;
+        }
+    }
+
+    private void checkNotShutDown() throws IOException {
+        if (shutdownRequested) {
+            throw new IOException("migration stream was shut down");
         }
     }
 
@@ -192,7 +266,7 @@ public final class MigrationOutput implements Closeable {
     @Override
     public void close() throws IOException {
         try {
-            if (error == null && buffer.position() > 0) {
+            if (error == null && (buffer.position() > 0 || vectorLength > 0)) {
                 flush();
             }
         } finally {

@@ -118,4 +118,108 @@ class MigrationOutputTest {
         assertTrue(failure.getMessage().contains("shut down"), failure.getMessage());
         assertThrows(IOException.class, () -> out.putU8(1));
     }
+    /**
+     * A gathering channel into memory that takes at most {@code step} bytes a call, splitting
+     * buffers anywhere: the partial writes a full socket gives.
+     */
+    private static final class TrickleChannel implements java.nio.channels.GatheringByteChannel {
+        final ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        final int step;
+        int gatheringCalls;
+
+        TrickleChannel(int step) {
+            this.step = step;
+        }
+
+        @Override
+        public long write(ByteBuffer[] srcs, int offset, int length) {
+            gatheringCalls++;
+            long written = 0;
+            for (int i = offset; i < offset + length && written < step; i++) {
+                written += write(srcs[i], (int) (step - written));
+            }
+            return written;
+        }
+
+        @Override
+        public long write(ByteBuffer[] srcs) {
+            return write(srcs, 0, srcs.length);
+        }
+
+        @Override
+        public int write(ByteBuffer src) {
+            return write(src, step);
+        }
+
+        private int write(ByteBuffer src, int max) {
+            int n = Math.min(max, src.remaining());
+            byte[] bytes = new byte[n];
+            src.get(bytes);
+            sink.write(bytes, 0, n);
+            return n;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return true;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void referencedBytesGoOutInOrderWithTheBufferedOnesThroughPartialGatheringWrites() throws IOException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment guest = arena.allocate(300 * 4096L);
+            for (long i = 0; i < guest.byteSize(); i++) {
+                guest.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7 + i / 4096));
+            }
+            TrickleChannel channel = new TrickleChannel(5000);
+            MigrationOutput out = new MigrationOutput(channel, () -> { });
+            ByteArrayOutputStream expected = new ByteArrayOutputStream();
+            for (int page = 0; page < 300; page++) { // more pages than one gathering write takes
+                out.putBe64(page * 4096L | 0x08);
+                expected.writeBytes(ByteBuffer.allocate(8).putLong(page * 4096L | 0x08).array());
+                if (page % 3 == 0) {
+                    out.putU8(page & 0xff); // bytes between references, not always
+                    expected.write(page & 0xff);
+                }
+                out.putReferenced(guest, page * 4096L, 4096);
+                expected.writeBytes(guest.asSlice(page * 4096L, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                assertEquals(expected.size(), out.position(), "position counts referenced bytes");
+            }
+            out.putBe64(0x10); // a tail after the last reference
+            expected.writeBytes(ByteBuffer.allocate(8).putLong(0x10).array());
+            out.close();
+            assertArrayEquals(expected.toByteArray(), channel.sink.toByteArray());
+            assertTrue(channel.gatheringCalls > 0, "the pages went out by gathering writes");
+        }
+    }
+
+    @Test
+    void referencedBytesAreReadAtTheFlushNotWhenPut() throws IOException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment page = arena.allocate(4096);
+            TrickleChannel channel = new TrickleChannel(1 << 20);
+            MigrationOutput out = new MigrationOutput(channel, () -> { });
+            out.putReferenced(page, 0, 4096);
+            page.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 100, (byte) 0x5a); // the guest writes on
+            out.flush();
+            assertEquals(0x5a, channel.sink.toByteArray()[100]);
+        }
+    }
+
+    @Test
+    void aChannelThatCannotGatherGetsACopy() throws IOException {
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        MigrationOutput out = MigrationOutput.to(sink);
+        byte[] data = {1, 2, 3, 4};
+        MemorySegment source = MemorySegment.ofArray(data);
+        out.putReferenced(source, 1, 2);
+        data[1] = 9; // a copy was taken when put
+        out.close();
+        assertArrayEquals(new byte[] {2, 3}, sink.toByteArray());
+    }
 }
