@@ -10,8 +10,8 @@ import java.nio.ByteOrder;
 import java.nio.channels.Channels;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.WritableByteChannel;
-import java.util.Arrays;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * The writing half of QEMU's QEMUFile: a buffered big-endian writer over a channel.
@@ -125,10 +125,10 @@ public final class MigrationOutput implements Closeable {
     /**
      * Puts {@code length} bytes of {@code source} from {@code offset} without copying them, as
      * QEMU's qemu_put_buffer_async: the next flush writes them straight from {@code source} with
-     * the buffered bytes around them in one gathering write. So the bytes go out as they are at
-     * the flush, not now; guest pages may: one the guest writes meanwhile is dirty and goes again
-     * in a later pass. {@code source} must stay mapped until then. A channel that cannot gather
-     * (a pipe to a process, an in-memory sink) gets a copy, as {@link #putBytes}.
+     * the buffered bytes around them in one gathering write. The bytes are read at that flush,
+     * not now, which suits guest pages: a page the guest writes in between is dirty and goes
+     * again in a later pass. {@code source} must stay mapped until the flush. A channel that
+     * cannot gather (a pipe to a process, an in-memory sink) gets a copy, as {@link #putBytes}.
      */
     public void putReferenced(MemorySegment source, long offset, int length) throws IOException {
         if (gathering == null) {
