@@ -18,6 +18,7 @@ import dev.vmmigrate.block.CopyMode;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.WorkloadSpec;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.testing.TestResources;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
 import java.nio.file.Files;
@@ -27,7 +28,6 @@ import java.util.Arrays;
 import java.util.Random;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -41,20 +41,17 @@ import org.junit.jupiter.api.io.TempDir;
 class CapabilitiesLiveTest {
     private static final long RAM = 16L << 20;
 
-    private final List<AutoCloseable> resources = new CopyOnWriteArrayList<>();
+    private final TestResources resources = new TestResources();
     /** The source guest of the latest {@link #migrate}. */
     private Guest lastSource;
 
     @AfterEach
     void release() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
+        resources.close();
     }
 
     private <T extends AutoCloseable> T track(T resource) {
-        resources.add(resource);
-        return resource;
+        return resources.track(resource);
     }
 
     /** Migrates a guest running {@code workload} with {@code capabilities}; returns the finished source side. */

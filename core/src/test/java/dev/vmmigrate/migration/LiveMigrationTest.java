@@ -23,6 +23,7 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.testing.TestResources;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.ByteArrayOutputStream;
@@ -54,18 +55,15 @@ class LiveMigrationTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> resources = new CopyOnWriteArrayList<>();
+    private final TestResources resources = new TestResources();
 
     @AfterEach
     void release() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
+        resources.close();
     }
 
     private <T extends AutoCloseable> T track(T resource) {
-        resources.add(resource);
-        return resource;
+        return resources.track(resource);
     }
 
     /** Migrates a running 32 MiB guest through an endpoint listening on {@code listenUri}. */
@@ -119,10 +117,7 @@ class LiveMigrationTest {
         out.start(MigrationUri.parse("exec:cat > '" + file + "'").connect());
         assertEquals(MigrationStatus.COMPLETED, awaitOutgoing(out), out.error());
 
-        Guest target = track(destination(RAM));
-        IncomingMigration in = incoming(target);
-        acceptAndLoad(track(MigrationUri.parse("file:" + file).listen()), in).get(GUARD.toSeconds(), TimeUnit.SECONDS);
-        assertMigrated(source, target, out, in);
+        assertLoadsAsMigrated(file, source, out);
     }
 
     @Test
@@ -283,10 +278,7 @@ class LiveMigrationTest {
         out.start(MigrationUri.parse("file:" + second).connect());
         assertEquals(MigrationStatus.COMPLETED, awaitOutgoing(out), "awaitFinished returned while " + out.status());
 
-        Guest target = track(destination(RAM));
-        IncomingMigration in = incoming(target);
-        acceptAndLoad(track(MigrationUri.parse("file:" + second).listen()), in).get(GUARD.toSeconds(), TimeUnit.SECONDS);
-        assertMigrated(source, target, out, in);
+        assertLoadsAsMigrated(second, source, out);
     }
 
     // ---------------------------------------------------------------- failures
@@ -442,8 +434,21 @@ class LiveMigrationTest {
         Path file = Files.write(dir.resolve("corrupt.mig"), stream);
         target.addRunStateListener(states::add);
         IncomingMigration in = MachineStreams.of(target, false).incoming(target, false);
-        acceptAndLoad(track(MigrationUri.parse("file:" + file).listen()), in).get(GUARD.toSeconds(), TimeUnit.SECONDS);
+        loadFrom(file, in);
         return in;
+    }
+
+    /** Loads the stream file {@code file} into a fresh destination and checks it against the source. */
+    private void assertLoadsAsMigrated(Path file, Guest source, OutgoingMigration out) throws Exception {
+        Guest target = track(destination(RAM));
+        IncomingMigration in = incoming(target);
+        loadFrom(file, in);
+        assertMigrated(source, target, out, in);
+    }
+
+    /** Runs {@code in} on the stream file {@code file} until its load has started. */
+    private void loadFrom(Path file, IncomingMigration in) throws Exception {
+        acceptAndLoad(track(MigrationUri.parse("file:" + file).listen()), in).get(GUARD.toSeconds(), TimeUnit.SECONDS);
     }
 
     /** Header 17 bytes, START 17 + 28 (one block "ram") + footer 5: the END section starts here. */
