@@ -161,9 +161,15 @@ class CapabilitiesLiveTest {
     @Test
     void blockMigrationWithZeroBlocksCopiesADiskTheWorkloadWrites(@TempDir Path dir) throws Exception {
         int chunk = 1 << 20;
-        byte[] content = new byte[6 * chunk + chunk / 2]; // a short last chunk too
+        // 30 zero chunks between random ones, and a short last chunk. The workload writes one
+        // random 4 KiB block of the disk about 64 times a second from before the migration
+        // starts: with only a few zero chunks it could write into every one of them before the
+        // bulk phase reached them, and no chunk went as zero. To write into all 30 it would
+        // need about 120 writes, two seconds.
+        int zeroChunks = 30;
+        byte[] content = new byte[(2 + zeroChunks) * chunk + chunk / 2];
         System.arraycopy(random(2 * chunk, 1), 0, content, 0, 2 * chunk);
-        System.arraycopy(random(chunk / 2, 2), 0, content, 6 * chunk, chunk / 2);
+        System.arraycopy(random(chunk / 2, 2), 0, content, (2 + zeroChunks) * chunk, chunk / 2);
         Path sourceImage = Files.write(dir.resolve("source.img"), content);
         Path targetImage = Files.write(dir.resolve("target.img"), random(content.length, 3)); // garbage to overwrite
         BlockMigration block = migrateWithDisk(sourceImage, targetImage, CopyMode.ALL, null, "random:16M/s",
