@@ -43,29 +43,56 @@ public final class RamBlock implements AutoCloseable {
     private final MemorySegment memory;
     private final DirtyBitmap dirty;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Mapped fresh: every page reads as zero until {@link #memory()} is first handed out. */
+    private final boolean mappedFresh;
+    private volatile boolean handedOut;
 
-    private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory) {
+    private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory, boolean mappedFresh) {
         this.id = id;
         this.length = length;
         this.file = file;
         this.arena = arena;
         this.memory = memory;
         this.dirty = new DirtyBitmap(length / PAGE_SIZE);
+        this.mappedFresh = mappedFresh;
+    }
+
+    /** How anonymous guest RAM is backed. */
+    public enum Pages {
+        /**
+         * Transparent huge pages (2 MiB), as QEMU asks for guest RAM: far fewer faults when a
+         * guest writes all of its memory; the choice for a guest that is started here.
+         */
+        HUGE,
+        /**
+         * Base pages (4 KiB) only: a page is allocated when it is written, so a received guest's
+         * zero pages cost no memory. The choice for RAM a migration fills: a huge page is
+         * allocated and zeroed whole when its first page is written, so a guest with zero and
+         * non-zero pages mixed was faulted in whole (1 GiB for 512 MiB of data), and on a VM
+         * whose host takes free memory back, huge pages came 2-4 times slower per byte.
+         */
+        SMALL
+    }
+
+    /** Anonymous guest RAM on transparent huge pages: {@link #anonymous(String, long, Pages)}. */
+    public static RamBlock anonymous(String id, long length) {
+        return anonymous(id, length, Pages.HUGE);
     }
 
     /**
      * Anonymous guest RAM that costs nothing until touched:
      * {@code mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}, unmapped on {@link #close()}.
      */
-    public static RamBlock anonymous(String id, long length) {
+    public static RamBlock anonymous(String id, long length, Pages pages) {
         checkId(id);
         checkLength(length, "guest RAM size");
+        Objects.requireNonNull(pages, "pages");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment raw = Libc.mmapAnonymous(length);
+            MemorySegment raw = Libc.mmapAnonymous(length, pages == Pages.HUGE);
             long address = raw.address();
             MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
-            return new RamBlock(id, length, null, arena, memory);
+            return new RamBlock(id, length, null, arena, memory, true);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -115,7 +142,7 @@ public final class RamBlock implements AutoCloseable {
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 memory = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             }
-            return new RamBlock(id, size, file, arena, memory);
+            return new RamBlock(id, size, file, arena, memory, existing == 0);
         } catch (IOException e) {
             arena.close();
             throw new UncheckedIOException("ram file " + file + ": cannot map: " + e.getMessage(), e);
@@ -140,9 +167,20 @@ public final class RamBlock implements AutoCloseable {
         return length / PAGE_SIZE;
     }
 
-    /** The guest memory; unusable after {@link #close()}. */
+    /** The guest memory; unusable after {@link #close()}. The block is no longer {@link #untouched()}. */
     public MemorySegment memory() {
+        handedOut = true;
         return memory;
+    }
+
+    /**
+     * True while every page is known to read as zero: the block was mapped fresh (anonymous, or
+     * a file this block created) and {@link #memory()} has not been handed out yet, so nothing
+     * can have written it. A loader that asks before its first write can then skip the zero
+     * pages it has not written itself, without reading them (a read faults a page in).
+     */
+    public boolean untouched() {
+        return mappedFresh && !handedOut;
     }
 
     /** The mapped file for a file-backed block. */
@@ -168,20 +206,6 @@ public final class RamBlock implements AutoCloseable {
             throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + PAGE_SIZE);
         }
         return page.mismatch(ZERO_PAGE) == -1;
-    }
-
-    /**
-     * Faults in {@code [offset, offset + length)} of anonymous memory as a write would, without
-     * changing a byte: {@code madvise(MADV_POPULATE_WRITE)}, Linux 5.14 and later. The fault's
-     * cost (allocating and zeroing the pages) is then paid by the calling thread instead of the
-     * first writer. False when the block is file-backed or the kernel cannot do it.
-     */
-    public boolean populate(long offset, long length) {
-        Objects.checkFromIndexSize(offset, length, this.length);
-        if (file != null) {
-            return false;
-        }
-        return Libc.populateWrite(memory.asSlice(offset, length));
     }
 
     /** Writes a file-backed block's pages to its file (msync); nothing for anonymous memory. */
@@ -232,9 +256,8 @@ public final class RamBlock implements AutoCloseable {
         private static final MethodHandle MUNMAP;
         private static final MethodHandle MADVISE;
         private static final MethodHandle STRERROR;
-        /** Transparent huge pages: far fewer page faults when a migration fills fresh RAM. */
         private static final int MADV_HUGEPAGE = 14;
-        private static final int MADV_POPULATE_WRITE = 23;
+        private static final int MADV_NOHUGEPAGE = 15;
 
         static {
             Linker linker = Linker.nativeLinker();
@@ -252,7 +275,7 @@ public final class RamBlock implements AutoCloseable {
                     FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
         }
 
-        static MemorySegment mmapAnonymous(long length) {
+        static MemorySegment mmapAnonymous(long length, boolean hugePages) {
             try (Arena local = Arena.ofConfined()) {
                 MemorySegment state = local.allocate(CAPTURE);
                 MemorySegment result = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
@@ -261,22 +284,14 @@ public final class RamBlock implements AutoCloseable {
                     int errno = (int) ERRNO.get(state, 0L);
                     throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + strerror(errno));
                 }
-                // As QEMU does for guest RAM; a kernel without THP just says no, which is fine.
-                int ignored = (int) MADVISE.invokeExact(result, length, MADV_HUGEPAGE);
+                // HUGE as QEMU asks for guest RAM; SMALL must say so too when THP is "always".
+                // A kernel without THP just says no, which is fine.
+                int ignored = (int) MADVISE.invokeExact(result, length, hugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
                 return result;
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
                 throw new IllegalStateException("mmap failed", t);
-            }
-        }
-
-        /** MADV_POPULATE_WRITE; false when it failed (EINVAL before Linux 5.14). */
-        static boolean populateWrite(MemorySegment range) {
-            try {
-                return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_POPULATE_WRITE) == 0;
-            } catch (Throwable t) {
-                throw new IllegalStateException("madvise failed", t);
             }
         }
 

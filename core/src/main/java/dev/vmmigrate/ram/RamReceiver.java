@@ -27,8 +27,12 @@ final class RamReceiver {
         final String id;
         final long length;
         final RamBlock block;
-        /** Faults {@code block} in ahead of the pages arriving; null when counting or file-backed. */
-        final PrefaultAhead prefault;
+        /**
+         * For a block that was {@linkplain RamBlock#untouched() untouched} when announced: the
+         * pages this load wrote. Every other page still reads as zero, so a zero page there
+         * needs nothing, not even the read that would fault it in. Null otherwise.
+         */
+        final long[] written;
         long zeroPages;
         long normalPages;
 
@@ -36,14 +40,31 @@ final class RamReceiver {
             this.id = id;
             this.length = length;
             this.block = block;
-            this.prefault = block == null ? null : PrefaultAhead.of(block);
+            this.written = block != null && block.untouched() ? new long[(int) ((block.pageCount() + 63) >>> 6)] : null;
         }
 
-        /** A page is about to be written at {@code offset}. */
+        /** The page at {@code offset} is about to be written. */
         void writing(long offset) {
-            if (prefault != null) {
-                prefault.writing(offset);
+            if (written != null) {
+                long page = offset >>> RamBlock.PAGE_SHIFT;
+                written[(int) (page >>> 6)] |= 1L << page;
             }
+        }
+
+        /** Makes the page at {@code offset} all {@code fill} bytes, touching it only when needed. */
+        void fill(long offset, int fill) {
+            if (fill == 0) {
+                if (written != null) {
+                    long page = offset >>> RamBlock.PAGE_SHIFT;
+                    if ((written[(int) (page >>> 6)] & (1L << page)) == 0) {
+                        return; // never written: still zero
+                    }
+                } else if (block.isZeroPage(offset >>> RamBlock.PAGE_SHIFT)) {
+                    return; // writing zeros over zeros would fault the page in; QEMU skips it too
+                }
+            }
+            writing(offset);
+            block.memory().asSlice(offset, RamBlock.PAGE_SIZE).fill((byte) fill);
         }
     }
 
@@ -59,11 +80,6 @@ final class RamReceiver {
     }
 
     void close() {
-        for (ReceivedBlock block : announced.values()) {
-            if (block.prefault != null) {
-                block.prefault.close(); // before anyone may unmap the block
-            }
-        }
         if (zstd != null) {
             zstd.close();
             zstd = null; // a later stream must announce compression again
@@ -100,7 +116,7 @@ final class RamReceiver {
                 ReceivedBlock target = blockFor(in, flags, offset, at);
                 int fill = in.readU8();
                 if (target.block != null) {
-                    fillPage(target.block, offset, fill);
+                    target.fill(offset, fill);
                 }
                 target.zeroPages++;
             }
@@ -141,6 +157,7 @@ final class RamReceiver {
         if (target.block == null) {
             return;
         }
+        target.writing(offset);
         try {
             Xbzrle.decode(encoded, length, target.block.memory().asSlice(offset, RamBlock.PAGE_SIZE), RamBlock.PAGE_SIZE);
         } catch (IllegalArgumentException e) {
@@ -216,14 +233,4 @@ final class RamReceiver {
         }
         return target;
     }
-
-    private static void fillPage(RamBlock block, long offset, int fill) {
-        long page = offset / RamBlock.PAGE_SIZE;
-        // Writing zeros over a zero page would fault it in; QEMU skips that too.
-        if (fill == 0 && block.isZeroPage(page)) {
-            return;
-        }
-        block.memory().asSlice(offset, RamBlock.PAGE_SIZE).fill((byte) fill);
-    }
-
 }

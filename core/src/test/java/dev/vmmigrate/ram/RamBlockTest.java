@@ -38,6 +38,39 @@ class RamBlockTest {
     }
 
     @Test
+    void anAnonymousBlockIsUntouchedUntilItsMemoryIsHandedOut() throws Throwable {
+        try (RamBlock block = RamBlock.anonymous("ram", 16 * RamBlock.PAGE_SIZE, RamBlock.Pages.SMALL)) {
+            assertTrue(block.untouched());
+            assertTrue(block.isZeroPage(3), "a fresh page reads as zero");
+            assertTrue(block.untouched(), "reading a page is not handing the memory out");
+            block.memory();
+            assertFalse(block.untouched());
+        }
+    }
+
+    @Test
+    void smallPagesFaultInOnlyThePagesWritten() throws Throwable {
+        long length = 8L << 20; // four huge pages' worth
+        try (RamBlock block = RamBlock.anonymous("ram", length, RamBlock.Pages.SMALL)) {
+            for (long offset = 0; offset < length; offset += 1L << 20) {
+                block.memory().set(ValueLayout.JAVA_BYTE, offset, (byte) 1);
+            }
+            assertEquals(8, ResidentPages.count(block.memory()));
+        }
+    }
+
+    @Test
+    void aFileBlockIsUntouchedOnlyWhenItCreatedTheFile() throws IOException {
+        Path created = dir.resolve("new.ram");
+        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * RamBlock.PAGE_SIZE)) {
+            assertTrue(block.untouched());
+        }
+        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * RamBlock.PAGE_SIZE)) {
+            assertFalse(block.untouched(), "an existing file may hold anything");
+        }
+    }
+
+    @Test
     void memoryIsUnusableAfterClose() {
         RamBlock block = RamBlock.anonymous("ram", 1 << 20);
         block.memory().set(ValueLayout.JAVA_LONG, 8, 42);

@@ -247,6 +247,49 @@ class RamRecordsTest {
     }
 
     @Test
+    void zeroRecordsLeaveTheUnwrittenPagesOfAnUntouchedBlockUnfaulted() throws Throwable {
+        int pages = 64;
+        ByteArrayOutputStream stream = new ByteArrayOutputStream();
+        stream.writeBytes(Hex.bytes(String.format("%016x 03 72616d %016x 0000000000000010",
+                (long) pages * PAGE | RamFlags.MEM_SIZE, (long) pages * PAGE)));
+        stream.writeBytes(Hex.bytes("0000000000000002 03 72616d 00"));
+        for (int page = 1; page < pages; page++) {
+            if (page == 5) {
+                stream.writeBytes(Hex.bytes(String.format("%016x", (long) page * PAGE | RamFlags.PAGE | RamFlags.CONTINUE)));
+                stream.writeBytes(pattern(page, 0));
+            } else {
+                stream.writeBytes(Hex.bytes(String.format("%016x 00", (long) page * PAGE | RamFlags.ZERO | RamFlags.CONTINUE)));
+            }
+        }
+        stream.writeBytes(Hex.bytes("0000000000000010"));
+        try (RamBlock target = RamBlock.anonymous("ram", (long) pages * PAGE, RamBlock.Pages.SMALL)) {
+            RamHandler handler = new RamHandler(List.of(target));
+            MigrationInput in = MigrationInput.of(stream.toByteArray());
+            handler.load(in, SectionType.START, RamHandler.VERSION);
+            handler.load(in, SectionType.PART, RamHandler.VERSION);
+            assertEquals(1, ResidentPages.count(target.memory()), "only the data page is faulted in");
+            assertArrayEquals(pattern(5, 0), target.memory().asSlice(5L * PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
+            assertEquals(List.of(new RamBlockSummary("ram", (long) pages * PAGE, pages - 1, 1)), handler.loadedBlocks());
+        }
+    }
+
+    @Test
+    void zeroRecordClearsAPageTheLoadWroteEarlierIntoAnUntouchedBlock() throws IOException {
+        byte[] stream = concat(Hex.bytes(START_RAM_4000),
+                Hex.bytes("0000000000001008 03 72616d"), pattern(1, 9), Hex.bytes("0000000000000010"),
+                Hex.bytes("0000000000001022 00 0000000000000010"));
+        try (RamBlock target = RamBlock.anonymous("ram", SIZE, RamBlock.Pages.SMALL)) {
+            RamHandler handler = new RamHandler(List.of(target));
+            MigrationInput in = MigrationInput.of(stream);
+            handler.load(in, SectionType.START, RamHandler.VERSION);
+            handler.load(in, SectionType.PART, RamHandler.VERSION);
+            assertArrayEquals(pattern(1, 9), target.memory().asSlice(PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
+            handler.load(in, SectionType.PART, RamHandler.VERSION);
+            assertArrayEquals(new byte[PAGE], target.memory().asSlice(PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    @Test
     void versionOtherThanFourIsRefused() {
         RamHandler handler = new RamHandler(List.of(block("ram", SIZE)));
         StreamFormatException e = assertThrows(StreamFormatException.class,
