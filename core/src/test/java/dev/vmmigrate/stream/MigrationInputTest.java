@@ -2,6 +2,7 @@ package dev.vmmigrate.stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,8 +10,13 @@ import dev.vmmigrate.testing.Hex;
 import dev.vmmigrate.testing.Truncation;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
+@Timeout(30)
 class MigrationInputTest {
     private static final byte[] VALUES = Hex.bytes("ab 0102 5145564d 1122334455667788 03 72616d");
 
@@ -55,5 +61,112 @@ class MigrationInputTest {
         assertEquals(data.length, in.position());
         StreamFormatException e = assertThrows(StreamFormatException.class, () -> in.skip(1));
         assertEquals(data.length, e.offset());
+    }
+
+    /** A channel that hands out {@code data} in reads of the given sizes, in turn, then ends or fails. */
+    private static final class PiecewiseChannel implements ReadableByteChannel {
+        private final byte[] data;
+        private final int[] sizes;
+        private final IOException failure;
+        private int offset;
+        private int turn;
+        private boolean open = true;
+
+        PiecewiseChannel(byte[] data, IOException failure, int... sizes) {
+            this.data = data;
+            this.sizes = sizes;
+            this.failure = failure;
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            if (offset == data.length) {
+                if (failure != null) {
+                    throw failure;
+                }
+                return -1;
+            }
+            int n = Math.min(Math.min(sizes[turn++ % sizes.length], dst.remaining()), data.length - offset);
+            dst.put(data, offset, n);
+            offset += n;
+            return n;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return open;
+        }
+
+        @Override
+        public void close() {
+            open = false;
+        }
+    }
+
+    private static byte[] pattern(int length) {
+        byte[] data = new byte[length];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) (i * 31 + 7);
+        }
+        return data;
+    }
+
+    @Test
+    void valuesSplitOverManySmallReadsArriveWholeFromAChannel() throws IOException {
+        byte[] data = new byte[VALUES.length * 200];
+        for (int i = 0; i < 200; i++) {
+            System.arraycopy(VALUES, 0, data, i * VALUES.length, VALUES.length);
+        }
+        try (MigrationInput in = new MigrationInput(new PiecewiseChannel(data, null, 1, 3, 2, 7, 5))) {
+            for (int i = 0; i < 200; i++) {
+                readAll(in);
+                assertEquals((long) (i + 1) * VALUES.length, in.position());
+            }
+            assertTrue(in.atEnd());
+        }
+    }
+
+    @Test
+    void readIntoSpansSeveralChunksOfAChannel() throws IOException {
+        byte[] data = pattern(5_000_003);
+        try (MigrationInput in = new MigrationInput(new PiecewiseChannel(data, null, 1 << 20, 3, 70_000))) {
+            assertEquals(data[0] & 0xff, in.readU8());
+            byte[] target = new byte[data.length - 1];
+            in.readInto(MemorySegment.ofArray(target), 0, target.length);
+            assertArrayEquals(Arrays.copyOfRange(data, 1, data.length), target);
+            StreamFormatException e = assertThrows(StreamFormatException.class, () -> in.readBe64());
+            assertEquals(data.length, e.offset());
+        }
+    }
+
+    @Test
+    void peekGathersWhatItAsksForOverManyReadsWithoutConsumingIt() throws IOException {
+        int wanted = 64 * 1024; // what a receiver peeks at to learn the RAM layout
+        byte[] data = pattern(3 * wanted);
+        try (MigrationInput in = new MigrationInput(new PiecewiseChannel(data, null, 1000, 1))) {
+            in.skip(5);
+            assertArrayEquals(Arrays.copyOfRange(data, 5, 5 + wanted), in.peekBytes(wanted));
+            assertEquals(5, in.position());
+            assertEquals(data[5] & 0xff, in.readU8());
+        }
+    }
+
+    @Test
+    void truncationThroughAChannelNamesTheOffsetOfTheCutValue() throws IOException {
+        try (MigrationInput in = new MigrationInput(new PiecewiseChannel(Hex.bytes("01 02 03 04 05"), null, 2))) {
+            assertEquals(0x01, in.readU8());
+            StreamFormatException e = assertThrows(StreamFormatException.class, in::readBe64);
+            assertEquals(1, e.offset());
+        }
+    }
+
+    @Test
+    void aFailedReadReachesTheReaderAsItsOwnException() throws IOException {
+        IOException reset = new IOException("Connection reset by peer");
+        try (MigrationInput in = new MigrationInput(new PiecewiseChannel(Hex.bytes("0102"), reset, 1))) {
+            assertEquals(0x0102, in.readBe16());
+            IOException e = assertThrows(IOException.class, in::readU8);
+            assertSame(reset, e);
+        }
     }
 }
