@@ -28,6 +28,14 @@
 #   so that drift on the machine hits all three alike; the table shows their medians, with the
 #   total time's min-max beside it, and the peak RSS as the largest of the runs. (b) and (d)
 #   run once.
+#   Each of (a), (c) and (c') also runs "settled": after a pause of BENCH_SETTLE seconds (default
+#   5; 0 skips these runs). On a VM whose balloon reports free memory back to the host (Firecracker
+#   here: /sys/module/page_reporting), memory a run has just freed is still backed by the host
+#   and is quick to fault in again, while memory free for a few seconds has been handed back and
+#   is slow the first time it is touched: a huge page fault then took 1.2 s per GiB against 0.14 s.
+#   Back to back, every run starts on memory the run before has just freed; settled, every run
+#   starts as a destination that was idle before the migration came in. The two give very
+#   different figures for QEMU (2.6 s against 0.6 s for 1 GiB), so both are shown.
 #   (d) capabilities: a BENCH_CAP_RAM guest (default 512M), --fill half_random, over tcp loopback
 #       into `vm-migrate receive tcp:127.0.0.1:PORT --run-for 0`, with two workloads -
 #         sweep:256M/s   increments the first byte of each page in turn (XBZRLE's best case;
@@ -45,7 +53,8 @@
 # of (c')'s; receiver RSS at most guest RAM + 128 MiB; downtime within the limit (300 ms).
 #
 # Environment: BENCH_RAM (guest size, default 1G; forms like 256M or 2G), BENCH_RUNS (runs of
-# (a), (c) and (c'), default 3), BENCH_BASE=0 skips (a) and (b), BENCH_QEMU=0 skips (c) and
+# (a), (c) and (c'), default 3), BENCH_SETTLE (pause before a settled run, seconds, default 5;
+# 0: no settled runs), BENCH_BASE=0 skips (a) and (b), BENCH_QEMU=0 skips (c) and
 # (c'), BENCH_CAPS=0 skips (d), BENCH_CAP_RAM (guest size of (d), default 512M),
 # BENCH_CAP_SWEEP (rate of (d)'s sweep workload, default 256M/s), BENCH_CAP_TIMEOUT (send
 # --timeout of (d), default 60s), BENCH_CAP_XBZRLE_CACHE (default the guest size),
@@ -59,6 +68,7 @@ root="$(cd "$here/.." && pwd)"
 vm="$here/vm-migrate"
 ram="${BENCH_RAM:-1G}"
 runs="${BENCH_RUNS:-3}"
+settle_s="${BENCH_SETTLE:-5}"
 run_base="${BENCH_BASE:-1}"
 run_caps="${BENCH_CAPS:-1}"
 cap_ram="${BENCH_CAP_RAM:-512M}"
@@ -85,6 +95,7 @@ case "$cap_ram" in
     *) die "BENCH_CAP_RAM must look like 256M or 1G, not '$cap_ram'" ;;
 esac
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a number of runs (1 or more), not '$runs'"
+[[ "$settle_s" =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a whole number of seconds, not '$settle_s'"
 [ -n "${BENCH_QEMU_DST:-}" ] && say "BENCH_QEMU_DST is no longer read: (c) and (c') run both destinations"
 ram_mib=${ram%?}
 [ "${ram: -1}" = G ] && ram_mib=$((ram_mib * 1024))
@@ -384,6 +395,12 @@ qemu_run() {
 
 # --- (a), (c), (c') interleaved; (b) ------------------------------------------------------------
 
+# settle - wait BENCH_SETTLE seconds before a settled run, so that the memory the runs before
+# it freed is handed back to the host first: see the header.
+settle() {
+    sleep "$settle_s"
+}
+
 [ "$qemu_on" = 1 ] && qemu_source_ram
 for ((i = 1; i <= runs; i++)); do
     if [ "$run_base" != 0 ]; then
@@ -392,6 +409,17 @@ for ((i = 1; i <= runs; i++)); do
     if [ "$qemu_on" = 1 ]; then
         qemu_run "c.$i" ram
         qemu_run "cf.$i" file
+    fi
+    [ "$settle_s" = 0 ] && continue
+    if [ "$run_base" != 0 ]; then
+        settle
+        vm_run "as.$i" "${guest[@]}" --paused --max-bandwidth unlimited
+    fi
+    if [ "$qemu_on" = 1 ]; then
+        settle
+        qemu_run "cs.$i" ram
+        settle
+        qemu_run "cfs.$i" file
     fi
 done
 if [ "$run_base" != 0 ]; then
@@ -489,7 +517,7 @@ le() { [ "$1" != n/a ] && [ "$2" != n/a ] && awk -v a="$1" -v b="$2" 'BEGIN { ex
 # shellcheck disable=SC2059  # the format is the argument
 fmt() { if [ "$2" = n/a ]; then echo n/a; else printf "$1" "$2"; fi; }
 mib() { if [ "$1" = n/a ]; then echo n/a; else awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; fi; }
-target() { printf '  %-70s %-10s %s\n' "$@"; }
+target() { printf '  %-78s %-10s %s\n' "$@"; }
 # ratio_target LABEL A-TOTAL QEMU-TOTAL - the line for "(a)'s total / QEMU's <= 0.50".
 ratio_target() {
     local ratio ok=0
@@ -501,6 +529,9 @@ ratio_target() {
 read -ra a_runs <<<"$(names a)"
 read -ra c_runs <<<"$(names c)"
 read -ra cf_runs <<<"$(names cf)"
+read -ra as_runs <<<"$(names as)"
+read -ra cs_runs <<<"$(names cs)"
+read -ra cfs_runs <<<"$(names cfs)"
 echo
 echo "vm-migrate benchmark: $(nproc) CPUs, $("$vm" --version 2>/dev/null | head -1), $("$vm" --version 2>/dev/null | tail -1)${qemu_version:+, QEMU $qemu_version}"
 if [ "$run_base" != 0 ] || [ "$qemu_on" = 1 ]; then
@@ -513,12 +544,16 @@ if [ "$run_base" != 0 ] || [ "$qemu_on" = 1 ]; then
     table_row "run" "total ms" "total min-max" "down ms" "Mbit/s" "bytes sent" "syncs" "peak RSS MiB"
     if [ "$run_base" != 0 ]; then
         row "(a) vm-migrate, paused, unlimited" "${a_runs[@]}"
+        [ "$settle_s" != 0 ] && row "(a) the same, settled" "${as_runs[@]}"
         row "(b) vm-migrate, random:64M/s, 128M/s" b
     fi
     if [ "$qemu_on" = 1 ]; then
         row "(c) QEMU, paused, unlimited, dst ram" "${c_runs[@]}"
+        [ "$settle_s" != 0 ] && row "(c) the same, settled" "${cs_runs[@]}"
         row "(c') QEMU, paused, unlimited, dst file" "${cf_runs[@]}"
+        [ "$settle_s" != 0 ] && row "(c') the same, settled" "${cfs_runs[@]}"
     fi
+    [ "$settle_s" != 0 ] && echo "(settled: each run after a pause of $settle_s s; the others back to back.)"
     echo "(peak RSS: of the receiving process - vm-migrate receive, or the destination QEMU."
     note=" vm-migrate's receiver checks the sender's end-to-end digest before it exits 0."
     if [ "$qemu_on" = 1 ]; then
@@ -542,29 +577,40 @@ if [ "$run_base" != 0 ] || [ "$qemu_on" = 1 ]; then
     echo
     echo "targets:"
     if [ "$run_base" != 0 ]; then
-        a_total=$(median total-time "${a_runs[@]}")
-        for q in c cf; do
-            if [ "$q" = c ]; then label="(a) / (c) total time (QEMU, destination memory-backend-ram)"
-            else label="(a) / (c') total time (QEMU, destination memory-backend-file)"
+        regimes=(back-to-back); [ "$settle_s" != 0 ] && regimes+=(settled)
+        for regime in "${regimes[@]}"; do
+            if [ "$regime" = settled ]; then ra=("${as_runs[@]}"); rc=("${cs_runs[@]}"); rcf=("${cfs_runs[@]}")
+            else ra=("${a_runs[@]}"); rc=("${c_runs[@]}"); rcf=("${cf_runs[@]}")
             fi
-            if [ "$qemu_on" = 1 ]; then
-                if [ "$q" = c ]; then ratio_target "$label" "$a_total" "$(median total-time "${c_runs[@]}")"
-                else ratio_target "$label" "$a_total" "$(median total-time "${cf_runs[@]}")"
+            a_total=$(median total-time "${ra[@]}")
+            for q in c cf; do
+                if [ "$q" = c ]; then label="(a) / (c) total time, $regime (QEMU, destination ram)"
+                else label="(a) / (c') total time, $regime (QEMU, destination file)"
                 fi
-            else
-                target "$label <= 0.50" "n/a" "(QEMU not run)"
-            fi
+                if [ "$qemu_on" = 1 ]; then
+                    if [ "$q" = c ]; then ratio_target "$label" "$a_total" "$(median total-time "${rc[@]}")"
+                    else ratio_target "$label" "$a_total" "$(median total-time "${rcf[@]}")"
+                    fi
+                else
+                    target "$label <= 0.50" "n/a" "(QEMU not run)"
+                fi
+            done
         done
-        for r in a b; do
-            if [ "$r" = a ]; then rr=("${a_runs[@]}"); else rr=(b); fi
+        rss_runs=(a b); [ "$settle_s" != 0 ] && rss_runs=(a as b)
+        for r in "${rss_runs[@]}"; do
+            case "$r" in
+                a) rr=("${a_runs[@]}"); lbl="(a)" ;;
+                as) rr=("${as_runs[@]}"); lbl="(a) settled" ;;
+                *) rr=(b); lbl="(b)" ;;
+            esac
             of=""; [ "${#rr[@]}" -gt 1 ] && of=" (largest of ${#rr[@]})"
             rss=$(max_rss_mib "${rr[@]}")
             ok=0; le "$rss" "$rss_target_mib" && ok=1
-            target "($r) receiver peak RSS$of <= guest RAM + 128 MiB = $rss_target_mib MiB" "$rss MiB" "$(verdict $ok)"
+            target "$lbl receiver peak RSS$of <= guest RAM + 128 MiB = $rss_target_mib MiB" "$rss MiB" "$(verdict $ok)"
             of=""; [ "${#rr[@]}" -gt 1 ] && of=" (median of ${#rr[@]})"
             down=$(median downtime "${rr[@]}")
             ok=0; le "$down" "$downtime_limit_ms" && ok=1
-            target "($r) downtime$of <= $downtime_limit_ms ms (the downtime limit)" "$(fmt '%.0f' "$down") ms" "$(verdict $ok)"
+            target "$lbl downtime$of <= $downtime_limit_ms ms (the downtime limit)" "$(fmt '%.0f' "$down") ms" "$(verdict $ok)"
         done
     else
         echo "  (a), (b) not run (BENCH_BASE=0)"
