@@ -19,32 +19,44 @@ import java.nio.charset.StandardCharsets;
  * callers never see a short read.
  */
 public final class MigrationInput implements Closeable {
-    private static final int BUFFER_SIZE = 256 * 1024;
+    /** The most {@link #peekBytes} returns. */
+    public static final int MAX_PEEK = ReadAhead.HEADROOM;
     /** In-memory inputs: a heap buffer, not native memory that stays allocated until a GC. */
-    private static final int MEMORY_BUFFER_SIZE = 64 * 1024;
+    private static final int MEMORY_BUFFER_SIZE = MAX_PEEK;
 
     private final ReadableByteChannel channel;
-    private final ByteBuffer buffer;
-    private final MemorySegment bufferSegment;
-    /** Bytes consumed before the buffer's first byte. */
+    /** Reads the channel on a thread of its own; null for inputs in memory. */
+    private final ReadAhead readAhead;
+    /** The read-ahead chunk {@code buffer} is, to give back once it is used up. */
+    private ReadAhead.Chunk chunk;
+    private ByteBuffer buffer;
+    private MemorySegment bufferSegment;
+    /** Stream offset of the buffer's index 0, so that position() is this plus buffer.position(). */
     private long bufferStart;
     private boolean endOfStream;
 
+    /** An input over {@code channel}, read ahead of the caller on a thread of its own. */
     public MigrationInput(ReadableByteChannel channel) {
-        this(channel, ByteBuffer.allocateDirect(BUFFER_SIZE));
+        this(channel, ByteBuffer.allocate(0), new ReadAhead(channel));
     }
 
-    private MigrationInput(ReadableByteChannel channel, ByteBuffer buffer) {
+    private MigrationInput(ReadableByteChannel channel, ByteBuffer buffer, ReadAhead readAhead) {
         this.channel = channel;
-        this.buffer = buffer.order(ByteOrder.BIG_ENDIAN);
-        this.bufferSegment = MemorySegment.ofBuffer(this.buffer);
+        this.readAhead = readAhead;
+        use(buffer);
         this.buffer.limit(0);
     }
 
     /** An input over bytes in memory. */
     public static MigrationInput of(byte[] bytes) {
         return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)),
-                ByteBuffer.allocate(MEMORY_BUFFER_SIZE));
+                ByteBuffer.allocate(MEMORY_BUFFER_SIZE), null);
+    }
+
+    /** Reads from {@code next} from now on; its segment spans all of it, whatever its position. */
+    private void use(ByteBuffer next) {
+        buffer = next.order(ByteOrder.BIG_ENDIAN);
+        bufferSegment = MemorySegment.ofBuffer(next.duplicate().clear());
     }
 
     /** Offset of the next byte to be read. */
@@ -120,11 +132,11 @@ public final class MigrationInput implements Closeable {
     }
 
     /**
-     * Up to {@code length} (at most the buffer size) next bytes without consuming them; fewer if
-     * the stream ends first. Lets a receiver look at the stream's RAM layout before loading.
+     * Up to {@code length} (at most {@link #MAX_PEEK}) next bytes without consuming them; fewer
+     * if the stream ends first. Lets a receiver look at the stream's RAM layout before loading.
      */
     public byte[] peekBytes(int length) throws IOException {
-        int wanted = Math.min(length, buffer.capacity());
+        int wanted = Math.min(length, MAX_PEEK);
         fill(wanted);
         byte[] bytes = new byte[Math.min(wanted, buffer.remaining())];
         buffer.get(buffer.position(), bytes);
@@ -138,7 +150,13 @@ public final class MigrationInput implements Closeable {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        try {
+            channel.close();
+        } finally {
+            if (readAhead != null) {
+                readAhead.close();
+            }
+        }
     }
 
     private void require(int bytes, String what) throws IOException {
@@ -152,7 +170,7 @@ public final class MigrationInput implements Closeable {
                 + (what.equals("bytes") ? "read" : what + " value"), at);
     }
 
-    /** Makes at least {@code bytes} (<= buffer size) available; false if the stream ends first. */
+    /** Makes at least {@code bytes} (<= {@link #MAX_PEEK}) available; false if the stream ends first. */
     private boolean fill(int bytes) throws IOException {
         if (buffer.remaining() >= bytes) {
             return true;
@@ -160,6 +178,35 @@ public final class MigrationInput implements Closeable {
         if (endOfStream) {
             return false;
         }
+        return readAhead != null ? fillFromReadAhead(bytes) : fillFromMemory(bytes);
+    }
+
+    /** Moves on to the reader's next chunks, carrying the unread tail over, until {@code bytes} are there. */
+    private boolean fillFromReadAhead(int bytes) throws IOException {
+        while (buffer.remaining() < bytes) {
+            ReadAhead.Chunk next = readAhead.next();
+            if (next == null) {
+                endOfStream = true;
+                return false;
+            }
+            ByteBuffer data = next.buffer();
+            int tail = buffer.remaining(); // < bytes <= HEADROOM: fits before the chunk's data
+            int start = data.position() - tail;
+            data.put(start, buffer, buffer.position(), tail);
+            long at = position();
+            if (chunk != null) {
+                readAhead.recycle(chunk);
+            }
+            chunk = next;
+            use(data);
+            data.position(start);
+            bufferStart = at - start;
+        }
+        return true;
+    }
+
+    /** An input in memory: compacts its buffer and reads on into it. */
+    private boolean fillFromMemory(int bytes) throws IOException {
         bufferStart += buffer.position();
         buffer.compact();
         try {
