@@ -282,11 +282,7 @@ public final class Guest implements AutoCloseable {
             return this;
         }
 
-        /**
-         * Starts in INMIGRATE, waiting for an incoming migration, instead of PRELAUNCH. Its own
-         * anonymous RAM is then on base pages ({@link RamBlock.Pages#SMALL}): only the pages the
-         * migration writes are allocated.
-         */
+        /** Starts in INMIGRATE, waiting for an incoming migration, instead of PRELAUNCH. */
         public Builder incoming(boolean incoming) {
             this.incoming = incoming;
             return this;
@@ -306,8 +302,7 @@ public final class Guest implements AutoCloseable {
             if (ownDefault) {
                 ram.add(ramFile != null
                         ? RamBlock.mapFile(ramId, ramFile, ramSize != null ? ramSize : -1)
-                        : RamBlock.anonymous(ramId, ramSize != null ? ramSize : DEFAULT_RAM_SIZE,
-                                incoming ? RamBlock.Pages.SMALL : RamBlock.Pages.HUGE));
+                        : RamBlock.anonymous(ramId, ramSize != null ? ramSize : DEFAULT_RAM_SIZE));
             }
             Disk disk = null;
             try {

@@ -11,7 +11,6 @@ import dev.vmmigrate.vmstate.VmStateField;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
@@ -110,7 +109,7 @@ public final class IntegrityDigest {
         for (int round = 0; round < 3; round++) { // the first rounds pay for compiling CRC32C's loop
             long start = System.nanoTime();
             CRC32C crc = new CRC32C();
-            crc.update(first.memory().asSlice(0, sample).asByteBuffer());
+            first.updateCrc(crc, 0, sample);
             nanosPerByte = Math.min(nanosPerByte, (double) (System.nanoTime() - start) / sample);
         }
         int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(),
@@ -178,12 +177,11 @@ public final class IntegrityDigest {
         CRC32C crc = new CRC32C();
         for (RamBlock block : blocks) {
             crc.update(block.id().getBytes(StandardCharsets.UTF_8));
-            MemorySegment memory = block.memory();
             long slices = (block.length() + SLICE - 1) / SLICE;
             long[] sliceCrcs = LongStream.range(0, slices).parallel().map(i -> {
                 CRC32C slice = new CRC32C();
                 long offset = i * SLICE;
-                slice.update(memory.asSlice(offset, Math.min(SLICE, block.length() - offset)).asByteBuffer());
+                block.updateCrc(slice, offset, Math.min(SLICE, block.length() - offset));
                 return slice.getValue();
             }).toArray();
             for (long value : sliceCrcs) {

@@ -21,6 +21,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.zip.CRC32C;
 
 /**
  * One block of guest RAM (QEMU's RAMBlock): off-heap memory that costs nothing until touched,
@@ -57,39 +58,23 @@ public final class RamBlock implements AutoCloseable {
         this.mappedFresh = mappedFresh;
     }
 
-    /** How anonymous guest RAM is backed. */
-    public enum Pages {
-        /**
-         * Transparent huge pages (2 MiB), as QEMU asks for guest RAM: far fewer faults when a
-         * guest writes all of its memory; the choice for a guest that is started here.
-         */
-        HUGE,
-        /**
-         * Base pages (4 KiB) only: a page is allocated when it is written, so a received guest's
-         * zero pages cost no memory. The choice for RAM a migration fills: a huge page is
-         * allocated and zeroed whole when its first page is written, so a guest with zero and
-         * non-zero pages mixed was faulted in whole (1 GiB for 512 MiB of data), and on a VM
-         * whose host takes free memory back, huge pages came 2-4 times slower per byte.
-         */
-        SMALL
-    }
-
-    /** Anonymous guest RAM on transparent huge pages: {@link #anonymous(String, long, Pages)}. */
-    public static RamBlock anonymous(String id, long length) {
-        return anonymous(id, length, Pages.HUGE);
-    }
-
     /**
      * Anonymous guest RAM that costs nothing until touched:
      * {@code mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}, unmapped on {@link #close()}.
+     *
+     * <p>On 4 KiB pages, never transparent huge pages (QEMU asks for those): a page is
+     * allocated only when written, so a guest's zero pages cost no memory on either side, and
+     * a zero page never written is known without reading it (/proc/self/pagemap). With huge
+     * pages, the first write into each 2 MiB allocated and zeroed all of it: a received guest
+     * with zero and non-zero pages mixed was faulted in whole (1 GiB for 512 MiB of data), and
+     * on a VM whose host takes free memory back, huge pages came 2-4 times slower per byte.
      */
-    public static RamBlock anonymous(String id, long length, Pages pages) {
+    public static RamBlock anonymous(String id, long length) {
         checkId(id);
         checkLength(length, "guest RAM size");
-        Objects.requireNonNull(pages, "pages");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment raw = Libc.mmapAnonymous(length, pages == Pages.HUGE);
+            MemorySegment raw = Libc.mmapAnonymous(length);
             long address = raw.address();
             MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
             return new RamBlock(id, length, null, arena, memory, true);
@@ -200,6 +185,46 @@ public final class RamBlock implements AutoCloseable {
         return MemorySegment.mismatch(memory, offset, offset + PAGE_SIZE, ZERO_PAGE, 0, PAGE_SIZE) == -1;
     }
 
+    /**
+     * Feeds {@code [offset, offset + length)} into {@code crc}, exactly as updating it with those
+     * bytes would; the pages of anonymous memory that were never written go in as zeros without
+     * being read, since reading them would fault each one in (the digest of a half-zero guest
+     * paid that for every zero page).
+     */
+    public void updateCrc(CRC32C crc, long offset, long length) {
+        Objects.checkFromIndexSize(offset, length, this.length);
+        PageMap pageMap = file == null ? PageMap.open() : null;
+        if (pageMap == null) {
+            crc.update(memory.asSlice(offset, length).asByteBuffer());
+            return;
+        }
+        try (pageMap) {
+            long end = offset + length;
+            long runStart = offset; // start of the backed bytes not fed in yet
+            for (long at = offset; at + PAGE_SIZE <= end; at += PAGE_SIZE) {
+                if ((at & (PAGE_SIZE - 1)) == 0 && pageMap.neverBacked(memory.address() + at)) {
+                    if (at > runStart) {
+                        crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
+                    }
+                    crc.update(ZERO_PAGE.asByteBuffer());
+                    runStart = at + PAGE_SIZE;
+                }
+            }
+            if (end > runStart) {
+                crc.update(memory.asSlice(runStart, end - runStart).asByteBuffer());
+            }
+        }
+    }
+
+    /**
+     * True when page {@code pageIndex} of anonymous memory was never written (so it reads as
+     * zero), from {@code pageMap}, which the caller owns; false for a file-backed block, and
+     * when the kernel cannot tell.
+     */
+    boolean neverBacked(PageMap pageMap, long pageIndex) {
+        return file == null && pageMap.neverBacked(memory.address() + (pageIndex << PAGE_SHIFT));
+    }
+
     /** Whether {@code page} (any segment of {@link #PAGE_SIZE} bytes) holds only zero bytes. */
     public static boolean isZero(MemorySegment page) {
         if (page.byteSize() != PAGE_SIZE) {
@@ -256,7 +281,6 @@ public final class RamBlock implements AutoCloseable {
         private static final MethodHandle MUNMAP;
         private static final MethodHandle MADVISE;
         private static final MethodHandle STRERROR;
-        private static final int MADV_HUGEPAGE = 14;
         private static final int MADV_NOHUGEPAGE = 15;
 
         static {
@@ -275,7 +299,7 @@ public final class RamBlock implements AutoCloseable {
                     FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
         }
 
-        static MemorySegment mmapAnonymous(long length, boolean hugePages) {
+        static MemorySegment mmapAnonymous(long length) {
             try (Arena local = Arena.ofConfined()) {
                 MemorySegment state = local.allocate(CAPTURE);
                 MemorySegment result = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
@@ -284,9 +308,8 @@ public final class RamBlock implements AutoCloseable {
                     int errno = (int) ERRNO.get(state, 0L);
                     throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + strerror(errno));
                 }
-                // HUGE as QEMU asks for guest RAM; SMALL must say so too when THP is "always".
-                // A kernel without THP just says no, which is fine.
-                int ignored = (int) MADVISE.invokeExact(result, length, hugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+                // Needed where THP is "always"; a kernel without THP just says no, which is fine.
+                int ignored = (int) MADVISE.invokeExact(result, length, MADV_NOHUGEPAGE);
                 return result;
             } catch (RuntimeException | Error e) {
                 throw e;

@@ -22,6 +22,8 @@ final class RamSender {
     private final long[][] bitmaps;
     private final XbzrleCache xbzrleCache;
     private final ZstdPages zstd;
+    /** Tells the zero pages of anonymous blocks that were never written without reading them; may be null. */
+    private final PageMap pageMap;
     /** A stable copy of the page being sent: the guest may write the original meanwhile. */
     private final byte[] pageCopy = new byte[RamBlock.PAGE_SIZE];
     private final MemorySegment pageCopySegment = MemorySegment.ofArray(pageCopy);
@@ -44,6 +46,7 @@ final class RamSender {
         for (int i = 0; i < blocks.size(); i++) {
             bitmaps[i] = new long[blocks.get(i).dirty().words()];
         }
+        this.pageMap = blocks.stream().anyMatch(block -> block.file().isEmpty()) ? PageMap.open() : null;
     }
 
     long totalBytes() {
@@ -105,6 +108,9 @@ final class RamSender {
     }
 
     void close() {
+        if (pageMap != null) {
+            pageMap.close();
+        }
         if (zstd != null) {
             zstd.close();
         }
@@ -123,6 +129,11 @@ final class RamSender {
         long start = out.position();
         long began = System.nanoTime();
         lastSentBlock = null; // each section names its first block again
+        if (pageMap != null) {
+            // A page written before this round must be read: its dirty bit may have been synced
+            // into this round already. One written during the round is still dirty for the next.
+            pageMap.forget();
+        }
         int sinceCheck = 0;
         boolean done = false;
         try {
@@ -171,7 +182,7 @@ final class RamSender {
     private void sendPage(MigrationOutput out, RamBlock block, long page) throws IOException {
         long offset = page * RamBlock.PAGE_SIZE;
         long cacheKey = ((long) cursorBlock << 48) | offset;
-        if (block.isZeroPage(page)) {
+        if (isZero(block, page)) {
             writeHeader(out, block, offset, RamFlags.ZERO);
             out.putU8(0);
             stats.duplicatePages.incrementAndGet();
@@ -212,6 +223,14 @@ final class RamSender {
         out.putBytes(pageCopy);
         stats.normalPages.incrementAndGet();
         stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+    }
+
+    /**
+     * A page never written is zero without being read (scanning the zero pages of a half-zero
+     * guest took as much of the sending thread as the socket writes); any other is compared.
+     */
+    private boolean isZero(RamBlock block, long page) {
+        return (pageMap != null && block.neverBacked(pageMap, page)) || block.isZeroPage(page);
     }
 
     private boolean xbzrleActive() {

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,7 +40,7 @@ class RamBlockTest {
 
     @Test
     void anAnonymousBlockIsUntouchedUntilItsMemoryIsHandedOut() throws Throwable {
-        try (RamBlock block = RamBlock.anonymous("ram", 16 * RamBlock.PAGE_SIZE, RamBlock.Pages.SMALL)) {
+        try (RamBlock block = RamBlock.anonymous("ram", 16 * RamBlock.PAGE_SIZE)) {
             assertTrue(block.untouched());
             assertTrue(block.isZeroPage(3), "a fresh page reads as zero");
             assertTrue(block.untouched(), "reading a page is not handing the memory out");
@@ -51,11 +52,39 @@ class RamBlockTest {
     @Test
     void smallPagesFaultInOnlyThePagesWritten() throws Throwable {
         long length = 8L << 20; // four huge pages' worth
-        try (RamBlock block = RamBlock.anonymous("ram", length, RamBlock.Pages.SMALL)) {
+        try (RamBlock block = RamBlock.anonymous("ram", length)) {
             for (long offset = 0; offset < length; offset += 1L << 20) {
                 block.memory().set(ValueLayout.JAVA_BYTE, offset, (byte) 1);
             }
             assertEquals(8, ResidentPages.count(block.memory()));
+        }
+    }
+
+    @Test
+    void updateCrcDigestsTheBytesWithoutFaultingInPagesNeverWritten() throws Throwable {
+        long pages = 1100;
+        try (RamBlock block = RamBlock.anonymous("ram", pages * RamBlock.PAGE_SIZE)) {
+            for (long page : new long[] {0, 1, 7, 600, pages - 1}) {
+                block.memory().asSlice(page * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE).fill((byte) (page + 3));
+            }
+            long resident = ResidentPages.count(block.memory());
+            for (long[] range : new long[][] {{0, pages * RamBlock.PAGE_SIZE}, {5000, 3_000_000}, {4096, 8192}}) {
+                byte[] bytes = block.memory().asSlice(range[0], range[1]).toArray(ValueLayout.JAVA_BYTE);
+                CRC32C expected = new CRC32C();
+                expected.update(bytes);
+                CRC32C actual = new CRC32C();
+                block.updateCrc(actual, range[0], range[1]);
+                assertEquals(expected.getValue(), actual.getValue(), "range " + range[0] + "+" + range[1]);
+            }
+            CRC32C again = new CRC32C();
+            try (RamBlock fresh = RamBlock.anonymous("ram", pages * RamBlock.PAGE_SIZE)) {
+                fresh.updateCrc(again, 0, pages * RamBlock.PAGE_SIZE);
+                assertEquals(0, ResidentPages.count(fresh.memory()), "digesting zero pages faults none in");
+            }
+            CRC32C zeros = new CRC32C();
+            zeros.update(new byte[(int) (pages * RamBlock.PAGE_SIZE)]);
+            assertEquals(zeros.getValue(), again.getValue());
+            assertTrue(resident <= 6, resident + " pages resident");
         }
     }
 

@@ -262,7 +262,7 @@ class RamRecordsTest {
             }
         }
         stream.writeBytes(Hex.bytes("0000000000000010"));
-        try (RamBlock target = RamBlock.anonymous("ram", (long) pages * PAGE, RamBlock.Pages.SMALL)) {
+        try (RamBlock target = RamBlock.anonymous("ram", (long) pages * PAGE)) {
             RamHandler handler = new RamHandler(List.of(target));
             MigrationInput in = MigrationInput.of(stream.toByteArray());
             handler.load(in, SectionType.START, RamHandler.VERSION);
@@ -274,11 +274,29 @@ class RamRecordsTest {
     }
 
     @Test
+    void sendingReadsNoZeroPageThatWasNeverWritten() throws Throwable {
+        int pages = 64;
+        try (RamBlock source = RamBlock.anonymous("ram", (long) pages * PAGE)) {
+            write(source, 9, pattern(9, 0));
+            RamHandler handler = new RamHandler(List.of(source));
+            ByteArrayOutputStream sent = new ByteArrayOutputStream();
+            try (MigrationOutput out = MigrationOutput.to(sent)) {
+                handler.saveSetup(out);
+                assertTrue(handler.saveIterate(out));
+            }
+            assertEquals(1, ResidentPages.count(source.memory()), "only the written page was read");
+            assertEquals(pages - 1, handler.stats().duplicatePages.get());
+            assertEquals(1, handler.stats().normalPages.get());
+            handler.cleanup();
+        }
+    }
+
+    @Test
     void zeroRecordClearsAPageTheLoadWroteEarlierIntoAnUntouchedBlock() throws IOException {
         byte[] stream = concat(Hex.bytes(START_RAM_4000),
                 Hex.bytes("0000000000001008 03 72616d"), pattern(1, 9), Hex.bytes("0000000000000010"),
                 Hex.bytes("0000000000001022 00 0000000000000010"));
-        try (RamBlock target = RamBlock.anonymous("ram", SIZE, RamBlock.Pages.SMALL)) {
+        try (RamBlock target = RamBlock.anonymous("ram", SIZE)) {
             RamHandler handler = new RamHandler(List.of(target));
             MigrationInput in = MigrationInput.of(stream);
             handler.load(in, SectionType.START, RamHandler.VERSION);
