@@ -90,7 +90,9 @@ public final class JitWarmUp implements AutoCloseable {
                 while (!stopRequested && done.get() < rounds) {
                     stream.reset();
                     save(guest, out);
-                    load(guest, stream.reader());
+                    try (MigrationInput in = stream.reader()) { // frees its read-ahead chunks
+                        load(guest, in);
+                    }
                     done.incrementAndGet();
                 }
             }
