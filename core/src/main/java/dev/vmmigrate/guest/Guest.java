@@ -282,7 +282,10 @@ public final class Guest implements AutoCloseable {
             return this;
         }
 
-        /** Starts in INMIGRATE, waiting for an incoming migration, instead of PRELAUNCH. */
+        /**
+         * Starts in INMIGRATE, waiting for an incoming migration, instead of PRELAUNCH. Its own
+         * anonymous RAM is then on 4 KiB pages ({@link RamBlock.Pages#SMALL}), else on huge pages.
+         */
         public Builder incoming(boolean incoming) {
             this.incoming = incoming;
             return this;
@@ -302,7 +305,8 @@ public final class Guest implements AutoCloseable {
             if (ownDefault) {
                 ram.add(ramFile != null
                         ? RamBlock.mapFile(ramId, ramFile, ramSize != null ? ramSize : -1)
-                        : RamBlock.anonymous(ramId, ramSize != null ? ramSize : DEFAULT_RAM_SIZE));
+                        : RamBlock.anonymous(ramId, ramSize != null ? ramSize : DEFAULT_RAM_SIZE,
+                                incoming ? RamBlock.Pages.SMALL : RamBlock.Pages.HUGE));
             }
             Disk disk = null;
             try {

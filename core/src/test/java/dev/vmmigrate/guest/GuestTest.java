@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
+import dev.vmmigrate.testing.ResidentPages;
 import java.io.UncheckedIOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -21,6 +22,15 @@ import org.junit.jupiter.api.io.TempDir;
 class GuestTest {
     @TempDir
     Path dir;
+
+    @Test
+    void anIncomingGuestsRamIsAllocatedPageByPageAsItIsWritten() throws Throwable {
+        try (Guest guest = Guest.builder().ramSize(8L << 20).incoming(true).build()) {
+            RamBlock ram = guest.ramBlocks().getFirst();
+            ram.memory().set(ValueLayout.JAVA_BYTE, 5L << 20, (byte) 1);
+            assertEquals(1, ResidentPages.count(ram.memory()), "4 KiB pages: one page, not a 2 MiB huge page");
+        }
+    }
 
     @Test
     void defaultsAreMachineNoneWithOneRamBlock() {

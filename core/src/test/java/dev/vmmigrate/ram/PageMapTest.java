@@ -46,6 +46,18 @@ class PageMapTest {
     }
 
     @Test
+    void onHugePagesTheRegionsNothingWasWrittenInAreNeverBacked() {
+        long region = 512; // pages in 2 MiB
+        try (RamBlock block = RamBlock.anonymous("ram", 4 * region * PAGE, RamBlock.Pages.HUGE);
+             PageMap pageMap = PageMap.open()) {
+            block.memory().set(ValueLayout.JAVA_BYTE, region * PAGE, (byte) 1);
+            assertFalse(block.neverBacked(pageMap, region));
+            assertTrue(block.neverBacked(pageMap, 0));
+            assertTrue(block.neverBacked(pageMap, 3 * region + 9));
+        }
+    }
+
+    @Test
     void aFileBlockIsNeverSaidToBeUnbacked() throws IOException {
         try (RamBlock block = RamBlock.mapFile("ram", dir.resolve("guest.ram"), 4L * PAGE);
              PageMap pageMap = PageMap.open()) {

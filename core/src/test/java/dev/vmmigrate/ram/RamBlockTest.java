@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.testing.ResidentPages;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,10 +1,11 @@
-package dev.vmmigrate.ram;
+package dev.vmmigrate.testing;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.vmmigrate.ram.RamBlock;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -12,7 +13,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /** Counts the pages of a block the process has faulted in (mincore), without touching any. */
-final class ResidentPages {
+public final class ResidentPages {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final MethodHandle MINCORE = LINKER.downcallHandle(
             LINKER.defaultLookup().find("mincore").orElseThrow(),
@@ -21,7 +22,7 @@ final class ResidentPages {
     private ResidentPages() {}
 
     /** Pages of {@code memory} (page-aligned) mapped in, a read-faulted zero page included. */
-    static long count(MemorySegment memory) throws Throwable {
+    public static long count(MemorySegment memory) throws Throwable {
         long pages = (memory.byteSize() + RamBlock.PAGE_SIZE - 1) / RamBlock.PAGE_SIZE;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment vector = arena.allocate(pages);
