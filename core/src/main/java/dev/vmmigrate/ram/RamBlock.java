@@ -175,7 +175,9 @@ public final class RamBlock implements AutoCloseable {
 
     /** The guest memory; unusable after {@link #close()}. The block is no longer {@link #untouched()}. */
     public MemorySegment memory() {
-        handedOut = true;
+        if (!handedOut) { // loaders and the workload call this per page: write the volatile once
+            handedOut = true;
+        }
         return memory;
     }
 
