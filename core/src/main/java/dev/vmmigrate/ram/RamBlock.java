@@ -12,6 +12,7 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -222,14 +223,15 @@ public final class RamBlock implements AutoCloseable {
             return;
         }
         try (pageMap) {
+            ByteBuffer zeros = ZERO_PAGE.asByteBuffer();
             long end = offset + length;
             long runStart = offset; // start of the backed bytes not fed in yet
             for (long at = offset; at + PAGE_SIZE <= end; at += PAGE_SIZE) {
-                if ((at & (PAGE_SIZE - 1)) == 0 && pageMap.neverBacked(memory.address() + at)) {
+                if ((at & (PAGE_SIZE - 1)) == 0 && neverBacked(pageMap, at >>> PAGE_SHIFT)) {
                     if (at > runStart) {
                         crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
                     }
-                    crc.update(ZERO_PAGE.asByteBuffer());
+                    crc.update(zeros.clear());
                     runStart = at + PAGE_SIZE;
                 }
             }
