@@ -61,10 +61,11 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("capabilities: %s%n", String.join(", ", report.capabilities()));
         }
         out.printf("sections: %d%n", report.sections().size());
-        out.printf("  %-10s %-6s %4s  %-28s %4s %4s %10s%n", "offset", "type", "id", "name", "inst", "ver", "bytes");
+        out.printf("  %-10s %-7s %4s  %-28s %4s %4s %10s%n", "offset", "type", "id", "name", "inst", "ver", "bytes");
         for (StreamReport.Section s : report.sections()) {
-            out.printf("  %-10d %-6s %4d  %-28s %4d %4d %10d%s%n", s.offset(), s.type(), s.sectionId(), s.name(),
-                    s.instanceId(), s.version(), s.bytes(), s.parts() == null ? "" : "  (" + s.parts() + " parts)");
+            out.printf("  %-10d %-7s %4s  %-28s %4s %4s %10d%s%n", s.offset(), s.type(), orDash(s.sectionId()), s.name(),
+                    orDash(s.instanceId()), orDash(s.version()), s.bytes(),
+                    s.parts() == null ? "" : "  (" + s.parts() + " parts)");
         }
         out.println("ram blocks:");
         for (RamBlockSummary b : report.ram()) {
@@ -88,6 +89,11 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("  %s (instance %d, version %d)%n", s.name(), s.instanceId(), s.version());
             printFields(out, s.fields(), "    ");
         }
+    }
+
+    /** COMMAND sections have no id, instance or version. */
+    private static String orDash(Integer value) {
+        return value == null ? "-" : value.toString();
     }
 
     private static void printFields(PrintStream out, com.fasterxml.jackson.databind.JsonNode node, String indent) {

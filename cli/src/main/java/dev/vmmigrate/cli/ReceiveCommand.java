@@ -9,7 +9,7 @@ import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.ram.RamBlock;
-import dev.vmmigrate.savevm.RamLayoutProbe;
+import dev.vmmigrate.ram.RamLayoutProbe;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.IncomingEndpoint;

@@ -8,11 +8,14 @@ import dev.vmmigrate.migration.StreamCapabilities;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamBlockResolver;
 import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.savevm.Section;
 import dev.vmmigrate.savevm.SectionHeader;
+import dev.vmmigrate.savevm.SectionReader;
 import dev.vmmigrate.savevm.SectionType;
 import dev.vmmigrate.savevm.StreamPreamble;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.vmstate.VmDescDecoder;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -55,6 +58,8 @@ public final class StreamInspector {
     private static final class OpenSection {
         final long offset;
         final SectionHeader.Open header;
+        /** Set instead of the header for a COMMAND section. */
+        final Section.Command command;
         long bytes;
         int parts;
         JsonNode fields;
@@ -62,9 +67,21 @@ public final class StreamInspector {
         OpenSection(long offset, SectionHeader.Open header) {
             this.offset = offset;
             this.header = header;
+            this.command = null;
+        }
+
+        OpenSection(long offset, Section.Command command) {
+            this.offset = offset;
+            this.header = null;
+            this.command = command;
+            this.bytes = 1 + 2 + 2 + command.payload().length;
         }
 
         StreamReport.Section report() {
+            if (command != null) {
+                return new StreamReport.Section(offset, SectionType.COMMAND.name(), null,
+                        command.command().name(), null, null, bytes, null, null);
+            }
             boolean iterative = header.type() == SectionType.START;
             return new StreamReport.Section(offset, header.type().name(), header.sectionId(), header.idstr(),
                     header.instanceId(), header.version(), bytes, iterative ? parts : null, fields);
@@ -81,73 +98,78 @@ public final class StreamInspector {
     }
 
     private StreamReport read(MigrationInput in, JsonNode vmdesc, long size, RamHandler ram) throws IOException {
-        StreamPreamble preamble = StreamPreamble.read(in);
+        SectionReader reader = new SectionReader(in);
+        StreamPreamble preamble = reader.preamble();
         List<OpenSection> sections = new ArrayList<>();
         Map<Integer, OpenSection> iterative = new HashMap<>();
         BlockTally block = null;
-        long vmdescBytes = 0;
         while (true) {
-            long at = in.position();
-            SectionType type = SectionType.fromCode(in.readU8(), at);
-            switch (type) {
-                case START, FULL -> {
-                    SectionHeader.Open header = (SectionHeader.Open) SectionHeader.read(in, type);
-                    OpenSection section = new OpenSection(at, header);
+            Section next = reader.next();
+            long at = next.offset();
+            OpenSection section;
+            switch (next) {
+                case Section.Start start -> {
+                    SectionHeader.Open header = start.header();
+                    requireKnownIterative(header.idstr(), at);
+                    section = new OpenSection(at, header);
                     sections.add(section);
-                    if (type == SectionType.START) {
-                        requireKnownIterative(header.idstr(), at);
-                        iterative.put(header.sectionId(), section);
-                        if (header.idstr().equals(BlockMigration.IDSTR)) {
-                            block = block == null ? new BlockTally() : block;
-                            block.add(BlockPayloadSummary.read(in));
-                        } else {
-                            ram.load(in, type, header.version());
-                        }
-                    } else {
-                        section.fields = decodeDevice(vmdesc, header, in, at);
-                        if (header.idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
-                                .announced(section.fields.path("capabilities").asLong()).contains(Capability.COMPRESS)) {
-                            ram.expectCompressedPages(); // the pages after it are zstd frames
-                        }
-                    }
-                    SectionHeader.readFooter(in, header.sectionId(), header.idstr());
-                    section.bytes += in.position() - at;
-                }
-                case PART, END -> {
-                    SectionHeader header = SectionHeader.read(in, type);
-                    OpenSection section = iterative.get(header.sectionId());
-                    if (section == null) {
-                        throw new StreamFormatException(type + " for section id " + header.sectionId()
-                                + " that no START opened", at);
-                    }
-                    if (section.header.idstr().equals(BlockMigration.IDSTR)) {
+                    iterative.put(header.sectionId(), section);
+                    if (header.idstr().equals(BlockMigration.IDSTR)) {
+                        block = block == null ? new BlockTally() : block;
                         block.add(BlockPayloadSummary.read(in));
                     } else {
-                        ram.load(in, type, section.header.version());
-                    }
-                    SectionHeader.readFooter(in, header.sectionId(), section.header.idstr());
-                    section.bytes += in.position() - at;
-                    if (type == SectionType.PART) {
-                        section.parts++;
+                        ram.load(in, SectionType.START, header.version());
                     }
                 }
-                case EOF -> {
-                    if (in.peekU8() == SectionType.VMDESCRIPTION.code()) {
-                        vmdescBytes = size - in.position() - 5;
+                case Section.Part part -> {
+                    section = continueIterative(iterative.get(part.opener().sectionId()), block, ram, in,
+                            SectionType.PART);
+                    section.parts++;
+                }
+                case Section.End end -> section =
+                        continueIterative(iterative.get(end.opener().sectionId()), block, ram, in, SectionType.END);
+                case Section.Full full -> {
+                    section = new OpenSection(at, full.header());
+                    sections.add(section);
+                    section.fields = decodeDevice(vmdesc, full.header(), in, at);
+                    if (full.header().idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
+                            .announced(section.fields.path("capabilities").asLong()).contains(Capability.COMPRESS)) {
+                        ram.expectCompressedPages(); // the pages after it are zstd frames
                     }
+                }
+                case Section.Command command -> {
+                    sections.add(new OpenSection(at, command));
+                    section = null; // whole already, no footer
+                }
+                case Section.Eof eof -> {
+                    long vmdescBytes = eof.vmdesc() == null ? 0 : eof.vmdesc().length;
                     return new StreamReport(size, StreamPreamble.VERSION, preamble.machineType(),
                             preamble.capabilities(), sections.stream().map(OpenSection::report).toList(),
                             ram.loadedBlocks(), block == null ? null : block.report(), vmdescBytes);
                 }
-                default -> throw new StreamFormatException("unexpected " + type + " section", at);
+            }
+            if (section != null) {
+                reader.finish(next);
+                section.bytes += in.position() - at;
             }
         }
     }
 
+    /** A PART or END: more payload for the section its START opened. */
+    private static OpenSection continueIterative(OpenSection opened, BlockTally block, RamHandler ram,
+                                                 MigrationInput in, SectionType type) throws IOException {
+        if (opened.header.idstr().equals(BlockMigration.IDSTR)) {
+            block.add(BlockPayloadSummary.read(in));
+        } else {
+            ram.load(in, type, opened.header.version());
+        }
+        return opened;
+    }
+
     private static void requireKnownIterative(String idstr, long at) throws StreamFormatException {
         if (!idstr.equals(RamHandler.IDSTR) && !idstr.equals(BlockMigration.IDSTR)) {
-            throw new StreamFormatException("cannot decode iterative section '" + idstr
-                    + "' (only 'ram' and 'block' are known)", at);
+            throw new StreamFormatException("cannot decode iterative section " + StreamText.quote(idstr)
+                    + " (only 'ram' and 'block' are known)", at);
         }
     }
 
@@ -171,12 +193,12 @@ public final class StreamInspector {
     private static JsonNode decodeDevice(JsonNode vmdesc, SectionHeader.Open header, MigrationInput in, long at)
             throws IOException {
         if (vmdesc == null) {
-            throw new StreamFormatException("device section '" + header.idstr()
-                    + "' cannot be decoded: the stream has no vmdesc", at);
+            throw new StreamFormatException("device section " + StreamText.quote(header.idstr())
+                    + " cannot be decoded: the stream has no vmdesc", at);
         }
         JsonNode device = VmDescDecoder.findDevice(vmdesc, header.idstr(), header.instanceId())
-                .orElseThrow(() -> new StreamFormatException("device section '" + header.idstr()
-                        + "' instance " + header.instanceId() + " is not in the vmdesc", at));
+                .orElseThrow(() -> new StreamFormatException("device section " + StreamText.quote(header.idstr())
+                        + " instance " + header.instanceId() + " is not in the vmdesc", at));
         return VmDescDecoder.decode(device, in);
     }
 

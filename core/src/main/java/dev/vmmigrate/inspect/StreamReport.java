@@ -44,7 +44,8 @@ public record StreamReport(
      * One section.
      *
      * @param offset where its first header starts
-     * @param type START (iterative: its PART and END sections count into {@code bytes}) or FULL
+     * @param type START (iterative: its PART and END sections count into {@code bytes}), FULL or
+     *     COMMAND (named by {@code name}, e.g. SWITCHOVER_START; no id, instance or version)
      * @param bytes bytes of the section on the wire, headers and footers included
      * @param parts how many PART sections followed the START
      * @param fields the device's fields decoded through the vmdesc (FULL sections only)
@@ -53,10 +54,10 @@ public record StreamReport(
     public record Section(
             @JsonProperty("offset") long offset,
             @JsonProperty("type") String type,
-            @JsonProperty("section-id") int sectionId,
+            @JsonProperty("section-id") Integer sectionId,
             @JsonProperty("name") String name,
-            @JsonProperty("instance-id") int instanceId,
-            @JsonProperty("version") int version,
+            @JsonProperty("instance-id") Integer instanceId,
+            @JsonProperty("version") Integer version,
             @JsonProperty("bytes") long bytes,
             @JsonProperty("parts") Integer parts,
             @JsonProperty("fields") JsonNode fields) {

@@ -1,13 +1,17 @@
 package dev.vmmigrate.savevm;
 
 import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.util.HashMap;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -19,116 +23,141 @@ import java.util.Set;
  * <p>Device state is applied only after the whole stream has been read and checked, so a stream
  * that fails half way leaves no device half loaded. RAM is written as it arrives; the caller must
  * not resume a guest whose load failed.
+ *
+ * <p>A loader for a VM it cannot describe ({@link #keepingUnknownDevices}) accepts any machine
+ * type and keeps each device section without a handler as bytes ({@link DeviceSection}).
  */
 public final class LoadVm {
-    /** Bounds the vmdesc: QEMU's for a full PC is a few hundred KiB. */
-    private static final int MAX_VMDESC = 64 << 20;
-
     private final HandlerRegistry registry;
+    /** The machine type the stream must name, or null for any. */
     private final String machineType;
+    private final boolean keepUnknownDevices;
 
+    /** A loader for a machine of {@code machineType} whose every section has a handler. */
     public LoadVm(HandlerRegistry registry, String machineType) {
+        this(registry, machineType, false);
+    }
+
+    private LoadVm(HandlerRegistry registry, String machineType, boolean keepUnknownDevices) {
         this.registry = registry;
         this.machineType = machineType;
+        this.keepUnknownDevices = keepUnknownDevices;
+    }
+
+    /** A loader for any machine type that keeps the device sections its handlers do not know as bytes. */
+    public static LoadVm keepingUnknownDevices(HandlerRegistry registry) {
+        return new LoadVm(registry, null, true);
     }
 
     /**
      * What a load found besides the state it applied.
      *
-     * @param devices the state loaded for each device section, by id string, in stream order
+     * @param sections the id strings of every section seen
+     * @param devices the state loaded for each described device section, by id string, in stream order
+     * @param deviceSections every device section in stream order, as bytes (described ones
+     *     encoded again from their state); empty unless the loader keeps unknown devices
+     * @param vmdesc the vmdesc JSON, or null
      */
     public record Result(StreamPreamble preamble, Set<String> sections, Map<String, FieldValues> devices,
-                         byte[] vmdesc) {
+                         List<DeviceSection> deviceSections, byte[] vmdesc) {
     }
 
     public Result load(MigrationInput in) throws IOException {
         try {
-            return loadSections(in);
+            return loadSections(new SectionReader(in));
         } finally {
             // What the handlers held for the load (decompression contexts) goes, success or not.
             registry.iterative().forEach(IterativeHandler::cleanup);
         }
     }
 
-    private Result loadSections(MigrationInput in) throws IOException {
-        StreamPreamble preamble = StreamPreamble.read(in);
-        if (!preamble.machineType().equals(machineType)) {
-            throw new StreamFormatException("stream is for machine type '" + preamble.machineType()
-                    + "', this guest is '" + machineType + "'", StreamPreamble.MACHINE_NAME_OFFSET);
+    private Result loadSections(SectionReader reader) throws IOException {
+        StreamPreamble preamble = reader.preamble();
+        if (machineType != null && !preamble.machineType().equals(machineType)) {
+            throw new StreamFormatException("stream is for machine type " + StreamText.quote(preamble.machineType())
+                    + ", this guest is '" + machineType + "'", StreamPreamble.MACHINE_NAME_OFFSET);
         }
-        Map<Integer, IterativeHandler> open = new HashMap<>();
+        MigrationInput in = reader.input();
         Map<DeviceHandler, LoadedDevice> loadedDevices = new LinkedHashMap<>();
+        List<DeviceSection> deviceSections = new ArrayList<>();
         Set<String> seen = new HashSet<>();
         while (true) {
-            long at = in.position();
-            SectionType type = SectionType.fromCode(in.readU8(), at);
-            switch (type) {
-                case START, FULL -> {
-                    SectionHeader.Open header = (SectionHeader.Open) SectionHeader.read(in, type);
-                    String name = header.idstr();
-                    seen.add(name);
-                    IterativeHandler iterative = registry.findIterative(name, header.instanceId());
-                    DeviceHandler device = registry.findDevice(name, header.instanceId());
-                    if (iterative != null) {
-                        checkVersion(name, header.version(), iterative.version(), at);
-                        open.put(header.sectionId(), iterative);
-                        iterative.load(in, type, header.version());
-                    } else if (device != null && type == SectionType.FULL) {
-                        checkVersion(name, header.version(), device.version(), at);
+            Section section = reader.next();
+            switch (section) {
+                case Section.Start start -> {
+                    SectionHeader.Open header = start.header();
+                    seen.add(header.idstr());
+                    IterativeHandler handler = registry.findIterative(header.idstr(), header.instanceId());
+                    if (handler == null) {
+                        throw unknown(header, start.offset());
+                    }
+                    checkVersion(header, handler.version(), start.offset());
+                    handler.load(in, SectionType.START, header.version());
+                }
+                case Section.Part part -> iterativeFor(part.opener()).load(in, SectionType.PART, part.opener().version());
+                case Section.End end -> iterativeFor(end.opener()).load(in, SectionType.END, end.opener().version());
+                case Section.Full full -> {
+                    SectionHeader.Open header = full.header();
+                    seen.add(header.idstr());
+                    DeviceHandler device = registry.findDevice(header.idstr(), header.instanceId());
+                    if (device != null) {
+                        checkVersion(header, device.version(), full.offset());
                         LoadedDevice loaded = new LoadedDevice(
-                                VmStateCodec.load(in, device.description(), header.version()), at);
+                                VmStateCodec.load(in, device.description(), header.version()), full.offset());
                         loadedDevices.put(device, loaded);
                         if (device.earlySetup()) {
                             apply(device, loaded); // the rest of the stream depends on it
                         }
+                        if (keepUnknownDevices) {
+                            deviceSections.add(new DeviceSection(header, encode(device, loaded.values())));
+                        }
+                    } else if (keepUnknownDevices) {
+                        deviceSections.add(new DeviceSection(header, reader.readOpaquePayload(full)));
                     } else {
-                        throw new StreamFormatException("unknown section '" + name + "' instance "
-                                + header.instanceId() + " (" + type + "): this guest has no such device", at);
+                        throw unknown(header, full.offset());
                     }
-                    SectionHeader.readFooter(in, header.sectionId(), name);
                 }
-                case PART, END -> {
-                    SectionHeader header = SectionHeader.read(in, type);
-                    IterativeHandler handler = open.get(header.sectionId());
-                    if (handler == null) {
-                        throw new StreamFormatException(type + " for section id " + header.sectionId()
-                                + " that no START opened", at);
+                case Section.Command command -> {
+                    if (command.command().refusal() != null) {
+                        throw new StreamFormatException(command.command().refusal() + " (COMMAND "
+                                + command.command() + ")", command.offset());
                     }
-                    handler.load(in, type, handler.version());
-                    SectionHeader.readFooter(in, header.sectionId(), handler.idstr());
+                    // SWITCHOVER_START: nothing to prepare on a precopy destination.
                 }
-                case EOF -> {
-                    byte[] vmdesc = readVmDesc(in);
+                case Section.Eof eof -> {
                     applyDevices(loadedDevices);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();
                     loadedDevices.forEach((device, loaded) -> devices.put(device.idstr(), loaded.values()));
-                    return new Result(preamble, Set.copyOf(seen), devices, vmdesc);
+                    return new Result(preamble, Set.copyOf(seen), devices, List.copyOf(deviceSections), eof.vmdesc());
                 }
-                default -> throw new StreamFormatException("unexpected " + type + " section", at);
             }
+            reader.finish(section);
         }
     }
 
-    private static void checkVersion(String name, int streamVersion, int ours, long at) throws StreamFormatException {
-        if (streamVersion > ours) {
-            throw new StreamFormatException("section '" + name + "' has version " + streamVersion
-                    + ", this side loads up to " + ours, at);
+    private IterativeHandler iterativeFor(SectionHeader.Open opener) {
+        // The START was dispatched to a handler, or the load stopped there.
+        return registry.findIterative(opener.idstr(), opener.instanceId());
+    }
+
+    private static StreamFormatException unknown(SectionHeader.Open header, long at) {
+        return new StreamFormatException("unknown section " + StreamText.quote(header.idstr()) + " instance "
+                + header.instanceId() + " (" + header.type() + "): this guest has no such device", at);
+    }
+
+    private static void checkVersion(SectionHeader.Open header, int ours, long at) throws StreamFormatException {
+        if (header.version() > ours) {
+            throw new StreamFormatException("section " + StreamText.quote(header.idstr()) + " has version "
+                    + header.version() + ", this side loads up to " + ours, at);
         }
     }
 
-    /** The vmdesc is optional (QEMU reads it if present): null when the stream ends at EOF. */
-    private static byte[] readVmDesc(MigrationInput in) throws IOException {
-        if (in.peekU8() != SectionType.VMDESCRIPTION.code()) {
-            return null;
+    private static byte[] encode(DeviceHandler device, FieldValues values) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (MigrationOutput out = MigrationOutput.to(bytes)) {
+            VmStateCodec.save(out, device.description(), values);
         }
-        in.readU8();
-        long at = in.position();
-        int length = in.readBe32();
-        if (length < 0 || length > MAX_VMDESC) {
-            throw new StreamFormatException("vmdesc of " + Integer.toUnsignedString(length)
-                    + " bytes (at most " + MAX_VMDESC + ")", at);
-        }
-        return in.readBytes(length);
+        return bytes.toByteArray();
     }
 
     private record LoadedDevice(FieldValues values, long offset) {

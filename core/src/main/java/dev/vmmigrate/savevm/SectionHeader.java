@@ -3,6 +3,7 @@ package dev.vmmigrate.savevm;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import java.io.IOException;
 import java.util.Objects;
 
@@ -42,16 +43,13 @@ public sealed interface SectionHeader {
         }
     }
 
-    /** Reads the header after its type byte, which the caller has already read. */
-    static SectionHeader read(MigrationInput in, SectionType type) throws IOException {
+    /** Reads a START or FULL header after its type byte, which the caller has already read. */
+    static Open readOpen(MigrationInput in, SectionType type) throws IOException {
         int sectionId = in.readBe32();
-        if (type.opensSection()) {
-            String idstr = in.readCountedString();
-            int instanceId = in.readBe32();
-            int version = in.readBe32();
-            return new Open(type, sectionId, idstr, instanceId, version);
-        }
-        return new Continue(type, sectionId);
+        String idstr = in.readCountedString();
+        int instanceId = in.readBe32();
+        int version = in.readBe32();
+        return new Open(type, sectionId, idstr, instanceId, version);
     }
 
     /** The footer QEMU writes after every section: 0x7e and the section id again. */
@@ -65,13 +63,14 @@ public sealed interface SectionHeader {
         int marker = in.readU8();
         if (marker != SectionType.FOOTER.code()) {
             throw new StreamFormatException(String.format(
-                    "section '%s' (id %d) not followed by its footer: found 0x%02x, expected 0x7e",
-                    idstr, sectionId, marker), at);
+                    "section %s (id %d) not followed by its footer: found 0x%02x, expected 0x7e",
+                    StreamText.quote(idstr), sectionId, marker), at);
         }
         int footerId = in.readBe32();
         if (footerId != sectionId) {
             throw new StreamFormatException(String.format(
-                    "footer of section '%s' names section id %d, expected %d", idstr, footerId, sectionId), at);
+                    "footer of section %s names section id %d, expected %d", StreamText.quote(idstr), footerId,
+                    sectionId), at);
         }
     }
 }

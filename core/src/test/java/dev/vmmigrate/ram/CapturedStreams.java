@@ -17,6 +17,9 @@ public final class CapturedStreams {
     public static final String NONE_2M = "none-2m.qemu";
     /** pc-16m.qemu: block "mem" of 16 MiB, P = 64, M = 3000. */
     public static final String PC_16M = "pc-16m.qemu";
+    /** The same two captures made by QEMU 10.0 (a SWITCHOVER_START command before the RAM END). */
+    public static final String NONE_2M_QEMU10 = "none-2m-qemu10.qemu";
+    public static final String PC_16M_QEMU10 = "pc-16m-qemu10.qemu";
 
     private CapturedStreams() {
     }

@@ -1,0 +1,73 @@
+package dev.vmmigrate.ram;
+
+import dev.vmmigrate.savevm.Section;
+import dev.vmmigrate.savevm.SectionReader;
+import dev.vmmigrate.stream.MigrationInput;
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Reads the RAM layout (block ids and lengths) that a stream announces in its {@code ram} START
+ * section, from bytes peeked at its start, so a receiver can size its guest from the stream.
+ */
+public final class RamLayoutProbe {
+    /** Enough for the preamble and a START listing hundreds of blocks. */
+    public static final int PEEK_BYTES = MigrationInput.MAX_PEEK;
+    /** Block migration's START payload: a lone EOS (QEMU registers "block" before "ram"). */
+    private static final long BLOCK_EOS = 0x02;
+
+    private RamLayoutProbe() {
+    }
+
+    /** Block id to length in stream order; empty when the head holds no readable RAM START. */
+    public static Map<String, Long> probe(byte[] head) {
+        Map<String, Long> blocks = new LinkedHashMap<>();
+        try {
+            SectionReader reader = new SectionReader(MigrationInput.of(head));
+            MigrationInput in = reader.input();
+            while (true) {
+                if (!(reader.next() instanceof Section.Start start)) {
+                    return blocks;
+                }
+                switch (start.header().idstr()) {
+                    case RamHandler.IDSTR -> {
+                        readBlockList(in, blocks);
+                        return blocks;
+                    }
+                    case "block" -> {
+                        if (in.readBe64() != BLOCK_EOS) {
+                            return blocks;
+                        }
+                        reader.finish(start);
+                    }
+                    default -> {
+                        return blocks;
+                    }
+                }
+            }
+        } catch (IOException e) {
+            // Not a stream we can read ahead in: the load itself will report what is wrong.
+            return new LinkedHashMap<>();
+        }
+    }
+
+    private static void readBlockList(MigrationInput in, Map<String, Long> blocks) throws IOException {
+        long word = in.readBe64();
+        if ((word & RamFlags.MASK) != RamFlags.MEM_SIZE) {
+            return;
+        }
+        long total = word & ~RamFlags.MASK;
+        long seen = 0;
+        while (seen < total) {
+            String id = in.readCountedString();
+            long length = in.readBe64();
+            if (length <= 0) {
+                blocks.clear();
+                return;
+            }
+            blocks.put(id, length);
+            seen += length;
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package dev.vmmigrate.savevm;
+
+import dev.vmmigrate.stream.StreamFormatException;
+
+/**
+ * The commands a COMMAND section (0x08) carries: QEMU's enum qemu_vm_cmd and mig_cmd_args in
+ * savevm.c, with their wire codes and payload lengths (-1: variable, bounded by the be16 length).
+ * Only SWITCHOVER_START (QEMU 10's precopy streams) needs no return path; the rest belong to
+ * capabilities vm-migrate does not speak yet, and {@link #refusal()} names them.
+ */
+public enum MigrationCommand {
+    OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs the return path, not supported yet"),
+    PING(0x02, 4, "QEMU's PING command needs the return path, not supported yet"),
+    POSTCOPY_ADVISE(0x03, -1, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
+    POSTCOPY_LISTEN(0x04, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
+    POSTCOPY_RUN(0x05, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
+    POSTCOPY_RAM_DISCARD(0x06, -1, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
+    PACKAGED(0x07, 4, "QEMU's postcopy-ram capability (a PACKAGED device state) is not supported yet"),
+    ENABLE_COLO(0x08, 0, "QEMU's x-colo capability is not supported"),
+    POSTCOPY_RESUME(0x09, 0, "QEMU's postcopy recovery needs the return path, not supported yet"),
+    RECV_BITMAP(0x0a, -1, "QEMU's postcopy recovery needs the return path, not supported yet"),
+    /** QEMU 10: the source is about to stop the guest; a precopy destination only notes it. */
+    SWITCHOVER_START(0x0b, 0, null);
+
+    private final int code;
+    private final int length;
+    private final String refusal;
+
+    MigrationCommand(int code, int length, String refusal) {
+        this.code = code;
+        this.length = length;
+        this.refusal = refusal;
+    }
+
+    public int code() {
+        return code;
+    }
+
+    /** The payload's fixed length, or -1 when it varies. */
+    public int length() {
+        return length;
+    }
+
+    /** Why a loader cannot act on this command, or null when it can (SWITCHOVER_START). */
+    public String refusal() {
+        return refusal;
+    }
+
+    /** @param offset where the code was read, for the error */
+    public static MigrationCommand fromCode(int code, long offset) throws StreamFormatException {
+        for (MigrationCommand command : values()) {
+            if (command.code == code) {
+                return command;
+            }
+        }
+        throw new StreamFormatException(String.format("unknown COMMAND 0x%04x", code), offset);
+    }
+}
