@@ -12,7 +12,7 @@ import java.util.Map;
  * The one walker of a stream's framing (the loop of savevm.c's qemu_loadvm_state_main): reads the
  * preamble, then yields each section as a {@link Section} record for an exhaustive switch. The
  * consumer reads a START, PART, END or FULL payload itself (RAM records, a VMState, ...) and then
- * calls {@link #finish}, which checks the footer; PART and END come with the START they continue.
+ * calls {@link #finish}, which checks the footer (and does nothing for a COMMAND); PART and END come with the START they continue.
  * Load, inspect, save and relay all walk streams through this class.
  *
  * <pre>{@code
@@ -98,8 +98,14 @@ public final class SectionReader {
         return section;
     }
 
-    /** Reads and checks the footer of {@code section}, whose payload the caller has read. */
+    /**
+     * Reads and checks the footer of {@code section}, whose payload the caller has read. A COMMAND
+     * has none: finishing it does nothing, so a loop can finish whatever it got.
+     */
     public void finish(Section section) throws IOException {
+        if (section instanceof Section.Command) {
+            return;
+        }
         if (section != unfinished) {
             throw new IllegalStateException(section + " is not the section awaiting its footer");
         }
@@ -109,7 +115,7 @@ public final class SectionReader {
             case Section.Part part -> part.opener();
             case Section.End end -> end.opener();
             case Section.Full full -> full.header();
-            case Section.Command command -> throw new IllegalStateException("a COMMAND has no footer");
+            case Section.Command command -> throw new AssertionError("returned above");
             case Section.Eof eof -> throw new IllegalStateException("EOF has no footer");
         };
         SectionHeader.readFooter(in, header.sectionId(), header.idstr());

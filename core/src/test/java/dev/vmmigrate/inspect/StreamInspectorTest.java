@@ -130,6 +130,20 @@ class StreamInspectorTest {
     }
 
     @Test
+    void pc16mFromQemu10ListsItsSwitchoverCommand() throws IOException {
+        StreamReport report = inspect(CapturedStreams.path(CapturedStreams.PC_16M_QEMU10));
+        assertEquals("pc-i440fx-10.0", report.machineType());
+        assertEquals(107_399, report.vmdescBytes());
+        List<StreamReport.Section> commands = report.sections().stream().filter(s -> s.type().equals("COMMAND")).toList();
+        assertEquals(1, commands.size());
+        assertEquals("SWITCHOVER_START", commands.getFirst().name());
+        assertEquals(5, commands.getFirst().bytes());
+        assertEquals(null, commands.getFirst().sectionId());
+        assertEquals(35, report.sections().stream().filter(s -> s.type().equals("FULL")).count());
+        assertEquals(PC_BLOCKS, report.ram().stream().map(RamBlockSummary::id).toList());
+    }
+
+    @Test
     void reportSerialisesWithItsJsonNames() throws IOException {
         StreamReport report = inspect(CapturedStreams.path(CapturedStreams.NONE_2M));
         JsonNode json = new ObjectMapper().valueToTree(report);
