@@ -22,8 +22,10 @@ final class GuestOptions {
                     + "memory-backend's block after its id, e.g. mem).")
     String ramId;
 
-    @Option(names = "--machine", paramLabel = "TYPE", defaultValue = Guest.DEFAULT_MACHINE,
-            description = "Machine type written to / expected in the stream (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--machine", paramLabel = "TYPE",
+            description = "Machine type. Send: written to the stream; only none (the default) unless the VM comes "
+                    + "from --load. Receive: the type the stream must have (default: whatever it has; none is "
+                    + "the built-in guest, any other type is held stopped).")
     String machine;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "1",
@@ -44,7 +46,8 @@ final class GuestOptions {
 
     /** A builder with these options; the caller adds what is specific to its side. */
     Guest.Builder builder() {
-        Guest.Builder builder = Guest.builder().machine(machine).ramId(ramId).seed(seed).workload(workload);
+        Guest.Builder builder = Guest.builder().machine(machine != null ? machine : Guest.DEFAULT_MACHINE)
+                .ramId(ramId).seed(seed).workload(workload);
         if (ramFile != null) {
             builder.ramFile(ramFile);
         }

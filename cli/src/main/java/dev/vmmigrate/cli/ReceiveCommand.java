@@ -3,6 +3,10 @@ package dev.vmmigrate.cli;
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.held.CheckpointFile;
+import dev.vmmigrate.held.HeldVm;
+import dev.vmmigrate.held.HeldVmReceiver;
+import dev.vmmigrate.savevm.StreamPreamble;
 import dev.vmmigrate.migration.IncomingMigration;
 import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
@@ -16,6 +20,7 @@ import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -47,6 +52,13 @@ final class ReceiveCommand implements Callable<Integer> {
 
     @Option(names = "--paused", description = "Leave the guest paused after the load instead of resuming it.")
     boolean paused;
+
+    @Option(names = "--save", paramLabel = "FILE",
+            description = "Once the guest is loaded and verified, write it to FILE as one compact QEMU stream "
+                    + "(every RAM page once, then the device state): a checkpoint that QEMU restores with "
+                    + "-incoming \"exec:cat FILE\" and send --load sends on. Written beside FILE and renamed over "
+                    + "it, so a failure leaves FILE as it was.")
+    Path save;
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
@@ -82,7 +94,13 @@ final class ReceiveCommand implements Callable<Integer> {
                 throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
             }
             MigrationInput in = new MigrationInput(connection.input());
-            try (Guest guest = buildGuest(in)) {
+            byte[] head = in.peekBytes(RamLayoutProbe.PEEK_BYTES);
+            String streamMachine = StreamPreamble.peek(head).map(StreamPreamble::machineType).orElse(null);
+            String machine = guestOptions.machine != null ? guestOptions.machine : streamMachine;
+            if (machine != null && !machine.equals(Guest.DEFAULT_MACHINE)) {
+                return receiveHeld(connection, in, reporter);
+            }
+            try (Guest guest = buildGuest(head)) {
                 return receive(guest, connection, in, reporter);
             } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
                 connection.close();
@@ -91,13 +109,13 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
-    private Guest buildGuest(MigrationInput in) throws IOException {
+    private Guest buildGuest(byte[] head) throws IOException {
         Guest.Builder builder = guestOptions.builder().incoming(true);
         boolean sized = guestOptions.ram != null
                 || (guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
                     && Files.size(guestOptions.ramFile) > 0);
         if (!sized) {
-            Map<String, Long> layout = RamLayoutProbe.probe(in.peekBytes(RamLayoutProbe.PEEK_BYTES));
+            Map<String, Long> layout = RamLayoutProbe.probe(head);
             Long length = layout.get(guestOptions.ramId);
             if (length != null) {
                 builder.ramSize(length);
@@ -114,7 +132,9 @@ final class ReceiveCommand implements Callable<Integer> {
         // Always able to read a block section: without --disk it then fails naming the device.
         MachineStreams streams = MachineStreams.of(guest, false, new BlockMigration(guest.disk().stream().toList()));
         // --run-for 0 exits right after the load: resuming first would let the workload change RAM.
-        IncomingMigration incoming = streams.incoming(guest, paused || (runFor != null && runFor.isZero()));
+        // With --save the guest stays stopped until it is saved.
+        boolean holdAfterLoad = paused || (runFor != null && runFor.isZero());
+        IncomingMigration incoming = streams.incoming(guest, holdAfterLoad || save != null);
         incoming.addListener(reporter);
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {
@@ -133,6 +153,15 @@ final class ReceiveCommand implements Callable<Integer> {
                     ? ExitCode.VERIFICATION : ExitCode.FAILED;
         }
         guest.ramBlocks().forEach(RamBlock::force);
+        if (save != null) {
+            // What came in goes out: our own sections only if the source sent them (a QEMU stream
+            // saves as one QEMU can restore).
+            MachineStreams saved = MachineStreams.of(guest, !streams.digest().received());
+            writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+            if (!holdAfterLoad && guest.globalState().runState() == RunState.RUNNING) {
+                guest.start();
+            }
+        }
         reporter.note("LOADED", String.format("guest loaded in %d ms (%s RAM), %s", incoming.totalMillis(),
                 dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName()));
         reporter.summary(info);
@@ -149,5 +178,62 @@ final class ReceiveCommand implements Callable<Integer> {
             guest.disk().get().force();
         }
         return ExitCode.OK;
+    }
+
+    /**
+     * A VM of another machine type (QEMU's pc, q35): every RAM block as the stream declares it and
+     * the device state as sent, held stopped (vm-migrate has no x86 CPU to run it).
+     */
+    private int receiveHeld(Connection connection, MigrationInput in, Reporter reporter)
+            throws IOException, InterruptedException {
+        if (guestOptions.disk != null || guestOptions.ram != null) {
+            connection.close();
+            throw new CliFailure(ExitCode.USAGE, (guestOptions.disk != null ? "--disk" : "--ram")
+                    + " applies to the built-in guest (machine none); a held VM's RAM comes from the stream");
+        }
+        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId,
+                guestOptions.ramFile);
+        IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
+                ? target.loadVm() : target.loadVm(guestOptions.machine));
+        incoming.addListener(reporter);
+        CountDownLatch interrupted = new CountDownLatch(1);
+        Interrupts.onInterrupt(() -> {
+            interrupted.countDown();
+            incoming.cancel();
+        });
+        incoming.start(connection, in);
+        MigrationStatus end = incoming.awaitFinished();
+        MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
+        if (end != MigrationStatus.COMPLETED) {
+            reporter.summary(info);
+            return interrupted.getCount() == 0 ? ExitCode.CANCELLED : ExitCode.FAILED;
+        }
+        try (HeldVm vm = target.vm()) {
+            vm.force();
+            if (save != null) {
+                writeCheckpoint(reporter, vm::save);
+            }
+            reporter.note("LOADED", String.format("VM loaded in %d ms (machine %s, %d RAM blocks, %s RAM, %d device "
+                    + "sections), held stopped: vm-migrate cannot run its CPUs%s", incoming.totalMillis(),
+                    vm.machineType(), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
+                    vm.devices().size(), vm.sourceRunState().map(s -> " (the source had it " + s.qemuName() + ")")
+                            .orElse("")));
+            reporter.summary(info);
+            if (runFor == null) {
+                interrupted.await();
+            } else if (!runFor.isZero()) {
+                interrupted.await(runFor.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        }
+        return ExitCode.OK;
+    }
+
+    private void writeCheckpoint(Reporter reporter, CheckpointFile.StreamWriter writer) {
+        try {
+            long bytes = CheckpointFile.write(save, writer);
+            reporter.note("SAVED", "saved to " + save + " (" + dev.vmmigrate.units.Units.formatSize(bytes) + ")");
+        } catch (IOException | RuntimeException e) {
+            throw new CliFailure(ExitCode.FAILED, "cannot save to " + save + ": " + e.getMessage(), e);
+        }
     }
 }

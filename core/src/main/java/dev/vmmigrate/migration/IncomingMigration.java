@@ -14,8 +14,9 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The destination side (the seeds' process_incoming_migration_co): loads the stream on a virtual
- * thread, then resumes the guest, or leaves it paused when asked. A load that fails leaves the
- * guest stopped in an error state: a partly loaded guest never runs.
+ * thread into its {@link Target}, then resumes the built-in guest, or leaves it paused when asked;
+ * a held VM never runs. A load that fails leaves the guest stopped in an error state: a partly
+ * loaded guest never runs.
  */
 public final class IncomingMigration {
     /** Checks run after the load and before the guest may run; they throw to refuse. */
@@ -24,9 +25,20 @@ public final class IncomingMigration {
         void verify(LoadVm.Result result) throws IOException;
     }
 
-    private final Guest guest;
+    /**
+     * What the stream is loaded into: the built-in guest, which may run afterwards, or a VM that
+     * this side only holds.
+     */
+    public interface Target {
+        /** The load failed part way: whatever was loaded must never run. */
+        void loadFailed();
+
+        /** The load and its checks passed; throwing fails the migration (then {@link #loadFailed} follows). */
+        void loaded(LoadVm.Result result) throws IOException;
+    }
+
+    private final Target target;
     private final LoadVm loadVm;
-    private final boolean startPaused;
     private final AtomicReference<MigrationStatus> status = new AtomicReference<>(MigrationStatus.NONE);
     private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
     private final List<LoadCheck> checks = new CopyOnWriteArrayList<>();
@@ -40,11 +52,37 @@ public final class IncomingMigration {
     /** Why a load failed: the CLI turns these into distinct exit codes. */
     public enum Failure { NONE, STREAM, VERIFICATION }
 
+    /** Loads into the built-in {@code guest}, then resumes it as QEMU would unless {@code startPaused}. */
     public IncomingMigration(Guest guest, LoadVm loadVm, boolean startPaused) {
-        this.guest = Objects.requireNonNull(guest, "guest");
-        this.loadVm = Objects.requireNonNull(loadVm, "loadVm");
-        this.startPaused = startPaused;
+        this(guestTarget(Objects.requireNonNull(guest, "guest"), startPaused), loadVm);
         guest.stop(RunState.INMIGRATE);
+    }
+
+    public IncomingMigration(Target target, LoadVm loadVm) {
+        this.target = Objects.requireNonNull(target, "target");
+        this.loadVm = Objects.requireNonNull(loadVm, "loadVm");
+    }
+
+    private static Target guestTarget(Guest guest, boolean startPaused) {
+        return new Target() {
+            @Override
+            public void loadFailed() {
+                guest.stop(RunState.INTERNAL_ERROR);
+            }
+
+            @Override
+            public void loaded(LoadVm.Result result) {
+                // As QEMU: a guest the source had stopped stays stopped in the state it had (globalstate).
+                RunState sourceState = guest.globalState().runState();
+                if (sourceState != RunState.RUNNING) {
+                    guest.stop(sourceState == RunState.PRELAUNCH ? RunState.PRELAUNCH : RunState.PAUSED);
+                } else if (startPaused) {
+                    guest.stop(RunState.PAUSED);
+                } else {
+                    guest.start();
+                }
+            }
+        };
     }
 
     public void addListener(MigrationListener listener) {
@@ -109,9 +147,8 @@ public final class IncomingMigration {
     }
 
     private void load(Connection connection, MigrationInput in) {
-        LoadVm.Result result;
         try (connection; in) {
-            result = loadVm.load(in);
+            LoadVm.Result result = loadVm.load(in);
             for (LoadCheck check : checks) {
                 try {
                     check.verify(result);
@@ -120,26 +157,18 @@ public final class IncomingMigration {
                     throw e;
                 }
             }
+            totalMillis = System.currentTimeMillis() - startMillis;
+            target.loaded(result);
         } catch (IOException | RuntimeException e) {
             if (failureKind == Failure.NONE) {
                 failureKind = Failure.STREAM;
             }
             error = "load of migration failed: " + (e.getMessage() == null ? e.toString() : e.getMessage());
-            guest.stop(RunState.INTERNAL_ERROR);
+            target.loadFailed();
             totalMillis = System.currentTimeMillis() - startMillis;
             status.set(MigrationStatus.FAILED);
             notifyStatus(MigrationStatus.FAILED);
             return;
-        }
-        totalMillis = System.currentTimeMillis() - startMillis;
-        // As QEMU: a guest the source had stopped stays stopped in the state it had (globalstate).
-        RunState sourceState = guest.globalState().runState();
-        if (sourceState != RunState.RUNNING) {
-            guest.stop(sourceState == RunState.PRELAUNCH ? RunState.PRELAUNCH : RunState.PAUSED);
-        } else if (startPaused) {
-            guest.stop(RunState.PAUSED);
-        } else {
-            guest.start();
         }
         status.set(MigrationStatus.COMPLETED);
         notifyStatus(MigrationStatus.COMPLETED);

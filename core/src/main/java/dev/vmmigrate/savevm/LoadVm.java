@@ -44,9 +44,13 @@ public final class LoadVm {
         this.keepUnknownDevices = keepUnknownDevices;
     }
 
-    /** A loader for any machine type that keeps the device sections its handlers do not know as bytes. */
-    public static LoadVm keepingUnknownDevices(HandlerRegistry registry) {
-        return new LoadVm(registry, null, true);
+    /**
+     * A loader that keeps the device sections its handlers do not know as bytes.
+     *
+     * @param machineType the machine type the stream must name, or null for any
+     */
+    public static LoadVm keepingUnknownDevices(HandlerRegistry registry, String machineType) {
+        return new LoadVm(registry, machineType, true);
     }
 
     /**

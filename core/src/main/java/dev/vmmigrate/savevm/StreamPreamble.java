@@ -51,6 +51,15 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
         }
     }
 
+    /** The preamble at the start of {@code head} (bytes peeked at a stream), or empty when it does not parse. */
+    public static java.util.Optional<StreamPreamble> peek(byte[] head) {
+        try {
+            return java.util.Optional.of(read(MigrationInput.of(head)));
+        } catch (IOException e) {
+            return java.util.Optional.empty(); // the load itself will say what is wrong
+        }
+    }
+
     public static StreamPreamble read(MigrationInput in) throws IOException {
         long at = in.position();
         int magic = in.readBe32();

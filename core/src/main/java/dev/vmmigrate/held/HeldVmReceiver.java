@@ -1,0 +1,79 @@
+package dev.vmmigrate.held;
+
+import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.savevm.HandlerRegistry;
+import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Loads a stream of any machine type into a {@link HeldVm}: RAM blocks are made as the stream
+ * announces them (anonymous memory, or {@code ramFile} for the block named {@code ramFileId}),
+ * device sections are kept as bytes. A failed load frees what it made.
+ */
+public final class HeldVmReceiver implements IncomingMigration.Target {
+    private final String ramFileId;
+    private final Path ramFile;
+    /** Guarded by this. */
+    private final List<RamBlock> blocks = new ArrayList<>();
+    private volatile HeldVm vm;
+
+    /**
+     * @param ramFileId the block to map from {@code ramFile}, or null
+     * @param ramFile a file to hold that block (created or of the block's size), or null
+     */
+    public HeldVmReceiver(String ramFileId, Path ramFile) {
+        this.ramFileId = ramFileId;
+        this.ramFile = ramFile;
+    }
+
+    /** The loader to read a stream of any machine type with. */
+    public LoadVm loadVm() {
+        return loadVm(null);
+    }
+
+    /** The loader to read a stream with, which must be for {@code machineType} (null: any). */
+    public LoadVm loadVm(String machineType) {
+        RamHandler ram = new RamHandler(this::newBlock);
+        return LoadVm.keepingUnknownDevices(new HandlerRegistry().add(ram), machineType);
+    }
+
+    private synchronized RamBlock newBlock(String id, long length, long offset) throws StreamFormatException {
+        try {
+            RamBlock block = ramFile != null && id.equals(ramFileId)
+                    ? RamBlock.mapFile(id, ramFile, length)
+                    : RamBlock.anonymous(id, length, RamBlock.Pages.SMALL);
+            blocks.add(block);
+            return block;
+        } catch (RuntimeException e) {
+            throw new StreamFormatException("cannot hold RAM block " + StreamText.quote(id) + " of " + length
+                    + " bytes: " + e.getMessage(), offset);
+        }
+    }
+
+    @Override
+    public synchronized void loadFailed() {
+        blocks.forEach(RamBlock::close);
+        blocks.clear();
+    }
+
+    @Override
+    public synchronized void loaded(LoadVm.Result result) throws StreamFormatException {
+        if (ramFile != null && blocks.stream().noneMatch(b -> b.id().equals(ramFileId))) {
+            throw new StreamFormatException("the stream has no RAM block " + StreamText.quote(ramFileId)
+                    + " for the RAM file (it has: " + String.join(", ", blocks.stream().map(RamBlock::id).toList())
+                    + "); use --ram-id", 0);
+        }
+        vm = new HeldVm(result.preamble(), blocks, result.deviceSections(), result.vmdesc());
+    }
+
+    /** The VM, once loaded; null before or after a failure. */
+    public HeldVm vm() {
+        return vm;
+    }
+}
