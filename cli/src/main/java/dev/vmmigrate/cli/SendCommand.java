@@ -6,6 +6,9 @@ import dev.vmmigrate.block.CopyMode;
 import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.held.HeldVm;
+import dev.vmmigrate.held.HeldVmSend;
+import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.Capability;
 import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
@@ -29,7 +32,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code vm-migrate send URI}: hosts a guest and migrates it live to URI. */
 @Command(name = "send", mixinStandardHelpOptions = true,
-        description = {"Host the built-in guest and migrate it live to URI in QEMU's stream format.",
+        description = {"Host the built-in guest (or a saved VM, --load) and migrate it live to URI in QEMU's stream "
+                + "format.",
             "URI: tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:N, file:PATH."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Completed.", "1:Failed (the guest runs on here).", "2:Bad usage or input.",
@@ -107,6 +111,13 @@ final class SendCommand implements Callable<Integer> {
             description = "With --copy-storage inc: the image the destination's disk is a copy of.")
     Path baseImage;
 
+    @Option(names = "--load", paramLabel = "FILE",
+            description = "Send a saved VM instead of a new guest: a stream file (receive --save, or one QEMU wrote "
+                    + "with migrate \"exec:cat > FILE\"). A machine none guest is loaded, runs again if it ran, and "
+                    + "migrates live; any other machine type (QEMU's pc, q35) is sent as it is, stopped, and implies "
+                    + "--compat qemu. The RAM and machine come from the file.")
+    Path load;
+
     @Option(names = "--compat", paramLabel = "PEER",
             description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
     Compat compat;
@@ -162,12 +173,25 @@ final class SendCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
+        SavedVm saved = null;
+        if (load != null) {
+            saved = SavedVm.open(load);
+            if (!saved.machineType().equals(Guest.DEFAULT_MACHINE)) {
+                return sendHeld(target, saved);
+            }
+        } else if (guestOptions.machine != null && !guestOptions.machine.equals(Guest.DEFAULT_MACHINE)) {
+            throw new CliFailure(ExitCode.USAGE, "--machine " + guestOptions.machine + ": the built-in guest is "
+                    + "machine none; a VM of another type needs its CPU and device state, so it can only come from "
+                    + "--load FILE");
+        }
         // The JIT warms up on a scratch guest while the guest is built, filled and started.
         try (JitWarmUp jitWarmUp = JitWarmUp.start();
-             Guest guest = guestOptions.builder().build();
+             Guest guest = saved != null ? saved.loadGuest(guestOptions) : guestOptions.builder().build();
              Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            // A loaded guest that came from QEMU has no sections of ours: send it back as QEMU expects.
+            boolean qemuCompatible = compat == Compat.QEMU || (saved != null && !saved.carriesOwnSections());
             // Every refusal of the options comes before the guest is filled, started and warmed up.
-            MachineStreams streams = MachineStreams.of(guest, compat == Compat.QEMU, blockMigration(guest));
+            MachineStreams streams = MachineStreams.of(guest, qemuCompatible, blockMigration(guest));
             OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
             try {
@@ -175,12 +199,13 @@ final class SendCommand implements Callable<Integer> {
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
-            if (fill == Fill.HALF_RANDOM) {
+            if (fill == Fill.HALF_RANDOM && saved == null) {
                 for (RamBlock block : guest.ramBlocks()) {
                     Workload.fillHalfRandom(block, guestOptions.seed);
                 }
             }
-            if (!paused) {
+            boolean runs = saved != null ? saved.ranAtSource() && !paused : !paused;
+            if (runs) {
                 guest.start();
             } else {
                 guest.stop(dev.vmmigrate.guest.RunState.PAUSED);
@@ -211,6 +236,38 @@ final class SendCommand implements Callable<Integer> {
                 case CANCELLED -> ExitCode.CANCELLED;
                 default -> ExitCode.FAILED;
             };
+        }
+    }
+
+    /** A VM of another machine type from --load: sent once, as it is, stopped (it cannot run here). */
+    private int sendHeld(MigrationUri target, SavedVm saved) throws IOException {
+        List<String> ignored = new java.util.ArrayList<>();
+        if (guestOptions.ram != null || guestOptions.ramFile != null || guestOptions.disk != null) {
+            ignored.add("--ram, --ram-file and --disk");
+        }
+        if (!capabilityOptions.isEmpty() || compress || copyStorage != null || warmup != null || paused
+                || !guestOptions.workload.equals(dev.vmmigrate.guest.WorkloadSpec.NONE) || fill != Fill.NONE) {
+            ignored.add("--capability, --compress, --copy-storage, --workload, --fill, --warmup and --paused");
+        }
+        if (guestOptions.machine != null && !guestOptions.machine.equals(saved.machineType())) {
+            throw new CliFailure(ExitCode.USAGE, "--machine " + guestOptions.machine + " but " + load + " holds a "
+                    + saved.machineType() + " VM");
+        }
+        if (!ignored.isEmpty()) {
+            throw new CliFailure(ExitCode.USAGE, String.join("; ", ignored) + " do not apply to a " + saved.machineType()
+                    + " VM from --load: it is sent stopped, as it was saved");
+        }
+        try (Reporter reporter = Reporter.create(outputOptions, System.err);
+             HeldVm vm = saved.loadHeld()) {
+            Connection connection;
+            try {
+                connection = target.connect();
+            } catch (IOException e) {
+                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+            }
+            MigrationInfo info = HeldVmSend.send(vm, connection, reporter);
+            reporter.summary(info);
+            return info.status().equals(MigrationStatus.COMPLETED.qmpName()) ? ExitCode.OK : ExitCode.FAILED;
         }
     }
 }

@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Live migration of a guest in QEMU's migration stream format (version 3).",
-        subcommands = {SendCommand.class, ReceiveCommand.class, InspectCommand.class, DemoCommand.class,
+        subcommands = {SendCommand.class, ReceiveCommand.class, RelayCommand.class, InspectCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
@@ -32,7 +32,7 @@ public final class VmMigrate implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(new CommandLine(this), "missing command: send, receive, inspect or demo");
+        throw new CommandLine.ParameterException(new CommandLine(this), "missing command: send, receive, relay, inspect or demo");
     }
 
     public static void main(String[] args) {

@@ -4,6 +4,7 @@ import dev.vmmigrate.guest.GlobalStateDevice;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.savevm.DeviceSection;
 import dev.vmmigrate.savevm.SectionHeader;
 import dev.vmmigrate.savevm.SectionType;
@@ -81,8 +82,10 @@ public final class HeldVm implements AutoCloseable {
      * Writes the VM as one stream: the preamble, the RAM section with every page once at its
      * current value (a zero page as a ZERO record), the device sections as they came, EOF and the
      * vmdesc. What QEMU's {@code -incoming} loads; the guest continues where it was.
+     *
+     * @return what went out of RAM (pages, zero pages, bytes)
      */
-    public void save(MigrationOutput out) throws IOException {
+    public RamStats save(MigrationOutput out) throws IOException {
         preamble.write(out);
         // QEMU hands a PART or END to the handler whose last section id matches: keep RAM's id
         // apart from every device's.
@@ -109,6 +112,7 @@ public final class HeldVm implements AutoCloseable {
             out.putBytes(vmdesc);
         }
         out.flush();
+        return ram.stats();
     }
 
     /** Flushes file-backed RAM to its file. */

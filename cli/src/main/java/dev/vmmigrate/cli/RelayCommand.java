@@ -1,0 +1,140 @@
+package dev.vmmigrate.cli;
+
+import dev.vmmigrate.held.CheckpointFile;
+import dev.vmmigrate.held.HeldVm;
+import dev.vmmigrate.held.HeldVmReceiver;
+import dev.vmmigrate.held.TeeChannel;
+import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.migration.MigrationInfo;
+import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.IncomingEndpoint;
+import dev.vmmigrate.transport.MigrationUri;
+import dev.vmmigrate.transport.TcpUri;
+import dev.vmmigrate.transport.UnixUri;
+import dev.vmmigrate.units.Units;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code vm-migrate relay IN OUT}: receives a live migration and passes the VM on as it arrives. */
+@Command(name = "relay", mixinStandardHelpOptions = true,
+        description = {"Accept one live migration on IN and pass it on to OUT as it arrives, any machine type "
+                + "(QEMU's pc, q35, or vm-migrate's none), so a VM can move through a host both sides reach. The "
+                + "stream goes on byte for byte (pipelined: each chunk is sent on as soon as it is read), while "
+                + "the relay loads its own copy and checks the framing; the destination resumes the VM.",
+            "IN: tcp:HOST:PORT (port 0 picks a free port and prints it), unix:PATH, exec:COMMAND, fd:N, file:PATH. "
+                + "OUT: tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:N, file:PATH."},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:The whole stream was passed on and read to its end.",
+            "1:Failed: IN or OUT broke, or the stream was malformed (OUT got it only up to there).",
+            "2:Bad usage.", "3:Interrupted (Ctrl-C)."})
+final class RelayCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "IN", description = "Where to accept the migration.")
+    String in;
+
+    @Parameters(index = "1", paramLabel = "OUT", description = "Where to pass it on.")
+    String out;
+
+    @Option(names = "--save", paramLabel = "FILE",
+            description = "Also write the VM to FILE as a compact checkpoint once it has passed (as receive --save); "
+                    + "when OUT fails, the VM held here is saved all the same.")
+    Path save;
+
+    @Mixin
+    OutputOptions outputOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        MigrationUri source = MigrationUri.parse(in);
+        MigrationUri target = MigrationUri.parse(out);
+        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            Connection incoming = accept(source, reporter);
+            Connection outgoing;
+            try {
+                outgoing = target.connect();
+            } catch (IOException e) {
+                incoming.close(); // the source sees the connection drop and keeps its VM running
+                throw new CliFailure(ExitCode.FAILED, "cannot pass the VM on: " + e.getMessage(), e);
+            }
+            reporter.note("RELAYING", "passing the stream on to " + outgoing.description());
+            return relay(incoming, outgoing, reporter);
+        }
+    }
+
+    private Connection accept(MigrationUri source, Reporter reporter) {
+        AtomicBoolean interrupted = new AtomicBoolean();
+        try (IncomingEndpoint endpoint = source.listen()) {
+            Interrupts.onInterrupt(() -> {
+                interrupted.set(true);
+                try {
+                    endpoint.close();
+                } catch (IOException ignored) {
+                    // closing to wake accept(): nothing more to do
+                }
+            });
+            reporter.note("LISTENING", (source instanceof TcpUri || source instanceof UnixUri
+                    ? "listening on " : "reading from ") + endpoint.boundAddress());
+            return endpoint.accept();
+        } catch (IOException e) {
+            if (interrupted.get()) {
+                throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");
+            }
+            throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+        }
+    }
+
+    private int relay(Connection incoming, Connection outgoing, Reporter reporter)
+            throws InterruptedException, IOException {
+        TeeChannel tee = new TeeChannel(incoming.input(), outgoing.output());
+        HeldVmReceiver held = new HeldVmReceiver(null, null);
+        IncomingMigration migration = new IncomingMigration(held, held.loadVm());
+        migration.addListener(reporter);
+        AtomicBoolean interrupted = new AtomicBoolean();
+        Interrupts.onInterrupt(() -> {
+            interrupted.set(true);
+            migration.cancel();
+            outgoing.shutdown();
+        });
+        migration.start(incoming, new MigrationInput(tee));
+        MigrationStatus end = migration.awaitFinished();
+        String closeError = null;
+        try {
+            outgoing.close(); // the destination sees the end of the stream; exec: reports its exit status
+        } catch (IOException e) {
+            closeError = e.getMessage();
+        }
+        MigrationInfo info = MigrationInfo.of(end.qmpName(), migration.totalMillis(), migration.error());
+        if (end != MigrationStatus.COMPLETED) {
+            reporter.summary(info);
+            return interrupted.get() ? ExitCode.CANCELLED : ExitCode.FAILED;
+        }
+        try (HeldVm vm = held.vm()) {
+            if (save != null) {
+                long bytes = CheckpointFile.write(save, vm::save);
+                reporter.note("SAVED", "saved to " + save + " (" + Units.formatSize(bytes) + ")");
+            }
+            IOException copyError = tee.copyError();
+            if (copyError != null || closeError != null) {
+                String why = copyError != null ? copyError.getMessage() : closeError;
+                MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), migration.totalMillis(),
+                        "passing the VM on to " + outgoing.description() + " failed after " + tee.copied()
+                                + " bytes: " + why + "; the whole VM (" + vm.machineType() + ") was received here"
+                                + (save != null ? " and saved to " + save : ", use --save to keep it"));
+                reporter.summary(failed);
+                return ExitCode.FAILED;
+            }
+            reporter.note("RELAYED", String.format("passed on %s of a %s VM (%s RAM) in %d ms",
+                    Units.formatSize(tee.copied()), vm.machineType(), Units.formatSize(vm.ramBytes()),
+                    migration.totalMillis()));
+            reporter.summary(info);
+            return ExitCode.OK;
+        }
+    }
+}
