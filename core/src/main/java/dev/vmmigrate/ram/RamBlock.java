@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
@@ -32,11 +33,8 @@ import java.util.zip.CRC32C;
  * (from any thread) fails with {@link IllegalStateException} instead of crashing the JVM.
  */
 public final class RamBlock implements AutoCloseable {
-    public static final int PAGE_SIZE = 4096;
-    public static final int PAGE_SHIFT = 12;
-
     /** The page every zero page is compared with: read-only, so not mutable state. */
-    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(PAGE_SIZE, PAGE_SIZE).asReadOnly();
+    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(TargetPage.SIZE, TargetPage.SIZE).asReadOnly();
 
     private final String id;
     private final long length;
@@ -55,7 +53,7 @@ public final class RamBlock implements AutoCloseable {
         this.file = file;
         this.arena = arena;
         this.memory = memory;
-        this.dirty = new DirtyBitmap(length / PAGE_SIZE);
+        this.dirty = new DirtyBitmap(length / TargetPage.SIZE);
         this.mappedFresh = mappedFresh;
     }
 
@@ -164,14 +162,14 @@ public final class RamBlock implements AutoCloseable {
         return id;
     }
 
-    /** Size in bytes, a multiple of {@link #PAGE_SIZE}. */
+    /** Size in bytes, a multiple of {@link TargetPage#SIZE}. */
     public long length() {
         return length;
     }
 
     /** Number of pages. */
     public long pageCount() {
-        return length / PAGE_SIZE;
+        return length / TargetPage.SIZE;
     }
 
     /** The guest memory; unusable after {@link #close()}. The block is no longer {@link #untouched()}. */
@@ -205,8 +203,8 @@ public final class RamBlock implements AutoCloseable {
     /** Whether page {@code pageIndex} holds only zero bytes (compared a vector at a time). */
     public boolean isZeroPage(long pageIndex) {
         Objects.checkIndex(pageIndex, pageCount());
-        long offset = pageIndex << PAGE_SHIFT;
-        return MemorySegment.mismatch(memory, offset, offset + PAGE_SIZE, ZERO_PAGE, 0, PAGE_SIZE) == -1;
+        long offset = pageIndex << TargetPage.BITS;
+        return MemorySegment.mismatch(memory, offset, offset + TargetPage.SIZE, ZERO_PAGE, 0, TargetPage.SIZE) == -1;
     }
 
     /**
@@ -226,13 +224,13 @@ public final class RamBlock implements AutoCloseable {
             ByteBuffer zeros = ZERO_PAGE.asByteBuffer();
             long end = offset + length;
             long runStart = offset; // start of the backed bytes not fed in yet
-            for (long at = offset; at + PAGE_SIZE <= end; at += PAGE_SIZE) {
-                if ((at & (PAGE_SIZE - 1)) == 0 && neverBacked(pageMap, at >>> PAGE_SHIFT)) {
+            for (long at = offset; at + TargetPage.SIZE <= end; at += TargetPage.SIZE) {
+                if ((at & (TargetPage.SIZE - 1)) == 0 && neverBacked(pageMap, at >>> TargetPage.BITS)) {
                     if (at > runStart) {
                         crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
                     }
                     crc.update(zeros.clear());
-                    runStart = at + PAGE_SIZE;
+                    runStart = at + TargetPage.SIZE;
                 }
             }
             if (end > runStart) {
@@ -247,13 +245,13 @@ public final class RamBlock implements AutoCloseable {
      * when the kernel cannot tell.
      */
     boolean neverBacked(PageMap pageMap, long pageIndex) {
-        return file == null && pageMap.neverBacked(memory.address() + (pageIndex << PAGE_SHIFT));
+        return file == null && pageMap.neverBacked(memory.address() + (pageIndex << TargetPage.BITS));
     }
 
-    /** Whether {@code page} (any segment of {@link #PAGE_SIZE} bytes) holds only zero bytes. */
+    /** Whether {@code page} (any segment of {@link TargetPage#SIZE} bytes) holds only zero bytes. */
     public static boolean isZero(MemorySegment page) {
-        if (page.byteSize() != PAGE_SIZE) {
-            throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + PAGE_SIZE);
+        if (page.byteSize() != TargetPage.SIZE) {
+            throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + TargetPage.SIZE);
         }
         return page.mismatch(ZERO_PAGE) == -1;
     }
@@ -287,8 +285,9 @@ public final class RamBlock implements AutoCloseable {
     }
 
     private static void checkLength(long length, String what) {
-        if (length <= 0 || length % PAGE_SIZE != 0) {
-            throw new IllegalArgumentException(what + " " + length + " is not a positive multiple of the page size " + PAGE_SIZE);
+        if (length <= 0 || length % TargetPage.SIZE != 0) {
+            throw new IllegalArgumentException(
+                    what + " " + length + " is not a positive multiple of the page size " + TargetPage.SIZE);
         }
     }
 

@@ -5,7 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -23,7 +23,7 @@ public final class ResidentPages {
 
     /** Pages of {@code memory} (page-aligned) mapped in, a read-faulted zero page included. */
     public static long count(MemorySegment memory) throws Throwable {
-        long pages = (memory.byteSize() + RamBlock.PAGE_SIZE - 1) / RamBlock.PAGE_SIZE;
+        long pages = (memory.byteSize() + TargetPage.SIZE - 1) / TargetPage.SIZE;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment vector = arena.allocate(pages);
             int rc = (int) MINCORE.invokeExact(memory, memory.byteSize(), vector);
