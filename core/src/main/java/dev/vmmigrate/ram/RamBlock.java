@@ -1,18 +1,12 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.os.Libc;
 import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -94,9 +88,9 @@ public final class RamBlock implements AutoCloseable {
         Objects.requireNonNull(pages, "pages");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment raw = Libc.mmapAnonymous(length, pages == Pages.HUGE);
+            MemorySegment raw = mmapAnonymous(length, pages == Pages.HUGE);
             long address = raw.address();
-            MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
+            MemorySegment memory = raw.reinterpret(length, arena, unused -> munmap(address, length));
             return new RamBlock(id, length, null, arena, memory, true);
         } catch (RuntimeException | Error e) {
             arena.close();
@@ -291,74 +285,27 @@ public final class RamBlock implements AutoCloseable {
         }
     }
 
-    /** mmap/munmap through the FFM API; initialised on first use so file mappings need no native access. */
-    private static final class Libc {
-        private static final int PROT_READ = 0x1;
-        private static final int PROT_WRITE = 0x2;
-        private static final int MAP_PRIVATE = 0x02;
-        private static final int MAP_ANONYMOUS = 0x20;
-        private static final int MAP_NORESERVE = 0x4000;
-
-        private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-        private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-        private static final MethodHandle MMAP;
-        private static final MethodHandle MUNMAP;
-        private static final MethodHandle MADVISE;
-        private static final MethodHandle STRERROR;
-        private static final int MADV_HUGEPAGE = 14;
-        private static final int MADV_NOHUGEPAGE = 15;
-
-        static {
-            Linker linker = Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            MMAP = linker.downcallHandle(libc.find("mmap").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
-                    Linker.Option.captureCallState("errno"));
-            MUNMAP = linker.downcallHandle(libc.find("munmap").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-            MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                            ValueLayout.JAVA_INT));
-            STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-        }
-
-        static MemorySegment mmapAnonymous(long length, boolean hugePages) {
-            try (Arena local = Arena.ofConfined()) {
-                MemorySegment state = local.allocate(CAPTURE);
-                MemorySegment result = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
-                        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
-                if (result.address() == -1L) {
-                    int errno = (int) ERRNO.get(state, 0L);
-                    throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + strerror(errno));
-                }
-                // NOHUGEPAGE matters where THP is "always". A kernel without THP says no: fine.
-                int ignored = (int) MADVISE.invokeExact(result, length, hugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-                return result;
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IllegalStateException("mmap failed", t);
+    /**
+     * {@code mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)} and the huge page advice. Through
+     * {@link Libc}, whose memory calls are linked on first use, so file mappings need no native access.
+     */
+    private static MemorySegment mmapAnonymous(long length, boolean hugePages) {
+        try (Arena local = Arena.ofConfined()) {
+            MemorySegment state = Libc.newCallState(local);
+            MemorySegment result = Libc.mmap(state, MemorySegment.NULL, length, Libc.PROT_READ | Libc.PROT_WRITE,
+                    Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0L);
+            if (result.address() == -1L) {
+                int errno = Libc.errno(state);
+                throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + Libc.strerror(errno));
             }
+            // NOHUGEPAGE matters where THP is "always". A kernel without THP says no: fine.
+            Libc.madvise(result, length, hugePages ? Libc.MADV_HUGEPAGE : Libc.MADV_NOHUGEPAGE);
+            return result;
         }
+    }
 
-        static void munmap(long address, long length) {
-            try {
-                int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), length);
-                assert rc == 0 : "munmap failed";
-            } catch (Throwable t) {
-                throw new IllegalStateException("munmap failed", t);
-            }
-        }
-
-        private static String strerror(int errno) {
-            try {
-                MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-                return s.reinterpret(256).getString(0) + " (errno " + errno + ")";
-            } catch (Throwable t) {
-                return "errno " + errno;
-            }
-        }
+    private static void munmap(long address, long length) {
+        int rc = Libc.munmap(MemorySegment.ofAddress(address), length);
+        assert rc == 0 : "munmap failed";
     }
 }
