@@ -2,13 +2,10 @@ package dev.vmmigrate.cli;
 
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.os.Libc;
 import dev.vmmigrate.units.Units;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -57,10 +54,7 @@ final class ProgressReporter implements Reporter {
     /** True when stderr is a terminal. */
     static boolean isTerminal() {
         try {
-            MethodHandle isatty = Linker.nativeLinker().downcallHandle(
-                    Linker.nativeLinker().defaultLookup().find("isatty").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-            return (int) isatty.invokeExact(2) == 1;
+            return Libc.isatty(2) == 1;
         } catch (Throwable e) {
             return false;
         }

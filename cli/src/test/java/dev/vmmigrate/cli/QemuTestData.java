@@ -1,5 +1,6 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -12,7 +13,7 @@ import java.nio.file.StandardCopyOption;
  * {@code M} is zero except byte 123 = 0xA5, every other page is zero.
  */
 final class QemuTestData {
-    static final int PAGE = 4096;
+    static final int PAGE = TargetPage.SIZE;
 
     /** none-2m.qemu: {@code -machine none}, backend "mem" of 2 MiB. */
     static final Capture NONE_2M = new Capture("none-2m.qemu", 2 << 20, 256, 384);

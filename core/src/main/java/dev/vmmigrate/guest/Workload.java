@@ -2,6 +2,7 @@ package dev.vmmigrate.guest;
 
 import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -56,7 +57,7 @@ public final class Workload implements AutoCloseable {
     private static final long FILL_SALT = 0x5851F42D4C957F2DL;
     private static final long DISK_SALT = 0x2545F4914F6CDD1DL;
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int PAGE = RamBlock.PAGE_SIZE;
+    private static final int PAGE = TargetPage.SIZE;
     private static final long SLICE_NANOS = 10_000_000L;
     private static final int UNLIMITED_BATCH = 256;
     /** Keeps a batch (and so the throttle's view of time) to a few milliseconds at high rates. */

@@ -3,27 +3,53 @@ package dev.vmmigrate.migration;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
-/** The seeds' migration capabilities, named as QMP names them. */
+/**
+ * The seeds' migration capabilities, named as QMP names them. Each has a fixed bit in the
+ * {@code vm-migrate/capabilities} section; it is spelled out, not the ordinal, so reordering the
+ * constants cannot change the wire.
+ */
 public enum Capability {
     /** Send re-dirtied pages as XBZRLE deltas against a cache of what was sent. */
-    XBZRLE("xbzrle"),
+    XBZRLE("xbzrle", 0),
     /** Throttle the guest when it dirties memory faster than the link drains it. */
-    AUTO_CONVERGE("auto-converge"),
+    AUTO_CONVERGE("auto-converge", 1),
     /** Send all-zero disk blocks without their data. */
-    ZERO_BLOCKS("zero-blocks"),
+    ZERO_BLOCKS("zero-blocks", 2),
     /** Compress pages with zstd (vm-migrate's own; QEMU's receiver cannot read it). */
-    COMPRESS("compress"),
+    COMPRESS("compress", 3),
     /** Pin all guest RAM for RDMA: recognised, but there is no rdma: transport. */
-    RDMA_PIN_ALL("rdma-pin-all");
+    RDMA_PIN_ALL("rdma-pin-all", 4);
 
     private final String qmpName;
+    private final int wireBit;
 
-    Capability(String qmpName) {
+    Capability(String qmpName, int wireBit) {
         this.qmpName = qmpName;
+        this.wireBit = wireBit;
     }
 
     public String qmpName() {
         return qmpName;
+    }
+
+    /** This capability's bit number in the section's "capabilities" field. */
+    public int wireBit() {
+        return wireBit;
+    }
+
+    /** {@code 1L << wireBit()}. */
+    public long wireMask() {
+        return 1L << wireBit;
+    }
+
+    /** @throws IllegalArgumentException when no capability has that bit */
+    public static Capability fromWireBit(int bit) {
+        for (Capability capability : values()) {
+            if (capability.wireBit == bit) {
+                return capability;
+            }
+        }
+        throw new IllegalArgumentException("unknown capability bit " + bit);
     }
 
     /** @throws IllegalArgumentException naming the value and listing the valid names */

@@ -3,13 +3,13 @@ package dev.vmmigrate.migration;
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
-import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.ram.RamSaveOptions;
 import dev.vmmigrate.ram.XbzrleCache;
 import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -246,7 +246,7 @@ public final class OutgoingMigration {
                     done ? 0 : ram.remainingBytes(), ram.totalBytes(),
                     stats.duplicatePages.get(), stats.skippedPages.get(), stats.normalPages.get(),
                     stats.normalBytes.get(), clock.dirtyPagesRate(), clock.mbps(),
-                    stats.dirtySyncCount.get(), RamBlock.PAGE_SIZE);
+                    stats.dirtySyncCount.get(), TargetPage.SIZE);
         }
         boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.CANCELLING;
         MigrationCapabilities caps = capabilities;
@@ -263,7 +263,7 @@ public final class OutgoingMigration {
             long pages = stats.compressedPages.get();
             compression = new MigrationInfo.Compression(pages, stats.compressedBytes.get(),
                     stats.compressedBytes.get() == 0 ? 0
-                            : (double) pages * RamBlock.PAGE_SIZE / stats.compressedBytes.get());
+                            : (double) pages * TargetPage.SIZE / stats.compressedBytes.get());
         }
         BlockMigration block = streams.block();
         MigrationInfo.Disk disk = started && block != null && block.canSave()

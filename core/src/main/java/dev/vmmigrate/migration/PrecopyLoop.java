@@ -2,10 +2,10 @@ package dev.vmmigrate.migration;
 
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
-import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
 import java.io.IOException;
 
@@ -86,7 +86,7 @@ final class PrecopyLoop {
                     long dirtied = ram.stats().lastSyncDirtyPages.get();
                     clock.dirtyPagesRate(dirtied * 1000 / elapsed);
                     if (autoConverge != null) {
-                        int throttle = autoConverge.next(dirtied * RamBlock.PAGE_SIZE,
+                        int throttle = autoConverge.next(dirtied * TargetPage.SIZE,
                                 out.position() - lastSyncBytes, migration.throttlePercent());
                         if (throttle != migration.throttlePercent()) {
                             migration.throttle(throttle);
@@ -111,7 +111,7 @@ final class PrecopyLoop {
                 double bytesPerMilli = (double) transferred / spent;
                 maxSize = (long) (bytesPerMilli * transferBudgetMillis());
                 clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
-                long dirtyBytesRate = clock.dirtyPagesRate() * RamBlock.PAGE_SIZE;
+                long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
                 if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
                     clock.expectedDowntime((long) (dirtyBytesRate / 1000.0 / bytesPerMilli));
                 }
@@ -162,7 +162,7 @@ final class PrecopyLoop {
         if (timeout != null && clock.totalTimeMillis() > timeout.toMillis()) {
             throw new IOException("did not converge within the " + timeout.toMillis()
                     + " ms timeout (remaining " + ram.remainingBytes() + " bytes, dirtying "
-                    + clock.dirtyPagesRate() * RamBlock.PAGE_SIZE / (1 << 20) + " MiB/s)");
+                    + clock.dirtyPagesRate() * TargetPage.SIZE / (1 << 20) + " MiB/s)");
         }
     }
 

@@ -20,6 +20,9 @@ public final class StreamCapabilities {
             VmStateField.integer("capabilities", FieldType.UINT32),
             VmStateField.integer("compress_level", FieldType.INT32)));
 
+    /** Every capability's bit; any other bit set on the wire is refused. */
+    private static final long KNOWN_BITS = knownBits();
+
     private final RamHandler ram;
     private volatile MigrationCapabilities current = MigrationCapabilities.none();
     private volatile Set<Capability> received = Set.of();
@@ -28,15 +31,24 @@ public final class StreamCapabilities {
         this.ram = ram;
     }
 
-    /** The capabilities a section's "capabilities" field announces (for readers without a guest: inspect). */
+    /**
+     * The capabilities a section's "capabilities" field announces (for readers without a guest:
+     * inspect); bits no capability has are ignored here, {@link #load} refuses them.
+     */
     public static Set<Capability> announced(long bits) {
         Set<Capability> announced = EnumSet.noneOf(Capability.class);
-        for (Capability capability : Capability.values()) {
-            if ((bits & (1L << capability.ordinal())) != 0) {
-                announced.add(capability);
-            }
+        for (long rest = bits & KNOWN_BITS; rest != 0; rest &= rest - 1) {
+            announced.add(Capability.fromWireBit(Long.numberOfTrailingZeros(rest)));
         }
         return announced;
+    }
+
+    private static long knownBits() {
+        long bits = 0;
+        for (Capability capability : Capability.values()) {
+            bits |= capability.wireMask();
+        }
+        return bits;
     }
 
     void use(MigrationCapabilities capabilities) {
@@ -55,17 +67,17 @@ public final class StreamCapabilities {
     private FieldValues save() {
         long bits = 0;
         for (Capability capability : current.enabled()) {
-            bits |= 1L << capability.ordinal();
+            bits |= capability.wireMask();
         }
         return new FieldValues().put("capabilities", bits).put("compress_level", (long) current.compressLevel());
     }
 
     private void load(FieldValues values) {
         long bits = values.getLong("capabilities");
-        Set<Capability> announced = announced(bits);
-        if ((bits >>> Capability.values().length) != 0) {
+        if ((bits & ~KNOWN_BITS) != 0) {
             throw new IllegalArgumentException(String.format("unknown capability bits 0x%x", bits));
         }
+        Set<Capability> announced = announced(bits);
         received = Set.copyOf(announced);
         if (announced.contains(Capability.COMPRESS)) {
             ram.expectCompressedPages();

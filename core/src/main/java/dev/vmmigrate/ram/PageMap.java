@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -50,7 +51,7 @@ final class PageMap implements AutoCloseable {
      * memory) has never been backed, so it reads as zero; false when it is backed, or unknown.
      */
     boolean neverBacked(long address) {
-        long page = address >>> RamBlock.PAGE_SHIFT;
+        long page = address >>> TargetPage.BITS;
         if (page < windowStart || page >= windowStart + windowLength) {
             if (!load(page)) {
                 return false;

@@ -1,17 +1,12 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.os.Libc;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -32,11 +27,8 @@ import java.util.zip.CRC32C;
  * (from any thread) fails with {@link IllegalStateException} instead of crashing the JVM.
  */
 public final class RamBlock implements AutoCloseable {
-    public static final int PAGE_SIZE = 4096;
-    public static final int PAGE_SHIFT = 12;
-
     /** The page every zero page is compared with: read-only, so not mutable state. */
-    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(PAGE_SIZE, PAGE_SIZE).asReadOnly();
+    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(TargetPage.SIZE, TargetPage.SIZE).asReadOnly();
 
     private final String id;
     private final long length;
@@ -55,7 +47,7 @@ public final class RamBlock implements AutoCloseable {
         this.file = file;
         this.arena = arena;
         this.memory = memory;
-        this.dirty = new DirtyBitmap(length / PAGE_SIZE);
+        this.dirty = new DirtyBitmap(length / TargetPage.SIZE);
         this.mappedFresh = mappedFresh;
     }
 
@@ -96,9 +88,9 @@ public final class RamBlock implements AutoCloseable {
         Objects.requireNonNull(pages, "pages");
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment raw = Libc.mmapAnonymous(length, pages == Pages.HUGE);
+            MemorySegment raw = mmapAnonymous(length, pages == Pages.HUGE);
             long address = raw.address();
-            MemorySegment memory = raw.reinterpret(length, arena, unused -> Libc.munmap(address, length));
+            MemorySegment memory = raw.reinterpret(length, arena, unused -> munmap(address, length));
             return new RamBlock(id, length, null, arena, memory, true);
         } catch (RuntimeException | Error e) {
             arena.close();
@@ -164,14 +156,14 @@ public final class RamBlock implements AutoCloseable {
         return id;
     }
 
-    /** Size in bytes, a multiple of {@link #PAGE_SIZE}. */
+    /** Size in bytes, a multiple of {@link TargetPage#SIZE}. */
     public long length() {
         return length;
     }
 
     /** Number of pages. */
     public long pageCount() {
-        return length / PAGE_SIZE;
+        return length / TargetPage.SIZE;
     }
 
     /** The guest memory; unusable after {@link #close()}. The block is no longer {@link #untouched()}. */
@@ -205,8 +197,8 @@ public final class RamBlock implements AutoCloseable {
     /** Whether page {@code pageIndex} holds only zero bytes (compared a vector at a time). */
     public boolean isZeroPage(long pageIndex) {
         Objects.checkIndex(pageIndex, pageCount());
-        long offset = pageIndex << PAGE_SHIFT;
-        return MemorySegment.mismatch(memory, offset, offset + PAGE_SIZE, ZERO_PAGE, 0, PAGE_SIZE) == -1;
+        long offset = pageIndex << TargetPage.BITS;
+        return MemorySegment.mismatch(memory, offset, offset + TargetPage.SIZE, ZERO_PAGE, 0, TargetPage.SIZE) == -1;
     }
 
     /**
@@ -226,13 +218,13 @@ public final class RamBlock implements AutoCloseable {
             ByteBuffer zeros = ZERO_PAGE.asByteBuffer();
             long end = offset + length;
             long runStart = offset; // start of the backed bytes not fed in yet
-            for (long at = offset; at + PAGE_SIZE <= end; at += PAGE_SIZE) {
-                if ((at & (PAGE_SIZE - 1)) == 0 && neverBacked(pageMap, at >>> PAGE_SHIFT)) {
+            for (long at = offset; at + TargetPage.SIZE <= end; at += TargetPage.SIZE) {
+                if ((at & (TargetPage.SIZE - 1)) == 0 && neverBacked(pageMap, at >>> TargetPage.BITS)) {
                     if (at > runStart) {
                         crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
                     }
                     crc.update(zeros.clear());
-                    runStart = at + PAGE_SIZE;
+                    runStart = at + TargetPage.SIZE;
                 }
             }
             if (end > runStart) {
@@ -247,13 +239,13 @@ public final class RamBlock implements AutoCloseable {
      * when the kernel cannot tell.
      */
     boolean neverBacked(PageMap pageMap, long pageIndex) {
-        return file == null && pageMap.neverBacked(memory.address() + (pageIndex << PAGE_SHIFT));
+        return file == null && pageMap.neverBacked(memory.address() + (pageIndex << TargetPage.BITS));
     }
 
-    /** Whether {@code page} (any segment of {@link #PAGE_SIZE} bytes) holds only zero bytes. */
+    /** Whether {@code page} (any segment of {@link TargetPage#SIZE} bytes) holds only zero bytes. */
     public static boolean isZero(MemorySegment page) {
-        if (page.byteSize() != PAGE_SIZE) {
-            throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + PAGE_SIZE);
+        if (page.byteSize() != TargetPage.SIZE) {
+            throw new IllegalArgumentException("page has " + page.byteSize() + " bytes, not " + TargetPage.SIZE);
         }
         return page.mismatch(ZERO_PAGE) == -1;
     }
@@ -287,79 +279,33 @@ public final class RamBlock implements AutoCloseable {
     }
 
     private static void checkLength(long length, String what) {
-        if (length <= 0 || length % PAGE_SIZE != 0) {
-            throw new IllegalArgumentException(what + " " + length + " is not a positive multiple of the page size " + PAGE_SIZE);
+        if (length <= 0 || length % TargetPage.SIZE != 0) {
+            throw new IllegalArgumentException(
+                    what + " " + length + " is not a positive multiple of the page size " + TargetPage.SIZE);
         }
     }
 
-    /** mmap/munmap through the FFM API; initialised on first use so file mappings need no native access. */
-    private static final class Libc {
-        private static final int PROT_READ = 0x1;
-        private static final int PROT_WRITE = 0x2;
-        private static final int MAP_PRIVATE = 0x02;
-        private static final int MAP_ANONYMOUS = 0x20;
-        private static final int MAP_NORESERVE = 0x4000;
-
-        private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-        private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-        private static final MethodHandle MMAP;
-        private static final MethodHandle MUNMAP;
-        private static final MethodHandle MADVISE;
-        private static final MethodHandle STRERROR;
-        private static final int MADV_HUGEPAGE = 14;
-        private static final int MADV_NOHUGEPAGE = 15;
-
-        static {
-            Linker linker = Linker.nativeLinker();
-            var libc = linker.defaultLookup();
-            MMAP = linker.downcallHandle(libc.find("mmap").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
-                    Linker.Option.captureCallState("errno"));
-            MUNMAP = linker.downcallHandle(libc.find("munmap").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-            MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                            ValueLayout.JAVA_INT));
-            STRERROR = linker.downcallHandle(libc.find("strerror").orElseThrow(),
-                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-        }
-
-        static MemorySegment mmapAnonymous(long length, boolean hugePages) {
-            try (Arena local = Arena.ofConfined()) {
-                MemorySegment state = local.allocate(CAPTURE);
-                MemorySegment result = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
-                        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
-                if (result.address() == -1L) {
-                    int errno = (int) ERRNO.get(state, 0L);
-                    throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + strerror(errno));
-                }
-                // NOHUGEPAGE matters where THP is "always". A kernel without THP says no: fine.
-                int ignored = (int) MADVISE.invokeExact(result, length, hugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-                return result;
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable t) {
-                throw new IllegalStateException("mmap failed", t);
+    /**
+     * {@code mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)} and the huge page advice. Through
+     * {@link Libc}, whose memory calls are linked on first use, so file mappings need no native access.
+     */
+    private static MemorySegment mmapAnonymous(long length, boolean hugePages) {
+        try (Arena local = Arena.ofConfined()) {
+            MemorySegment state = Libc.newCallState(local);
+            MemorySegment result = Libc.mmap(state, MemorySegment.NULL, length, Libc.PROT_READ | Libc.PROT_WRITE,
+                    Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0L);
+            if (result.address() == -1L) {
+                int errno = Libc.errno(state);
+                throw new IllegalStateException("cannot map " + length + " bytes of guest RAM: mmap: " + Libc.strerror(errno));
             }
+            // NOHUGEPAGE matters where THP is "always". A kernel without THP says no: fine.
+            Libc.madvise(result, length, hugePages ? Libc.MADV_HUGEPAGE : Libc.MADV_NOHUGEPAGE);
+            return result;
         }
+    }
 
-        static void munmap(long address, long length) {
-            try {
-                int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), length);
-                assert rc == 0 : "munmap failed";
-            } catch (Throwable t) {
-                throw new IllegalStateException("munmap failed", t);
-            }
-        }
-
-        private static String strerror(int errno) {
-            try {
-                MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-                return s.reinterpret(256).getString(0) + " (errno " + errno + ")";
-            } catch (Throwable t) {
-                return "errno " + errno;
-            }
-        }
+    private static void munmap(long address, long length) {
+        int rc = Libc.munmap(MemorySegment.ofAddress(address), length);
+        assert rc == 0 : "munmap failed";
     }
 }

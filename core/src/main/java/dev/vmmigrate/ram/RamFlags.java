@@ -1,5 +1,7 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
+
 /**
  * Flags in the low bits of each RAM record's be64 {@code offset | flags} (RAM_SAVE_FLAG_* of
  * QEMU's ram.c). The offset is page aligned, so the flags fit below the page size.
@@ -28,7 +30,7 @@ public final class RamFlags {
     public static final int COMPRESS_PAGE = 0x100;
 
     /** The bits that may hold flags: everything below the page size. */
-    public static final long MASK = RamBlock.PAGE_SIZE - 1;
+    public static final long MASK = TargetPage.SIZE - 1;
 
     private RamFlags() {
     }

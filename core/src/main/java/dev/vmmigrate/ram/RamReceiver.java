@@ -2,6 +2,7 @@ package dev.vmmigrate.ram;
 
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.LinkedHashMap;
@@ -17,8 +18,8 @@ final class RamReceiver {
     /** Blocks announced by MEM_SIZE, by id, with the counts inspect reports. */
     private final Map<String, ReceivedBlock> announced = new LinkedHashMap<>();
     private ReceivedBlock lastBlock;
-    private final byte[] encoded = new byte[RamBlock.PAGE_SIZE];
-    private final byte[] page = new byte[RamBlock.PAGE_SIZE];
+    private final byte[] encoded = new byte[TargetPage.SIZE];
+    private final byte[] page = new byte[TargetPage.SIZE];
     /** Set when the stream announced zstd pages (vm-migrate/capabilities). */
     private ZstdPages zstd;
 
@@ -46,7 +47,7 @@ final class RamReceiver {
         /** The page at {@code offset} is about to be written. */
         void writing(long offset) {
             if (written != null) {
-                long page = offset >>> RamBlock.PAGE_SHIFT;
+                long page = offset >>> TargetPage.BITS;
                 written[(int) (page >>> 6)] |= 1L << page;
             }
         }
@@ -55,16 +56,16 @@ final class RamReceiver {
         void fill(long offset, int fill) {
             if (fill == 0) {
                 if (written != null) {
-                    long page = offset >>> RamBlock.PAGE_SHIFT;
+                    long page = offset >>> TargetPage.BITS;
                     if ((written[(int) (page >>> 6)] & (1L << page)) == 0) {
                         return; // never written: still zero
                     }
-                } else if (block.isZeroPage(offset >>> RamBlock.PAGE_SHIFT)) {
+                } else if (block.isZeroPage(offset >>> TargetPage.BITS)) {
                     return; // writing zeros over zeros would fault the page in; QEMU skips it too
                 }
             }
             writing(offset);
-            block.memory().asSlice(offset, RamBlock.PAGE_SIZE).fill((byte) fill);
+            block.memory().asSlice(offset, TargetPage.SIZE).fill((byte) fill);
         }
     }
 
@@ -124,9 +125,9 @@ final class RamReceiver {
                 ReceivedBlock target = blockFor(in, flags, offset, at);
                 if (target.block != null) {
                     target.writing(offset);
-                    in.readInto(target.block.memory(), offset, RamBlock.PAGE_SIZE);
+                    in.readInto(target.block.memory(), offset, TargetPage.SIZE);
                 } else {
-                    in.skip(RamBlock.PAGE_SIZE);
+                    in.skip(TargetPage.SIZE);
                 }
                 target.normalPages++;
             }
@@ -149,7 +150,7 @@ final class RamReceiver {
             throw new StreamFormatException(String.format("unknown XBZRLE encoding flag 0x%02x", encoding), at);
         }
         int length = in.readBe16();
-        if (length > RamBlock.PAGE_SIZE) {
+        if (length > TargetPage.SIZE) {
             throw new StreamFormatException("XBZRLE encoding of " + length + " bytes exceeds a page", at + 1);
         }
         in.readInto(MemorySegment.ofArray(encoded), 0, length);
@@ -159,7 +160,7 @@ final class RamReceiver {
         }
         target.writing(offset);
         try {
-            Xbzrle.decode(encoded, length, target.block.memory().asSlice(offset, RamBlock.PAGE_SIZE), RamBlock.PAGE_SIZE);
+            Xbzrle.decode(encoded, length, target.block.memory().asSlice(offset, TargetPage.SIZE), TargetPage.SIZE);
         } catch (IllegalArgumentException e) {
             throw new StreamFormatException("bad XBZRLE page: " + e.getMessage(), at);
         }
@@ -173,7 +174,7 @@ final class RamReceiver {
         }
         long lengthAt = in.position();
         int length = in.readBe32();
-        if (length <= 0 || length > RamBlock.PAGE_SIZE) {
+        if (length <= 0 || length > TargetPage.SIZE) {
             throw new StreamFormatException("compressed page of " + Integer.toUnsignedString(length) + " bytes", lengthAt);
         }
         in.readInto(MemorySegment.ofArray(encoded), 0, length);
@@ -187,7 +188,7 @@ final class RamReceiver {
             throw new StreamFormatException(e.getMessage(), lengthAt + 4);
         }
         target.writing(offset);
-        MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, RamBlock.PAGE_SIZE);
+        MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, TargetPage.SIZE);
     }
 
     private void readBlockList(MigrationInput in, long total, long at) throws IOException {
@@ -196,7 +197,7 @@ final class RamReceiver {
             long blockAt = in.position();
             String id = in.readCountedString();
             long length = in.readBe64();
-            if (length <= 0 || length % RamBlock.PAGE_SIZE != 0 || length > total - announcedBytes) {
+            if (length <= 0 || length % TargetPage.SIZE != 0 || length > total - announcedBytes) {
                 throw new StreamFormatException("RAM block '" + id + "' announced with bad length "
                         + Long.toUnsignedString(length) + " (total " + total + ")", blockAt);
             }
@@ -227,7 +228,7 @@ final class RamReceiver {
             }
             lastBlock = target;
         }
-        if (offset < 0 || offset > target.length - RamBlock.PAGE_SIZE) {
+        if (offset < 0 || offset > target.length - TargetPage.SIZE) {
             throw new StreamFormatException(String.format("RAM offset 0x%x is beyond block '%s' (%d bytes)",
                     offset, target.id, target.length), at);
         }

@@ -1,6 +1,7 @@
 package dev.vmmigrate.ram;
 
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -15,7 +16,7 @@ final class RamSender {
     private static final int PAGES_PER_LIMIT_CHECK = 64;
     /** An iteration returns after this long even if the rate limit allows more (QEMU's MAX_WAIT). */
     private static final long MAX_ITERATION_NANOS = 50_000_000L;
-    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[RamBlock.PAGE_SIZE]);
+    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[TargetPage.SIZE]);
 
     private final List<RamBlock> blocks;
     private final RamStats stats;
@@ -25,9 +26,9 @@ final class RamSender {
     /** Tells the zero pages of anonymous blocks that were never written without reading them; may be null. */
     private final PageMap pageMap;
     /** A stable copy of the page being sent: the guest may write the original meanwhile. */
-    private final byte[] pageCopy = new byte[RamBlock.PAGE_SIZE];
+    private final byte[] pageCopy = new byte[TargetPage.SIZE];
     private final MemorySegment pageCopySegment = MemorySegment.ofArray(pageCopy);
-    private final byte[] encoded = new byte[RamBlock.PAGE_SIZE];
+    private final byte[] encoded = new byte[TargetPage.SIZE];
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
@@ -40,7 +41,7 @@ final class RamSender {
     RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options) {
         this.blocks = List.copyOf(blocks);
         this.stats = stats;
-        this.xbzrleCache = options.xbzrle() ? new XbzrleCache(options.xbzrleCacheBytes(), RamBlock.PAGE_SIZE) : null;
+        this.xbzrleCache = options.xbzrle() ? new XbzrleCache(options.xbzrleCacheBytes(), TargetPage.SIZE) : null;
         this.zstd = options.compress() ? ZstdPages.forCompression(options.compressLevel()) : null;
         this.bitmaps = new long[blocks.size()][];
         for (int i = 0; i < blocks.size(); i++) {
@@ -82,7 +83,7 @@ final class RamSender {
     }
 
     long remainingBytes() {
-        return dirtyPages * RamBlock.PAGE_SIZE;
+        return dirtyPages * TargetPage.SIZE;
     }
 
     /** Moves what the guest dirtied since the last sync into the migration bitmaps. */
@@ -180,7 +181,7 @@ final class RamSender {
     }
 
     private void sendPage(MigrationOutput out, RamBlock block, long page) throws IOException {
-        long offset = page * RamBlock.PAGE_SIZE;
+        long offset = page * TargetPage.SIZE;
         long cacheKey = ((long) cursorBlock << 48) | offset;
         if (isZero(block, page)) {
             writeHeader(out, block, offset, RamFlags.ZERO);
@@ -188,7 +189,7 @@ final class RamSender {
             stats.duplicatePages.incrementAndGet();
             if (xbzrleActive() && !lastStage) {
                 // The destination now holds zeros: the cache must agree (QEMU's xbzrle_cache_zero_page).
-                MemorySegment.copy(ZERO_PAGE, 0, pageCopySegment, 0, RamBlock.PAGE_SIZE);
+                MemorySegment.copy(ZERO_PAGE, 0, pageCopySegment, 0, TargetPage.SIZE);
                 xbzrleCache.insert(cacheKey, pageCopySegment, stats.dirtySyncCount.get());
             }
             return;
@@ -196,13 +197,13 @@ final class RamSender {
         if (xbzrleCache == null && zstd == null) {
             // Plain pages go straight from guest memory to the socket, as QEMU sends them.
             writeHeader(out, block, offset, RamFlags.PAGE);
-            out.putReferenced(block.memory(), offset, RamBlock.PAGE_SIZE);
+            out.putReferenced(block.memory(), offset, TargetPage.SIZE);
             stats.normalPages.incrementAndGet();
-            stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+            stats.normalBytes.addAndGet(TargetPage.SIZE);
             return;
         }
         // Encoders need a page that does not change under them: work on a copy.
-        MemorySegment.copy(block.memory(), offset, pageCopySegment, 0, RamBlock.PAGE_SIZE);
+        MemorySegment.copy(block.memory(), offset, pageCopySegment, 0, TargetPage.SIZE);
         if (xbzrleActive() && sendXbzrle(out, block, offset, cacheKey)) {
             return;
         }
@@ -215,14 +216,14 @@ final class RamSender {
                 stats.compressedPages.incrementAndGet();
                 stats.compressedBytes.addAndGet(length);
                 stats.normalPages.incrementAndGet();
-                stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+                stats.normalBytes.addAndGet(TargetPage.SIZE);
                 return;
             }
         }
         writeHeader(out, block, offset, RamFlags.PAGE);
         out.putBytes(pageCopy);
         stats.normalPages.incrementAndGet();
-        stats.normalBytes.addAndGet(RamBlock.PAGE_SIZE);
+        stats.normalBytes.addAndGet(TargetPage.SIZE);
     }
 
     /**
@@ -253,19 +254,19 @@ final class RamSender {
             return false;
         }
         MemorySegment cached = xbzrleCache.get(cacheKey);
-        int length = Xbzrle.encode(cached, pageCopySegment, RamBlock.PAGE_SIZE, encoded, RamBlock.PAGE_SIZE);
+        int length = Xbzrle.encode(cached, pageCopySegment, TargetPage.SIZE, encoded, TargetPage.SIZE);
         if (length == 0) {
             return true; // the destination already has exactly this page
         }
         if (length < 0) {
             stats.xbzrleOverflow.incrementAndGet();
             if (!lastStage) {
-                MemorySegment.copy(pageCopySegment, 0, cached, 0, RamBlock.PAGE_SIZE);
+                MemorySegment.copy(pageCopySegment, 0, cached, 0, TargetPage.SIZE);
             }
             return false;
         }
         if (!lastStage) {
-            MemorySegment.copy(pageCopySegment, 0, cached, 0, RamBlock.PAGE_SIZE);
+            MemorySegment.copy(pageCopySegment, 0, cached, 0, TargetPage.SIZE);
         }
         writeHeader(out, block, offset, RamFlags.XBZRLE);
         out.putU8(RamFlags.ENCODING_FLAG_XBZRLE);

@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -43,10 +44,10 @@ public final class XbzrleCache implements AutoCloseable {
 
     /**
      * The largest size this process can address as a cache: the slot tables are Java arrays, so
-     * the page count must fit an int ({@code Integer.MAX_VALUE} pages of {@link RamBlock#PAGE_SIZE},
+     * the page count must fit an int ({@code Integer.MAX_VALUE} pages of {@link TargetPage#SIZE},
      * just under 8 TiB). Java's stand-in for QEMU's "does the value fit size_t" check.
      */
-    public static final long MAX_ADDRESSABLE_BYTES = (long) Integer.MAX_VALUE * RamBlock.PAGE_SIZE;
+    public static final long MAX_ADDRESSABLE_BYTES = (long) Integer.MAX_VALUE * TargetPage.SIZE;
 
     private static final long EMPTY = -1;
 
@@ -86,7 +87,7 @@ public final class XbzrleCache implements AutoCloseable {
 
     /**
      * Checks a requested cache size the way QEMU's {@code qmp_migrate_set_cache_size} did (2014,
-     * with {@code xbzrle_cache_resize}), in its order, for {@link RamBlock#PAGE_SIZE} pages. The
+     * with {@code xbzrle_cache_resize}), in its order, for {@link TargetPage#SIZE} pages. The
      * value is compared as unsigned, as QEMU's size_t/uint64_t comparisons do: a negative one is
      * huge.
      *
@@ -110,10 +111,10 @@ public final class XbzrleCache implements AutoCloseable {
         if (requested > guestRamBytes) {
             throw new IllegalArgumentException("cache size exceeds guest ram size");
         }
-        if (requested < RamBlock.PAGE_SIZE) {
+        if (requested < TargetPage.SIZE) {
             throw new IllegalArgumentException("cache size is smaller than page size");
         }
-        return Long.highestOneBit(requested / RamBlock.PAGE_SIZE) * RamBlock.PAGE_SIZE;
+        return Long.highestOneBit(requested / TargetPage.SIZE) * TargetPage.SIZE;
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.vmmigrate.savevm;
 
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmDesc;
 import dev.vmmigrate.vmstate.VmStateCodec;
@@ -15,9 +16,6 @@ import java.util.List;
  * sections, one FULL section per device, EOF and the vmdesc JSON at completion.
  */
 public final class SaveVm {
-    /** Page size announced in the vmdesc; x86's target page. */
-    public static final int PAGE_SIZE = 4096;
-
     private final HandlerRegistry registry;
     private final StreamPreamble preamble;
     private final List<IterativeHandler> iterative;
@@ -107,7 +105,7 @@ public final class SaveVm {
             }
         }
         out.putU8(SectionType.EOF.code());
-        byte[] json = VmDesc.toQemuJson(VmDesc.document(PAGE_SIZE, described)).getBytes(StandardCharsets.UTF_8);
+        byte[] json = VmDesc.toQemuJson(VmDesc.document(TargetPage.SIZE, described)).getBytes(StandardCharsets.UTF_8);
         described.clear();
         out.putU8(SectionType.VMDESCRIPTION.code());
         out.putBe32(json.length);
@@ -125,7 +123,7 @@ public final class SaveVm {
         for (DeviceHandler device : devices) {
             entries.add(new VmDesc.DeviceEntry(device.idstr(), device.instanceId(), device.description()));
         }
-        VmDesc.toQemuJson(VmDesc.document(PAGE_SIZE, entries));
+        VmDesc.toQemuJson(VmDesc.document(TargetPage.SIZE, entries));
     }
 
     private void saveDevice(MigrationOutput out, DeviceHandler device) throws IOException {

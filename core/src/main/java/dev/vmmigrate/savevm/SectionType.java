@@ -1,6 +1,7 @@
 package dev.vmmigrate.savevm;
 
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.vmstate.VmStateCodec;
 
 /** The byte that opens each top-level record of a migration stream (QEMU_VM_* in savevm.c). */
 public enum SectionType {
@@ -9,7 +10,8 @@ public enum SectionType {
     PART(0x02),
     END(0x03),
     FULL(0x04),
-    SUBSECTION(0x05),
+    /** QEMU_VM_SUBSECTION: defined in vmstate, whose codec writes it too (savevm depends on vmstate). */
+    SUBSECTION(VmStateCodec.SUBSECTION),
     VMDESCRIPTION(0x06),
     CONFIGURATION(0x07),
     COMMAND(0x08),

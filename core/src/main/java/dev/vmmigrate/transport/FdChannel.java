@@ -1,5 +1,6 @@
 package dev.vmmigrate.transport;
 
+import dev.vmmigrate.os.Libc;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

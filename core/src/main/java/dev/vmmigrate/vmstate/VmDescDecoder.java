@@ -40,7 +40,6 @@ public final class VmDescDecoder {
     /** Most values one device section may decode to. */
     public static final int MAX_VALUES = 1 << 20;
 
-    private static final int SUBSECTION = 0x05;
     private static final int CHUNK = 8192;
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
     private static final HexFormat HEX = HexFormat.of();
@@ -267,7 +266,7 @@ public final class VmDescDecoder {
         String where = "subsection '" + expectedName + "' of '" + owner + "'";
         need(1, where, at);
         int marker = in.readU8();
-        if (marker != SUBSECTION) {
+        if (marker != VmStateCodec.SUBSECTION) {
             throw fail(where + " not found (byte 0x" + HEX.toHexDigits((byte) marker) + ")", at);
         }
         need(1, where, at);

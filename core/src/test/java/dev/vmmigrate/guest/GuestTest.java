@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.ResidentPages;
 import java.io.UncheckedIOException;
 import java.lang.foreign.ValueLayout;
@@ -100,7 +101,7 @@ class GuestTest {
         }
         byte[] bytes = Files.readAllBytes(file);
         assertEquals(1 << 20, bytes.length);
-        assertEquals(1, bytes[RamBlock.PAGE_SIZE * 2]);
+        assertEquals(1, bytes[TargetPage.SIZE * 2]);
         try (Guest again = Guest.builder().ramFile(file).build()) {
             assertEquals(1 << 20, again.ramBytes());
         }

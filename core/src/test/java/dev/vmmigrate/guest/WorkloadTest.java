@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.block.Disk;
 import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class WorkloadTest {
-    private static final int PAGE = RamBlock.PAGE_SIZE;
+    private static final int PAGE = TargetPage.SIZE;
 
     @Test
     void sameSeedAndStepsGiveTheSameMemory() throws InterruptedException {

@@ -18,6 +18,7 @@ import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamBlockSummary;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -36,7 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code vm-migrate inspect} on QEMU's own streams and ours, with and without extraction, and on broken files. */
 @Timeout(60)
 class StreamInspectorTest {
-    private static final int PAGE = RamBlock.PAGE_SIZE;
+    private static final int PAGE = TargetPage.SIZE;
     private static final List<String> PC_BLOCKS = List.of("mem", "0000:00:02.0/vga.vram", "/rom@etc/acpi/tables",
             "pc.bios", "0000:00:03.0/e1000.rom", "pc.rom", "0000:00:02.0/vga.rom", "/rom@etc/table-loader",
             "/rom@etc/acpi/rsdp");
@@ -123,7 +124,7 @@ class StreamInspectorTest {
         assertEquals(PC_LENGTHS, blocks.stream().map(RamBlockSummary::length).toList());
         assertEquals(186, blocks.stream().mapToLong(RamBlockSummary::normalPages).sum());
         assertEquals(8216, blocks.stream().mapToLong(RamBlockSummary::zeroPages).sum());
-        assertEquals(new RamBlockSummary("mem", 16 << 20, 4096 - 65, 65), blocks.getFirst());
+        assertEquals(new RamBlockSummary("mem", 16 << 20, (16 << 20) / PAGE - 65, 65), blocks.getFirst());
         for (RamBlockSummary block : blocks) {
             assertEquals(block.length() / PAGE, block.zeroPages() + block.normalPages(), block.id());
         }

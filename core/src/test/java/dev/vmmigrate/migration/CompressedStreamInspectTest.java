@@ -8,6 +8,7 @@ import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.inspect.StreamInspector;
 import dev.vmmigrate.inspect.StreamReport;
 import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.MigrationUri;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -26,7 +27,7 @@ class CompressedStreamInspectTest {
             RamBlock block = source.ramBlocks().getFirst();
             Workload.fillHalfRandom(block, 9);
             for (long page = 0; page < block.pageCount(); page += 3) {
-                block.memory().set(ValueLayout.JAVA_BYTE, page * RamBlock.PAGE_SIZE + 5, (byte) 7); // compressible
+                block.memory().set(ValueLayout.JAVA_BYTE, page * TargetPage.SIZE + 5, (byte) 7); // compressible
             }
             OutgoingMigration out = new OutgoingMigration(source, MachineStreams.of(source, false));
             out.setCapabilities(new MigrationCapabilities(Set.of(Capability.COMPRESS), 1L << 20, 3));

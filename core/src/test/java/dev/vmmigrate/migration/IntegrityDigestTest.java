@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.vmstate.FieldValues;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 class IntegrityDigestTest {
     /** Three slices and a bit: the parallel slicing and the short last slice both count. */
-    private static final long RAM = (3L << 25) + (5L << 12);
+    private static final long RAM = (3L << 25) + 5L * TargetPage.SIZE;
 
     private RamBlock source;
     private RamBlock destination;

@@ -23,6 +23,7 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.TestResources;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
@@ -143,8 +144,8 @@ class LiveMigrationTest {
         assertEquals(0, ram.remaining());
         assertTrue(ram.transferred() > 0);
         assertTrue(ram.dirtySyncCount() >= 2, "dirty-sync-count " + ram.dirtySyncCount());
-        assertEquals(RamBlock.PAGE_SIZE, ram.pageSize());
-        assertEquals(ram.normal() * RamBlock.PAGE_SIZE, ram.normalBytes());
+        assertEquals(TargetPage.SIZE, ram.pageSize());
+        assertEquals(ram.normal() * TargetPage.SIZE, ram.normalBytes());
         long nonZeroPages = 0;
         RamBlock block = source.ramBlocks().getFirst();
         for (long p = 0; p < block.pageCount(); p++) {
@@ -153,7 +154,7 @@ class LiveMigrationTest {
             }
         }
         assertTrue(ram.normal() >= nonZeroPages, "every non-zero page went whole at least once");
-        assertTrue(ram.normal() + ram.duplicate() >= RAM / RamBlock.PAGE_SIZE, "every page went at least once");
+        assertTrue(ram.normal() + ram.duplicate() >= RAM / TargetPage.SIZE, "every page went at least once");
         assertTrue(ram.transferred() >= ram.normalBytes(), "transferred counts headers too");
 
         JsonNode json = new ObjectMapper().valueToTree(info);
@@ -481,7 +482,7 @@ class LiveMigrationTest {
         while (block.isZeroPage(page)) {
             page++;
         }
-        byte[] content = block.memory().asSlice(page * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE)
+        byte[] content = block.memory().asSlice(page * TargetPage.SIZE, TargetPage.SIZE)
                 .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
         int at = indexOf(stream, content);
         assertTrue(at > END_SECTION, "page " + page + " is in the stream");

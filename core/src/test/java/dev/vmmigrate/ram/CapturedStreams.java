@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
@@ -49,11 +50,11 @@ public final class CapturedStreams {
     public static byte[] generatedRam(long bytes, int patterned, int marked) {
         byte[] b = new byte[Math.toIntExact(bytes)];
         for (int i = 0; i < patterned; i++) {
-            for (int j = 0; j < RamBlock.PAGE_SIZE; j++) {
-                b[i * RamBlock.PAGE_SIZE + j] = (byte) (i * 7 + j);
+            for (int j = 0; j < TargetPage.SIZE; j++) {
+                b[i * TargetPage.SIZE + j] = (byte) (i * 7 + j);
             }
         }
-        b[marked * RamBlock.PAGE_SIZE + 123] = (byte) 0xA5;
+        b[marked * TargetPage.SIZE + 123] = (byte) 0xA5;
         return b;
     }
 

@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.ResidentPages;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -25,7 +26,7 @@ class RamBlockTest {
         long length = 64L << 30;
         try (RamBlock block = RamBlock.anonymous("ram", length)) {
             assertEquals(length, block.length());
-            assertEquals(length / RamBlock.PAGE_SIZE, block.pageCount());
+            assertEquals(length / TargetPage.SIZE, block.pageCount());
             assertEquals(length, block.memory().byteSize());
             block.memory().set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             block.memory().set(ValueLayout.JAVA_BYTE, length - 1, (byte) 2);
@@ -41,7 +42,7 @@ class RamBlockTest {
 
     @Test
     void anAnonymousBlockIsUntouchedUntilItsMemoryIsHandedOut() throws Throwable {
-        try (RamBlock block = RamBlock.anonymous("ram", 16 * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.anonymous("ram", 16 * TargetPage.SIZE)) {
             assertTrue(block.untouched());
             assertTrue(block.isZeroPage(3), "a fresh page reads as zero");
             assertTrue(block.untouched(), "reading a page is not handing the memory out");
@@ -64,12 +65,13 @@ class RamBlockTest {
     @Test
     void updateCrcDigestsTheBytesWithoutFaultingInPagesNeverWritten() throws Throwable {
         long pages = 1100;
-        try (RamBlock block = RamBlock.anonymous("ram", pages * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.anonymous("ram", pages * TargetPage.SIZE)) {
             for (long page : new long[] {0, 1, 7, 600, pages - 1}) {
-                block.memory().asSlice(page * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE).fill((byte) (page + 3));
+                block.memory().asSlice(page * TargetPage.SIZE, TargetPage.SIZE).fill((byte) (page + 3));
             }
             long resident = ResidentPages.count(block.memory());
-            for (long[] range : new long[][] {{0, pages * RamBlock.PAGE_SIZE}, {5000, 3_000_000}, {4096, 8192}}) {
+            for (long[] range : new long[][] {
+                    {0, pages * TargetPage.SIZE}, {5000, 3_000_000}, {TargetPage.SIZE, 2 * TargetPage.SIZE}}) {
                 byte[] bytes = block.memory().asSlice(range[0], range[1]).toArray(ValueLayout.JAVA_BYTE);
                 CRC32C expected = new CRC32C();
                 expected.update(bytes);
@@ -78,12 +80,12 @@ class RamBlockTest {
                 assertEquals(expected.getValue(), actual.getValue(), "range " + range[0] + "+" + range[1]);
             }
             CRC32C again = new CRC32C();
-            try (RamBlock fresh = RamBlock.anonymous("ram", pages * RamBlock.PAGE_SIZE)) {
-                fresh.updateCrc(again, 0, pages * RamBlock.PAGE_SIZE);
+            try (RamBlock fresh = RamBlock.anonymous("ram", pages * TargetPage.SIZE)) {
+                fresh.updateCrc(again, 0, pages * TargetPage.SIZE);
                 assertEquals(0, ResidentPages.count(fresh.memory()), "digesting zero pages faults none in");
             }
             CRC32C zeros = new CRC32C();
-            zeros.update(new byte[(int) (pages * RamBlock.PAGE_SIZE)]);
+            zeros.update(new byte[(int) (pages * TargetPage.SIZE)]);
             assertEquals(zeros.getValue(), again.getValue());
             assertTrue(resident <= 6, resident + " pages resident");
         }
@@ -92,10 +94,10 @@ class RamBlockTest {
     @Test
     void aFileBlockIsUntouchedOnlyWhenItCreatedTheFile() throws IOException {
         Path created = dir.resolve("new.ram");
-        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * TargetPage.SIZE)) {
             assertTrue(block.untouched());
         }
-        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.mapFile("ram", created, 4 * TargetPage.SIZE)) {
             assertFalse(block.untouched(), "an existing file may hold anything");
         }
     }
@@ -114,10 +116,10 @@ class RamBlockTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", 4097));
         assertTrue(e.getMessage().contains("4097"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", 0));
-        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", -4096));
-        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("", 4096));
-        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("x".repeat(256), 4096));
-        RamBlock.anonymous("x".repeat(255), 4096).close();
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("ram", -TargetPage.SIZE));
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("", TargetPage.SIZE));
+        assertThrows(IllegalArgumentException.class, () -> RamBlock.anonymous("x".repeat(256), TargetPage.SIZE));
+        RamBlock.anonymous("x".repeat(255), TargetPage.SIZE).close();
         Path file = dir.resolve("odd.ram");
         e = assertThrows(IllegalArgumentException.class, () -> RamBlock.mapFile("ram", file, 1000));
         assertTrue(e.getMessage().contains("1000"), e.getMessage());
@@ -126,24 +128,24 @@ class RamBlockTest {
 
     @Test
     void isZeroPageSeesTheEdgeBytes() {
-        try (RamBlock block = RamBlock.anonymous("ram", 4 * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.anonymous("ram", 4 * TargetPage.SIZE)) {
             var mem = block.memory();
             for (long p = 0; p < 4; p++) {
                 assertTrue(block.isZeroPage(p));
             }
-            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE - 1, (byte) 1); // last byte of page 1
+            mem.set(ValueLayout.JAVA_BYTE, 2L * TargetPage.SIZE - 1, (byte) 1); // last byte of page 1
             assertTrue(block.isZeroPage(0));
             assertFalse(block.isZeroPage(1));
             assertTrue(block.isZeroPage(2));
-            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE - 1, (byte) 0);
+            mem.set(ValueLayout.JAVA_BYTE, 2L * TargetPage.SIZE - 1, (byte) 0);
             assertTrue(block.isZeroPage(1));
-            mem.set(ValueLayout.JAVA_BYTE, 2L * RamBlock.PAGE_SIZE, (byte) 0x80); // first byte of page 2
+            mem.set(ValueLayout.JAVA_BYTE, 2L * TargetPage.SIZE, (byte) 0x80); // first byte of page 2
             assertTrue(block.isZeroPage(1));
             assertFalse(block.isZeroPage(2));
             assertTrue(block.isZeroPage(3));
             assertThrows(IndexOutOfBoundsException.class, () -> block.isZeroPage(4));
-            assertFalse(RamBlock.isZero(mem.asSlice(2L * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE)));
-            assertTrue(RamBlock.isZero(mem.asSlice(3L * RamBlock.PAGE_SIZE, RamBlock.PAGE_SIZE)));
+            assertFalse(RamBlock.isZero(mem.asSlice(2L * TargetPage.SIZE, TargetPage.SIZE)));
+            assertTrue(RamBlock.isZero(mem.asSlice(3L * TargetPage.SIZE, TargetPage.SIZE)));
         }
     }
 
@@ -154,18 +156,18 @@ class RamBlockTest {
         try (RamBlock block = RamBlock.mapFile("ram", file, length)) {
             assertEquals(length, Files.size(file));
             assertEquals(file, block.file().orElseThrow());
-            block.memory().set(ValueLayout.JAVA_BYTE, 4096 + 10, (byte) 0x5a);
+            block.memory().set(ValueLayout.JAVA_BYTE, TargetPage.SIZE + 10, (byte) 0x5a);
             block.memory().set(ValueLayout.JAVA_BYTE, length - 1, (byte) 0x7f);
             block.force();
             byte[] bytes = Files.readAllBytes(file);
-            assertEquals(0x5a, bytes[4096 + 10]);
+            assertEquals(0x5a, bytes[TargetPage.SIZE + 10]);
             assertEquals(0x7f, bytes[(int) length - 1]);
-            assertEquals(0, bytes[4096 + 11]);
+            assertEquals(0, bytes[TargetPage.SIZE + 11]);
         }
         // The file is the memory: mapping it again (size from the file) sees the same bytes.
         try (RamBlock again = RamBlock.mapFile("ram", file, -1)) {
             assertEquals(length, again.length());
-            assertEquals(0x5a, again.memory().get(ValueLayout.JAVA_BYTE, 4096 + 10));
+            assertEquals(0x5a, again.memory().get(ValueLayout.JAVA_BYTE, TargetPage.SIZE + 10));
             assertTrue(again.isZeroPage(0));
         }
     }
@@ -173,8 +175,8 @@ class RamBlockTest {
     @Test
     void mapFileSeesExistingContents() throws IOException {
         Path file = dir.resolve("existing.ram");
-        byte[] content = new byte[2 * RamBlock.PAGE_SIZE];
-        content[RamBlock.PAGE_SIZE] = 9;
+        byte[] content = new byte[2 * TargetPage.SIZE];
+        content[TargetPage.SIZE] = 9;
         Files.write(file, content);
         try (RamBlock block = RamBlock.mapFile("pc.ram", file, content.length)) {
             byte[] copy = block.memory().toArray(ValueLayout.JAVA_BYTE);
@@ -202,7 +204,7 @@ class RamBlockTest {
 
     @Test
     void eachBlockHasADirtyBitmapOfItsPages() {
-        try (RamBlock block = RamBlock.anonymous("ram", 100 * RamBlock.PAGE_SIZE)) {
+        try (RamBlock block = RamBlock.anonymous("ram", 100 * TargetPage.SIZE)) {
             assertEquals(100, block.dirty().pages());
             assertEquals(2, block.dirty().words());
         }

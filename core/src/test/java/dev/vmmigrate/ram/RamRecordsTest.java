@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.ResidentPages;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,7 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Timeout(30)
 class RamRecordsTest {
-    private static final int PAGE = RamBlock.PAGE_SIZE;
+    private static final int PAGE = TargetPage.SIZE;
     /** Four pages: 0x4000 bytes. */
     private static final long SIZE = 4 * PAGE;
     /** START payload of one block "ram" of 0x4000 bytes: MEM_SIZE, the block, EOS. */
@@ -353,7 +354,7 @@ class RamRecordsTest {
                 Hex.bytes("0000000000001040 03 72616d 01 0003 640122 0000000000000010")));
         handler.load(in, SectionType.START, RamHandler.VERSION);
         handler.load(in, SectionType.PART, RamHandler.VERSION);
-        assertEquals(0x22, target.memory().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x1000 + 100));
+        assertEquals(0x22, target.memory().get(java.lang.foreign.ValueLayout.JAVA_BYTE, PAGE + 100));
     }
 
     @Test

@@ -7,13 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vmmigrate.stream.TargetPage;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class XbzrleCacheTest {
-    private static final int PAGE = 4096;
+    private static final int PAGE = TargetPage.SIZE;
     private static final long MIB = 1024 * 1024;
     private static final long GIB = 1024 * MIB;
 

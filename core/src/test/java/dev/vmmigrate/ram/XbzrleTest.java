@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.Hex;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
  * ULEB128 non-zero-run length, then the NEW bytes of the run; no trailing zero run.
  */
 class XbzrleTest {
-    private static final int PAGE = 4096;
+    private static final int PAGE = TargetPage.SIZE;
 
     private static byte[] encode(byte[] oldPage, byte[] newPage, int maxLength) {
         byte[] dst = new byte[maxLength];

@@ -21,6 +21,7 @@ import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.testing.Hex;
 import dev.vmmigrate.testing.Truncation;
 import java.io.ByteArrayOutputStream;
@@ -38,7 +39,7 @@ import org.junit.jupiter.api.Timeout;
 /** A whole machine saved with {@link SaveVm} and loaded back with {@link LoadVm}, and LoadVm's refusals. */
 @Timeout(60)
 class SaveLoadRoundTripTest {
-    private static final int PAGE = RamBlock.PAGE_SIZE;
+    private static final int PAGE = TargetPage.SIZE;
     private static final long RAM = 4L << 20;
     private static final WorkloadSpec SPEC = WorkloadSpec.parse("random:1M/s");
 

@@ -172,22 +172,23 @@ class MigrationOutputTest {
     @Test
     void referencedBytesGoOutInOrderWithTheBufferedOnesThroughPartialGatheringWrites() throws IOException {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment guest = arena.allocate(300 * 4096L);
+            MemorySegment guest = arena.allocate(300 * TargetPage.SIZE);
             for (long i = 0; i < guest.byteSize(); i++) {
-                guest.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7 + i / 4096));
+                guest.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7 + i / TargetPage.SIZE));
             }
             TrickleChannel channel = new TrickleChannel(5000);
             MigrationOutput out = new MigrationOutput(channel, () -> { });
             ByteArrayOutputStream expected = new ByteArrayOutputStream();
             for (int page = 0; page < 300; page++) { // more pages than one gathering write takes
-                out.putBe64(page * 4096L | 0x08);
-                expected.writeBytes(ByteBuffer.allocate(8).putLong(page * 4096L | 0x08).array());
+                out.putBe64(page * TargetPage.SIZE | 0x08);
+                expected.writeBytes(ByteBuffer.allocate(8).putLong(page * TargetPage.SIZE | 0x08).array());
                 if (page % 3 == 0) {
                     out.putU8(page & 0xff); // bytes between references, not always
                     expected.write(page & 0xff);
                 }
-                out.putReferenced(guest, page * 4096L, 4096);
-                expected.writeBytes(guest.asSlice(page * 4096L, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                out.putReferenced(guest, page * TargetPage.SIZE, TargetPage.SIZE);
+                expected.writeBytes(guest.asSlice(page * TargetPage.SIZE, TargetPage.SIZE)
+                        .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
                 assertEquals(expected.size(), out.position(), "position counts referenced bytes");
             }
             out.putBe64(0x10); // a tail after the last reference
@@ -201,10 +202,10 @@ class MigrationOutputTest {
     @Test
     void referencedBytesAreReadAtTheFlushNotWhenPut() throws IOException {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment page = arena.allocate(4096);
+            MemorySegment page = arena.allocate(TargetPage.SIZE);
             TrickleChannel channel = new TrickleChannel(1 << 20);
             MigrationOutput out = new MigrationOutput(channel, () -> { });
-            out.putReferenced(page, 0, 4096);
+            out.putReferenced(page, 0, TargetPage.SIZE);
             page.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 100, (byte) 0x5a); // the guest writes on
             out.flush();
             assertEquals(0x5a, channel.sink.toByteArray()[100]);

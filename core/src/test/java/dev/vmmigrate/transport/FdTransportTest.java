@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.vmmigrate.os.Libc;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
@@ -48,7 +49,7 @@ class FdTransportTest {
     @Test
     void readsARegularFileOpenedByTheParent() throws Throwable {
         Path file = Files.write(dir.resolve("in.mig"), Streams.random(Streams.PAYLOAD, 7));
-        int fd = NativeFds.open(file, NativeFds.O_RDONLY);
+        int fd = NativeFds.open(file, Libc.O_RDONLY);
         try (Connection in = new FdUri(fd).listen().accept()) {
             Streams.assertSameBytes(Files.readAllBytes(file), Streams.readAll(in.input()));
         }
@@ -58,7 +59,7 @@ class FdTransportTest {
     void writesARegularFileOpenedByTheParent() throws Throwable {
         Path file = dir.resolve("out.mig");
         byte[] data = Streams.random(Streams.PAYLOAD, 8);
-        int fd = NativeFds.open(file, NativeFds.O_WRONLY | NativeFds.O_CREAT | NativeFds.O_TRUNC);
+        int fd = NativeFds.open(file, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC);
         Connection out = new FdUri(fd).connect();
         Streams.writeAll(out.output(), data);
         out.close();
@@ -126,7 +127,7 @@ class FdTransportTest {
     @Test
     void ioErrorsNameDescriptorAndErrno() throws Throwable {
         Path file = Files.write(dir.resolve("f"), new byte[10]);
-        int fd = NativeFds.open(file, NativeFds.O_RDONLY);
+        int fd = NativeFds.open(file, Libc.O_RDONLY);
         try (FdChannel wrongWay = new FdChannel(fd)) {
             IOException e = assertThrows(IOException.class, () -> wrongWay.write(ByteBuffer.allocate(1)));
             assertEquals("write to fd " + fd + " failed: errno 9 (bad file descriptor)", e.getMessage());

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -38,7 +39,7 @@ class VmDescTest {
 
     @Test
     void documentOfMachineNoneMatchesQemuByteForByte() throws IOException {
-        ObjectNode doc = VmDesc.document(4096, List.of(
+        ObjectNode doc = VmDesc.document(TargetPage.SIZE, List.of(
                 new VmDesc.DeviceEntry("timer", 0, QemuStreams.TIMER),
                 new VmDesc.DeviceEntry("globalstate", 0, QemuStreams.GLOBALSTATE)));
         assertEquals(MAPPER.readTree(QemuStreams.NONE_VMDESC), doc);
@@ -129,7 +130,7 @@ class VmDescTest {
 
     @Test
     void documentDevicesCarryNameAndInstanceFirst() {
-        ObjectNode doc = VmDesc.document(4096, List.of(new VmDesc.DeviceEntry("0000:00:01.0/dev", 1,
+        ObjectNode doc = VmDesc.document(TargetPage.SIZE, List.of(new VmDesc.DeviceEntry("0000:00:01.0/dev", 1,
                 VmStateCodecTest.ALL, VmStateCodecTest.allValues().put("flag", false))));
         assertEquals(List.of("page_size", "devices"), keys(doc));
         JsonNode device = doc.get("devices").get(0);
@@ -141,7 +142,7 @@ class VmDescTest {
 
     @Test
     void describedDocumentDecodesWhatTheCodecWrote() throws IOException {
-        JsonNode device = VmDesc.document(4096, List.of(new VmDesc.DeviceEntry("dev", 0,
+        JsonNode device = VmDesc.document(TargetPage.SIZE, List.of(new VmDesc.DeviceEntry("dev", 0,
                 VmStateCodecTest.ALL, VmStateCodecTest.allValues()))).get("devices").get(0);
         MigrationInput in = MigrationInput.of(VmStateCodecTest.ALL_BYTES);
         ObjectNode decoded = VmDescDecoder.decode(device, in);
