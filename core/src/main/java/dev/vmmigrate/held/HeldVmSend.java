@@ -3,7 +3,7 @@ package dev.vmmigrate.held;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationListener;
 import dev.vmmigrate.migration.MigrationStatus;
-import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.transport.Connection;
@@ -37,7 +37,7 @@ public final class HeldVmSend {
         long total = System.currentTimeMillis() - start;
         MigrationInfo info = new MigrationInfo(end.qmpName(), total, 0L, end == MigrationStatus.COMPLETED ? total : null,
                 null, new MigrationInfo.Ram(sent, 0, vm.ramBytes(), ram.duplicatePages.get(), 0, ram.normalPages.get(),
-                        ram.normalBytes.get(), 0, total == 0 ? 0 : sent * 8.0 / 1000 / total, 1, RamBlock.PAGE_SIZE),
+                        ram.normalBytes.get(), 0, total == 0 ? 0 : sent * 8.0 / 1000 / total, 1, TargetPage.SIZE),
                 null, null, null, null, error);
         listener.statusChanged(end, info);
         return info;
