@@ -29,6 +29,12 @@ public final class RamFlags {
      */
     public static final int COMPRESS_PAGE = 0x100;
 
+    /**
+     * QEMU 8.0+ with the multifd capability: the pages went over the multifd channels up to here
+     * (RAM_SAVE_FLAG_MULTIFD_FLUSH). Recognised only to name multifd in the refusal.
+     */
+    public static final int MULTIFD_FLUSH = 0x200;
+
     /** The bits that may hold flags: everything below the page size. */
     public static final long MASK = TargetPage.SIZE - 1;
 

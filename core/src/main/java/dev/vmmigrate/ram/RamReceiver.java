@@ -136,6 +136,8 @@ final class RamReceiver {
             case RamFlags.EOS -> {
                 return false;
             }
+            case RamFlags.MULTIFD_FLUSH -> throw new StreamFormatException(
+                    "QEMU's multifd capability is not supported yet (RAM record MULTIFD_FLUSH)", at);
             default -> throw new StreamFormatException(String.format(
                     "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
         }

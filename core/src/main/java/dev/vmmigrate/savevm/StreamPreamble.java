@@ -18,6 +18,8 @@ import java.util.List;
 public record StreamPreamble(String machineType, List<String> capabilities) {
     public static final int MAGIC = 0x5145564d;
     public static final int VERSION = 3;
+    /** What a multifd channel starts with instead (MULTIFD_MAGIC in QEMU's multifd.c). */
+    static final int MULTIFD_MAGIC = 0x11223344;
     /** Where the machine type name starts: after magic, version, the 0x07 byte and its length. */
     public static final long MACHINE_NAME_OFFSET = 13;
     /** Bounds a configuration's machine name: QEMU's are short, so a huge value means corruption. */
@@ -63,6 +65,10 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
     public static StreamPreamble read(MigrationInput in) throws IOException {
         long at = in.position();
         int magic = in.readBe32();
+        if (magic == MULTIFD_MAGIC) {
+            throw new StreamFormatException(String.format("this is one of QEMU's multifd channels (magic 0x%08x), "
+                    + "not its main stream: QEMU's multifd capability is not supported yet", magic), at);
+        }
         if (magic != MAGIC) {
             throw new StreamFormatException(String.format(
                     "not a QEMU migration stream: magic 0x%08x, expected 0x%08x (\"QEVM\")", magic, MAGIC), at);

@@ -328,7 +328,7 @@ class RamRecordsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0x80, 0xa0, 0x01, 0x0a, 0x200, 0x400})
+    @ValueSource(ints = {0x80, 0xa0, 0x01, 0x0a, 0x400})
     void unknownFlagsAreRefusedWithTheRecordOffset(int flags) {
         byte[] part = concat(Hex.bytes(String.format("%016x", 0x1000L | flags)), Hex.bytes("03 72616d"),
                 new byte[PAGE], Hex.bytes("0000000000000010"));
@@ -337,6 +337,13 @@ class RamRecordsTest {
         assertEquals(startLength, e.offset());
         assertTrue(e.getMessage().contains(String.format("unknown RAM record flags 0x%x", flags)), e.getMessage());
         assertTrue(e.getMessage().endsWith("at offset " + startLength), e.getMessage());
+    }
+
+    @Test
+    void multifdFlushNamesTheCapability() {
+        StreamFormatException e = refusedPart(Hex.bytes("0000000000000200 0000000000000010"));
+        assertEquals("QEMU's multifd capability is not supported yet (RAM record MULTIFD_FLUSH) at offset "
+                + Hex.bytes(START_RAM_4000).length, e.getMessage());
     }
 
     @Test

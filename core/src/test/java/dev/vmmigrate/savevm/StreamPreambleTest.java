@@ -3,6 +3,7 @@ package dev.vmmigrate.savevm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
@@ -51,6 +52,9 @@ class StreamPreambleTest {
         StreamFormatException version = assertThrows(StreamFormatException.class,
                 () -> StreamPreamble.read(MigrationInput.of(Hex.bytes("5145564d 00000002"))));
         assertEquals("unsupported stream version 2, expected 3 at offset 4", version.getMessage());
+        StreamFormatException multifd = assertThrows(StreamFormatException.class,
+                () -> StreamPreamble.read(MigrationInput.of(Hex.bytes("11223344 00000001"))));
+        assertTrue(multifd.getMessage().contains("QEMU's multifd capability is not supported yet"), multifd.getMessage());
     }
 
     @Test
