@@ -4,6 +4,11 @@
 # Usage: scripts/capture-qemu-streams.sh [OUTDIR]
 #   OUTDIR defaults to core/src/test/resources/qemu-streams (relative to the repository root).
 #
+# QEMU (default qemu-system-x86_64) picks the binary; QEMU_ARGS adds arguments to every run, split
+# on blanks. QEMU 10.0 as unpacked by scripts/fetch-qemu10 needs its firmware folder:
+#   q10=$(scripts/fetch-qemu10)
+#   QEMU=$q10 QEMU_ARGS="-L ${q10%/bin/*}/share/qemu" scripts/capture-qemu-streams.sh DIR
+#
 # Needs: qemu-system-x86_64 (Debian 12: apt-get install qemu-system-x86, QEMU 7.2) and python3
 # (only the standard library; it speaks QMP - JSON lines over a unix socket - and writes the
 # RAM files). No KVM is used: every run passes -accel tcg so the device set does not depend on
@@ -28,9 +33,10 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
 qemu="${QEMU:-qemu-system-x86_64}"
+read -r -a qemu_args <<<"${QEMU_ARGS:-}"
 command -v "$qemu" >/dev/null || { echo "capture: $qemu not found (apt-get install qemu-system-x86)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "capture: python3 not found" >&2; exit 1; }
-echo "capture: $("$qemu" --version | head -1)"
+echo "capture: $("$qemu" "${qemu_args[@]}" --version | head -1)"
 
 work="$(mktemp -d)"
 qemu_pid=""
@@ -115,7 +121,7 @@ capture() {
     local name="$1" mib="$2" pattern="$3" mark="$4" machine="$5"; shift 5
     local ram="$work/$name.ram" sock="$work/$name.sock" stream="$work/$name.qemu"
     gen_ram "$ram" $((mib * 256)) "$pattern" "$mark"
-    local cmdline=("$qemu" -machine "$machine,memory-backend=mem"
+    local cmdline=("$qemu" "${qemu_args[@]}" -machine "$machine,memory-backend=mem"
         -object "memory-backend-file,id=mem,size=${mib}M,mem-path=$ram,share=on"
         -accel tcg "$@" -display none -S -qmp "unix:$sock,server=on,wait=off")
     echo "capture: $name: ${cmdline[*]}"

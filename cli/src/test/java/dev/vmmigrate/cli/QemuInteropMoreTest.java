@@ -20,15 +20,16 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * More interoperability with a real QEMU 7.2 (qemu-system-x86_64), driven over QMP: a RUNNING
- * QEMU guest into {@code vm-migrate receive}; the cases QEMU refuses (machine type, RAM block
- * name, RAM block length) refused by vm-migrate with a clear message, and the same cases sent by
- * {@code vm-migrate send --compat qemu} refused by QEMU; and {@code inspect --extract} of a live
+ * More interoperability with a real QEMU (7.2 and 10.0: each test once per {@link QemuVersion}),
+ * driven over QMP: a RUNNING QEMU guest into {@code vm-migrate receive}; the cases QEMU refuses
+ * (machine type, RAM block name, RAM block length) refused by vm-migrate with a clear message,
+ * and the same cases sent by {@code vm-migrate send --compat qemu} refused by QEMU; and
+ * {@code inspect --extract} of a live
  * QEMU's stream against the memory QEMU had (its backend file and {@code pmemsave}).
  *
  * <p>What QEMU said is printed as {@code [QEMU] ...} lines (the test report's stdout). The only
@@ -41,11 +42,6 @@ class QemuInteropMoreTest {
     @TempDir
     Path dir;
 
-    @BeforeAll
-    static void requireQemu() {
-        QemuProcess.assumeInstalled();
-    }
-
     // ---------------------------------------------------------------------------------------
     // 1. A running QEMU guest into vm-migrate receive
     // ---------------------------------------------------------------------------------------
@@ -57,22 +53,25 @@ class QemuInteropMoreTest {
      * carried, QEMU is continued and migrated once more to a file that {@code inspect --json}
      * decodes.
      */
-    @Test
-    void runningQemuGuestIntoReceive() throws Exception {
-        JsonNode loaded = runningQemuInto("--run-for", "0", "--json");
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void runningQemuGuestIntoReceive(QemuVersion version) throws Exception {
+        JsonNode loaded = runningQemuInto(version, "--run-for", "0", "--json");
         // --run-for 0 loads the guest without resuming it (the workload would change RAM).
         assertTrue(loaded.path("data").path("message").asText().endsWith("paused"), loaded.toString());
     }
 
     /** The same into {@code receive --paused --run-for 0}. */
-    @Test
-    void runningQemuGuestIntoReceivePaused() throws Exception {
-        JsonNode loaded = runningQemuInto("--paused", "--run-for", "0", "--json");
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void runningQemuGuestIntoReceivePaused(QemuVersion version) throws Exception {
+        JsonNode loaded = runningQemuInto(version, "--paused", "--run-for", "0", "--json");
         assertTrue(loaded.path("data").path("message").asText().endsWith("paused"), loaded.toString());
     }
 
     /** Returns the receiver's LOADED event. */
-    private JsonNode runningQemuInto(String... receiveOptions) throws Exception {
+    private JsonNode runningQemuInto(QemuVersion version, String... receiveOptions) throws Exception {
+        version.require();
         byte[] content = random(2 << 20, 11);
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path dst = dir.resolve("dst.ram");
@@ -81,7 +80,7 @@ class QemuInteropMoreTest {
                 "--ram-file", dst.toString()));
         receiveArgs.addAll(List.of(receiveOptions));
         CliProcess.Result received;
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none");
              CliProcess receive = CliProcess.start(dir, receiveArgs.toArray(String[]::new))) {
@@ -135,12 +134,13 @@ class QemuInteropMoreTest {
      * A PAUSED QEMU guest (globalstate "paused") into {@code receive --run-for 1s} (resume
      * allowed): like QEMU as a destination (pausedGuestStaysPausedInQemu), vm-migrate keeps it paused.
      */
-    @Test
-    void pausedQemuGuestStaysPausedInReceive() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void pausedQemuGuestStaysPausedInReceive(QemuVersion version) throws Exception {
         Path src = Files.write(dir.resolve("src.ram"), random(2 << 20, 12));
         Path dst = dir.resolve("dst.ram");
         CliProcess.Result received;
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none");
              CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-id", "mem",
@@ -163,29 +163,32 @@ class QemuInteropMoreTest {
     // 2. QEMU as the source: vm-migrate receive refuses what QEMU would refuse
     // ---------------------------------------------------------------------------------------
 
-    /** (a) QEMU {@code -machine pc} (pc-i440fx-7.2) into {@code receive --machine none}. */
-    @Test
-    void receiveRefusesAnotherMachineTypeFromLiveQemu() throws Exception {
-        CliProcess.Result r = qemuSourceInto(List.of("-machine", "pc,memory-backend=mem", "-m", "16M",
+    /** (a) QEMU {@code -machine pc} (pc-i440fx-7.2 or -10.0) into {@code receive --machine none}. */
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void receiveRefusesAnotherMachineTypeFromLiveQemu(QemuVersion version) throws Exception {
+        CliProcess.Result r = qemuSourceInto(version, List.of("-machine", "pc,memory-backend=mem", "-m", "16M",
                         "-object", "memory-backend-ram,id=mem,size=16M"),
                 "--machine", "none", "--ram-id", "mem");
-        String error = assertOneLineFailure(r, "pc-i440fx-7.2");
+        String error = assertOneLineFailure(r, version.pcMachineType());
         assertTrue(error.contains("'none'"), "names both machine types: " + r.describe());
     }
 
     /** (b) QEMU's block "mem" into {@code receive --ram-id ram --ram 2M}. */
-    @Test
-    void receiveRefusesAnUnknownRamBlockFromLiveQemu() throws Exception {
-        CliProcess.Result r = qemuSourceInto(List.of("-machine", "none,memory-backend=mem",
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void receiveRefusesAnUnknownRamBlockFromLiveQemu(QemuVersion version) throws Exception {
+        CliProcess.Result r = qemuSourceInto(version, List.of("-machine", "none,memory-backend=mem",
                         "-object", "memory-backend-ram,id=mem,size=2M"),
                 "--ram-id", "ram", "--ram", "2M");
         assertOneLineFailure(r, "'mem'");
     }
 
     /** (c) QEMU's 2 MiB block "mem" into {@code receive --ram-id mem --ram 4M}. */
-    @Test
-    void receiveRefusesAnotherRamLengthFromLiveQemu() throws Exception {
-        CliProcess.Result r = qemuSourceInto(List.of("-machine", "none,memory-backend=mem",
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void receiveRefusesAnotherRamLengthFromLiveQemu(QemuVersion version) throws Exception {
+        CliProcess.Result r = qemuSourceInto(version, List.of("-machine", "none,memory-backend=mem",
                         "-object", "memory-backend-ram,id=mem,size=2M"),
                 "--ram-id", "mem", "--ram", "4M");
         String error = assertOneLineFailure(r, "2097152");
@@ -198,13 +201,15 @@ class QemuInteropMoreTest {
      * QEMU's end of the migration is recorded, not asserted: without a return path it may say
      * "completed" (the whole stream fit in the socket buffers) or "failed" (the receiver closed).
      */
-    private CliProcess.Result qemuSourceInto(List<String> machineArgs, String... receiveArgs) throws Exception {
+    private CliProcess.Result qemuSourceInto(QemuVersion version, List<String> machineArgs, String... receiveArgs)
+            throws Exception {
+        version.require();
         List<String> qemuArgs = new ArrayList<>(machineArgs);
         qemuArgs.addAll(List.of("-accel", "tcg", "-nodefaults", "-display", "none"));
         List<String> receive = new ArrayList<>(List.of("receive", "tcp:127.0.0.1:0"));
         receive.addAll(List.of(receiveArgs));
         receive.addAll(List.of("--ram-file", dir.resolve("dst.ram").toString(), "--run-for", "0"));
-        try (QemuProcess qemu = QemuProcess.start(dir, qemuArgs.toArray(String[]::new));
+        try (QemuProcess qemu = QemuProcess.start(version, dir, qemuArgs.toArray(String[]::new));
              CliProcess receiver = CliProcess.start(dir, receive.toArray(String[]::new))) {
             qemu.qmp.execute("cont");
             String port = receiver.awaitStderr(LISTENING);
@@ -243,25 +248,29 @@ class QemuInteropMoreTest {
     // 3. QEMU as the destination of vm-migrate send --compat qemu: QEMU refuses
     // ---------------------------------------------------------------------------------------
 
-    /** Sending machine type pc-i440fx-7.2 into QEMU {@code -machine none}. */
-    @Test
-    void qemuRefusesAnotherMachineType() throws Exception {
-        String log = sendIntoRefusingQemu(2 << 20, "--machine", "pc-i440fx-7.2", "--ram-id", "mem", "--ram", "2M");
-        assertTrue(log.contains("Machine type received is 'pc-i440fx-7.2' and local is 'none'"), log);
+    /** Sending machine type pc-i440fx-7.2 (10.0: pc-i440fx-10.0) into QEMU {@code -machine none}. */
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuRefusesAnotherMachineType(QemuVersion version) throws Exception {
+        String machine = version.pcMachineType();
+        String log = sendIntoRefusingQemu(version, 2 << 20, "--machine", machine, "--ram-id", "mem", "--ram", "2M");
+        assertTrue(log.contains("Machine type received is '" + machine + "' and local is 'none'"), log);
     }
 
     /** Sending a 4 MiB block "mem" into QEMU whose "mem" has 2 MiB. */
-    @Test
-    void qemuRefusesAnotherRamLength() throws Exception {
-        String log = sendIntoRefusingQemu(2 << 20, "--machine", "none", "--ram-id", "mem", "--ram", "4M");
-        // QEMU 7.2 ram_load: "Size mismatch: %s: 0x%lx != 0x%lx" (stream's length first).
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuRefusesAnotherRamLength(QemuVersion version) throws Exception {
+        String log = sendIntoRefusingQemu(version, 2 << 20, "--machine", "none", "--ram-id", "mem", "--ram", "4M");
+        // QEMU 7.2 and 10.0 ram_load: "Size mismatch: %s: 0x%lx != 0x%lx" (stream's length first).
         assertTrue(log.contains("Size mismatch: mem: 0x400000 != 0x200000"), log);
     }
 
     /** Sending block "ram" into QEMU whose block is "mem". */
-    @Test
-    void qemuRefusesAnUnknownRamBlock() throws Exception {
-        String log = sendIntoRefusingQemu(2 << 20, "--machine", "none", "--ram-id", "ram", "--ram", "2M");
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuRefusesAnUnknownRamBlock(QemuVersion version) throws Exception {
+        String log = sendIntoRefusingQemu(version, 2 << 20, "--machine", "none", "--ram-id", "ram", "--ram", "2M");
         assertTrue(log.contains("Unknown ramblock \"ram\", cannot accept migration"), log);
     }
 
@@ -272,7 +281,8 @@ class QemuInteropMoreTest {
      * incoming load fails) or leaves "inmigrate" for a state that is not running, and its RAM file
      * is not ours. Returns what QEMU printed (its stderr).
      */
-    private String sendIntoRefusingQemu(int qemuRam, String... sendArgs) throws Exception {
+    private String sendIntoRefusingQemu(QemuVersion version, int qemuRam, String... sendArgs) throws Exception {
+        version.require();
         Path src = dir.resolve("src.ram");
         Path dst = dir.resolve("dst.ram");
         try (RandomAccessFile zero = new RandomAccessFile(dst.toFile(), "rw")) {
@@ -283,7 +293,7 @@ class QemuInteropMoreTest {
         send.addAll(List.of(sendArgs));
         send.addAll(List.of("--ram-file", src.toString(), "--fill", "half_random"));
         String log;
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=" + qemuRam + ",mem-path=" + dst + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-incoming", "tcp:127.0.0.1:" + port)) {
             // QEMU listens on the -incoming address before its main loop answers QMP.
@@ -327,14 +337,15 @@ class QemuInteropMoreTest {
      * 0..4M (machine none maps the backend at 0: {@code info mtree} shows
      * {@code 0000000000000000-00000000003fffff (prio 0, ram): mem}).
      */
-    @Test
-    void inspectExtractOfALiveQemuStreamIsItsMemory() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void inspectExtractOfALiveQemuStreamIsItsMemory(QemuVersion version) throws Exception {
         int size = 4 << 20;
         byte[] content = random(size, 4);
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path stream = dir.resolve("live.mig");
         Path pmem = dir.resolve("pmemsave.bin");
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=4M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none")) {
             JsonNode mtree = qemu.qmp.execute("human-monitor-command",

@@ -10,32 +10,29 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * vm-migrate and a real QEMU (qemu-system-x86_64, 7.2 on Debian 12) migrate to each other, driven
- * over QMP: QEMU → {@code vm-migrate receive} over tcp, and {@code vm-migrate send --compat qemu}
- * → QEMU {@code -incoming} over tcp, unix and exec. The RAM is a shared memory-backend-file on
+ * vm-migrate and a real QEMU (qemu-system-x86_64: Debian 12's 7.2 and 10.0, each test once per
+ * {@link QemuVersion}) migrate to each other, driven over QMP: QEMU → {@code vm-migrate receive}
+ * over tcp, and {@code vm-migrate send --compat qemu} → QEMU {@code -incoming} over tcp, unix and
+ * exec. The RAM is a shared memory-backend-file on
  * the QEMU side and {@code --ram-file} on ours, so both sides' memory can be compared as files.
  */
 class QemuInteropTest {
     @TempDir
     Path dir;
 
-    @BeforeAll
-    static void requireQemu() {
-        QemuProcess.assumeInstalled();
-    }
-
     /** (a) QEMU's {@code migrate} to {@code vm-migrate receive tcp:127.0.0.1:0}. */
-    @Test
-    void qemuToVmMigrateOverTcp() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuToVmMigrateOverTcp(QemuVersion version) throws Exception {
         byte[] content = QemuTestData.NONE_2M.ram();
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path dst = dir.resolve("dst.ram");
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=2M,mem-path=" + src + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-S");
              CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-id", "mem",
@@ -60,34 +57,38 @@ class QemuInteropTest {
     }
 
     /** (b) {@code vm-migrate send --compat qemu tcp:...} to QEMU {@code -incoming tcp:127.0.0.1:PORT}. */
-    @Test
-    void vmMigrateToQemuOverTcp() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void vmMigrateToQemuOverTcp(QemuVersion version) throws Exception {
         int port = QemuProcess.freePort();
-        String status = sendToQemu("tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false);
+        String status = sendToQemu(version, "tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false);
         assertEquals("running", status, "the source guest ran, so QEMU resumes it");
     }
 
     /** (b) over a unix socket: QEMU {@code -incoming unix:PATH}. */
-    @Test
-    void vmMigrateToQemuOverUnix() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void vmMigrateToQemuOverUnix(QemuVersion version) throws Exception {
         Path socket = dir.resolve("incoming.sock");
-        String status = sendToQemu("unix:" + socket, "unix:" + socket, false);
+        String status = sendToQemu(version, "unix:" + socket, "unix:" + socket, false);
         assertEquals("running", status, "the source guest ran, so QEMU resumes it");
     }
 
     /** (b) through a file: {@code vm-migrate send file:F}, then QEMU {@code -incoming "exec:cat F"}. */
-    @Test
-    void vmMigrateToQemuThroughExecCat() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void vmMigrateToQemuThroughExecCat(QemuVersion version) throws Exception {
         Path stream = dir.resolve("stream.mig");
-        String status = sendToQemu("file:" + stream, "exec:cat " + stream, true);
+        String status = sendToQemu(version, "file:" + stream, "exec:cat " + stream, true);
         assertEquals("running", status, "the source guest ran, so QEMU resumes it");
     }
 
     /** A paused source guest (globalstate "paused") stays paused in QEMU after the load. */
-    @Test
-    void pausedGuestStaysPausedInQemu() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void pausedGuestStaysPausedInQemu(QemuVersion version) throws Exception {
         int port = QemuProcess.freePort();
-        String status = sendToQemu("tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false, "--paused",
+        String status = sendToQemu(version, "tcp:127.0.0.1:" + port, "tcp:127.0.0.1:" + port, false, "--paused",
                 "--fill", "half_random");
         assertEquals("paused", status, "globalstate 'paused': QEMU does not start the guest");
     }
@@ -97,8 +98,9 @@ class QemuInteropTest {
      * started when {@code sendFirst}, as for a file), waits until QEMU leaves "inmigrate", quits
      * QEMU and compares its RAM file with ours. Returns QEMU's run state after the load.
      */
-    private String sendToQemu(String sendUri, String incoming, boolean sendFirst, String... sendOptions)
-            throws Exception {
+    private String sendToQemu(QemuVersion version, String sendUri, String incoming, boolean sendFirst,
+            String... sendOptions) throws Exception {
+        version.require();
         Path src = dir.resolve("src.ram");
         Path dst = dir.resolve("dst.ram");
         try (RandomAccessFile zero = new RandomAccessFile(dst.toFile(), "rw")) {
@@ -115,7 +117,7 @@ class QemuInteropTest {
             assertEquals(0, sent.exitCode(), sent.describe());
         }
         String finalStatus;
-        try (QemuProcess qemu = QemuProcess.start(dir, "-machine", "none,memory-backend=mem",
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=8M,mem-path=" + dst + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-incoming", incoming)) {
             if (!sendFirst) {

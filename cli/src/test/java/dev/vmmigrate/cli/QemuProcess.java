@@ -18,15 +18,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /**
- * A real QEMU (qemu-system-x86_64) for the interoperability tests, with its QMP monitor on a unix
- * socket and its stdout and stderr in one log file; closing kills it if {@link #quit()} did not
+ * A real QEMU (qemu-system-x86_64 of one {@link QemuVersion}) for the interoperability tests,
+ * with its QMP monitor on a unix socket and its stdout and stderr in one log file; closing kills it
+ * (and what it started, such as an {@code exec:} migration's command) if {@link #quit()} did not
  * end it. The only duration is a hang guard: QEMU is killed after {@link #GUARD} whatever happens.
  */
 final class QemuProcess implements AutoCloseable {
-    private static final String QEMU = "qemu-system-x86_64";
     /** Hang guard for one QEMU: it is killed after this long whatever happens. */
     static final Duration GUARD = Duration.ofSeconds(120);
     private static final Duration POLL = Duration.ofMillis(100);
@@ -48,12 +47,6 @@ final class QemuProcess implements AutoCloseable {
         this.qmp = qmp;
     }
 
-    /** Skips the calling test class unless qemu-system-x86_64 is on the PATH. */
-    static void assumeInstalled() {
-        Assumptions.assumeTrue(onPath(QEMU), QEMU + " not installed: install Debian's qemu-system-x86 package "
-                + "(apt-get install qemu-system-x86) to run the QEMU interoperability tests");
-    }
-
     /** A loopback port free right now, for QEMU's {@code -incoming tcp:127.0.0.1:PORT}. */
     static int freePort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -61,12 +54,22 @@ final class QemuProcess implements AutoCloseable {
         }
     }
 
-    /** Starts QEMU with {@code args} plus its QMP socket in {@code dir} and connects to it. */
-    static QemuProcess start(Path dir, String... args) throws Exception {
-        Path socket = dir.resolve("qmp.sock");
+    /** Starts {@code version} with {@code args} plus its QMP socket in {@code dir} and connects to it. */
+    static QemuProcess start(QemuVersion version, Path dir, String... args) throws Exception {
+        return startNamed(version, dir, "qemu", args);
+    }
+
+    /**
+     * Starts {@code version} (skipped, or failed under CI, when it is missing) with {@code args}
+     * plus its QMP socket {@code dir/NAME.qmp} (its output in {@code dir/NAME.log}), connects to
+     * QMP and checks the version QMP's greeting reports. {@code name} tells apart several QEMUs
+     * in one folder.
+     */
+    static QemuProcess startNamed(QemuVersion version, Path dir, String name, String... args) throws Exception {
+        List<String> command = new ArrayList<>(version.command());
+        Path socket = dir.resolve(name + ".qmp");
         Files.deleteIfExists(socket);
-        Path log = dir.resolve("qemu.log");
-        List<String> command = new ArrayList<>(List.of(QEMU));
+        Path log = dir.resolve(name + ".log");
         command.addAll(List.of(args));
         command.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
         Process process = new ProcessBuilder(command).directory(dir.toFile())
@@ -74,15 +77,24 @@ final class QemuProcess implements AutoCloseable {
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         // Hang guard: a QEMU that never ends is killed, which also ends any QMP read on it.
         ScheduledFuture<?> guard = WATCHDOG.schedule(() -> {
+            process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly();
         }, GUARD.toSeconds(), TimeUnit.SECONDS);
+        QemuProcess qemu;
         try {
-            return new QemuProcess(process, log, guard, QmpClient.connect(socket, process, Duration.ofSeconds(30)));
+            qemu = new QemuProcess(process, log, guard, QmpClient.connect(socket, process, Duration.ofSeconds(30)));
         } catch (IOException | InterruptedException e) {
             process.destroyForcibly();
             guard.cancel(false);
             return fail(e.getMessage() + "; QEMU " + String.join(" ", command) + " printed:\n" + readLog(log), e);
         }
+        JsonNode reported = qemu.qmp.greeting().path("QMP").path("version").path("qemu");
+        if (reported.path("major").asInt(-1) != version.major()
+                || reported.path("minor").asInt(-1) != version.minor()) {
+            qemu.close();
+            fail(command.getFirst() + " is not " + version + ": its QMP greeting says " + qemu.qmp.greeting());
+        }
+        return qemu;
     }
 
     /** Polls query-migrate until the migration is completed, failed or cancelled. */
@@ -146,6 +158,24 @@ final class QemuProcess implements AutoCloseable {
         }
     }
 
+    /** A human monitor command over QMP ({@code human-monitor-command}); its output, CRs removed. */
+    String hmp(String commandLine) throws InterruptedException {
+        try {
+            return qmp.execute("human-monitor-command", QmpClient.args().put("command-line", commandLine)).asText()
+                    .replace("\r", "");
+        } catch (IOException e) {
+            process.waitFor(10, TimeUnit.SECONDS);
+            return fail("HMP " + commandLine + ": " + e.getMessage() + "; QEMU "
+                    + (process.isAlive() ? "still runs" : "exited with status " + process.exitValue())
+                    + ", its output:\n" + log(), e);
+        }
+    }
+
+    /** Whether QEMU still runs. */
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
     /** What QEMU reported, for the test report (stdout of the test). */
     void record(String line) {
         System.out.println("[QEMU] " + line);
@@ -180,20 +210,6 @@ final class QemuProcess implements AutoCloseable {
         } catch (IOException e) {
             return "(cannot read " + log + ": " + e + ")";
         }
-    }
-
-    private static boolean onPath(String program) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return false;
-        }
-        for (String entry : path.split(File.pathSeparator)) {
-            Path candidate = Path.of(entry.isEmpty() ? "." : entry, program);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     @Override
