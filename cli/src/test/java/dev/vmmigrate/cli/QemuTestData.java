@@ -19,6 +19,8 @@ final class QemuTestData {
     static final Capture NONE_2M = new Capture("none-2m.qemu", 2 << 20, 256, 384);
     /** pc-16m.qemu: {@code -machine pc} (pc-i440fx-7.2), backend "mem" of 16 MiB. */
     static final Capture PC_16M = new Capture("pc-16m.qemu", 16 << 20, 64, 3000);
+    /** The same pc capture made by QEMU 10.0 (machine pc-i440fx-10.0). */
+    static final Capture PC_16M_QEMU10 = new Capture("pc-16m-qemu10.qemu", 16 << 20, 64, 3000);
 
     private QemuTestData() {
     }
