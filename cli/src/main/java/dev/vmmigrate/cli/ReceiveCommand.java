@@ -210,14 +210,14 @@ final class ReceiveCommand implements Callable<Integer> {
         }
         try (HeldVm vm = target.vm()) {
             vm.force();
-            if (save != null) {
-                writeCheckpoint(reporter, vm::save);
-            }
             reporter.note("LOADED", String.format("VM loaded in %d ms (machine %s, %d RAM blocks, %s RAM, %d device "
                     + "sections), held stopped: vm-migrate cannot run its CPUs%s", incoming.totalMillis(),
                     vm.machineType(), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
                     vm.devices().size(), vm.sourceRunState().map(s -> " (the source had it " + s.qemuName() + ")")
                             .orElse("")));
+            if (save != null) {
+                writeCheckpoint(reporter, vm::save);
+            }
             reporter.summary(info);
             if (runFor == null) {
                 interrupted.await();

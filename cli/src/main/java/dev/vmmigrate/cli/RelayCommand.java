@@ -95,7 +95,8 @@ final class RelayCommand implements Callable<Integer> {
         TeeChannel tee = new TeeChannel(incoming.input(), outgoing.output());
         HeldVmReceiver held = new HeldVmReceiver(null, null);
         IncomingMigration migration = new IncomingMigration(held, held.loadVm());
-        migration.addListener(reporter);
+        // The relay's outcome is the load's and the copy's together: it reports its own status.
+        reporter.statusChanged(MigrationStatus.ACTIVE, MigrationInfo.of(MigrationStatus.ACTIVE.qmpName(), 0L, null));
         AtomicBoolean interrupted = new AtomicBoolean();
         Interrupts.onInterrupt(() -> {
             interrupted.set(true);
@@ -112,6 +113,7 @@ final class RelayCommand implements Callable<Integer> {
         }
         MigrationInfo info = MigrationInfo.of(end.qmpName(), migration.totalMillis(), migration.error());
         if (end != MigrationStatus.COMPLETED) {
+            reporter.statusChanged(end, info);
             reporter.summary(info);
             return interrupted.get() ? ExitCode.CANCELLED : ExitCode.FAILED;
         }
@@ -127,12 +129,14 @@ final class RelayCommand implements Callable<Integer> {
                         "passing the VM on to " + outgoing.description() + " failed after " + tee.copied()
                                 + " bytes: " + why + "; the whole VM (" + vm.machineType() + ") was received here"
                                 + (save != null ? " and saved to " + save : ", use --save to keep it"));
+                reporter.statusChanged(MigrationStatus.FAILED, failed);
                 reporter.summary(failed);
                 return ExitCode.FAILED;
             }
             reporter.note("RELAYED", String.format("passed on %s of a %s VM (%s RAM) in %d ms",
                     Units.formatSize(tee.copied()), vm.machineType(), Units.formatSize(vm.ramBytes()),
                     migration.totalMillis()));
+            reporter.statusChanged(end, info);
             reporter.summary(info);
             return ExitCode.OK;
         }

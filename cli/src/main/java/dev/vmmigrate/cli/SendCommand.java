@@ -9,7 +9,7 @@ import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.held.HeldVm;
 import dev.vmmigrate.held.HeldVmSend;
 import dev.vmmigrate.migration.MigrationInfo;
-import dev.vmmigrate.migration.Capability;
+import dev.vmmigrate.ownsections.Capability;
 import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationCapabilities;

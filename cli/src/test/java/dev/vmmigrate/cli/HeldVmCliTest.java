@@ -52,6 +52,7 @@ class HeldVmCliTest {
         assertArrayEquals(checkpoint, Files.readAllBytes(dir.resolve("relayed.ckpt")), "the relay's own copy");
     }
 
+    /** With --compress: the relay reads vm-migrate's capabilities section to follow zstd pages. */
     @Test
     void builtInGuestLiveThroughARelay() throws IOException {
         try (CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-file", "dst.ram",
@@ -59,7 +60,8 @@ class HeldVmCliTest {
              CliProcess relay = CliProcess.start(dir, "relay", "tcp:127.0.0.1:0",
                      "tcp:127.0.0.1:" + receive.awaitStderr(TCP_PORT))) {
             CliProcess.Result send = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + relay.awaitStderr(TCP_PORT),
-                    "--ram", "8M", "--ram-file", "src.ram", "--workload", "random:16M/s", "--warmup", "200ms");
+                    "--ram", "8M", "--ram-file", "src.ram", "--workload", "random:16M/s", "--warmup", "200ms",
+                    "--compress");
             assertEquals(0, send.exitCode(), send.describe());
             assertEquals(0, relay.await().exitCode());
             CliProcess.Result received = receive.await();

@@ -121,9 +121,16 @@ class QemuMachineTest {
         byte[] sent = Files.readAllBytes(origExtract.resolve(BootSectorGuest.MAIN_RAM_BLOCK + ".ram"));
         QemuTestData.assertSameBytes(sent, Files.readAllBytes(mainRam),
                 "the RAM QEMU A sent (its stream, extracted) vs the checkpoint's " + BootSectorGuest.MAIN_RAM_BLOCK);
-        // QEMU's own stream is the reference: in some runs (seen on 7.2, pc and q35) A's pmemsave
-        // after the migration differs from what A's stream carried, for the guest's working set.
+        // QEMU's own stream is the reference. QEMU 10.0's equals A's memory at the end. QEMU 7.2's
+        // (pc and q35, every run here) carries the guest's working set several passes older than
+        // A's pmemsave: a QEMU 7.2 that loads its own stream gets that older memory too (checked by
+        // hand), so it is QEMU 7.2's, not ours; it is printed rather than asserted for 7.2.
         byte[] pmem = Files.readAllBytes(checkpoint.pmemsave());
+        if (version == QemuVersion.V10_0) {
+            QemuTestData.assertSameBytes(pmem, Files.readAllBytes(mainRam), "QEMU A's pmemsave 0.."
+                    + BootSectorGuest.RAM_BYTES + " after the migration vs the checkpoint's "
+                    + BootSectorGuest.MAIN_RAM_BLOCK);
+        }
         System.out.printf("[vm-migrate] %s %s: QEMU A's stream %s its pmemsave after the migration%n", version,
                 machine, java.util.Arrays.equals(sent, pmem) ? "equals" : "DIFFERS FROM");
 

@@ -1,6 +1,7 @@
 package dev.vmmigrate.held;
 
 import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.ownsections.StreamCapabilities;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.savevm.HandlerRegistry;
@@ -40,7 +41,9 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
     /** The loader to read a stream with, which must be for {@code machineType} (null: any). */
     public LoadVm loadVm(String machineType) {
         RamHandler ram = new RamHandler(this::newBlock);
-        return LoadVm.keepingUnknownDevices(new HandlerRegistry().add(ram), machineType);
+        // vm-migrate's capabilities section says how the pages are encoded (zstd): read it, keep it.
+        StreamCapabilities capabilities = new StreamCapabilities(ram);
+        return LoadVm.keepingUnknownDevices(new HandlerRegistry().add(ram).add(capabilities.handler()), machineType);
     }
 
     private synchronized RamBlock newBlock(String id, long length, long offset) throws StreamFormatException {

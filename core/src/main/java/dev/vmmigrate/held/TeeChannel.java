@@ -30,9 +30,8 @@ public final class TeeChannel implements ReadableByteChannel {
             ByteBuffer out = dst.duplicate().position(start).limit(start + n);
             try {
                 while (out.hasRemaining()) {
-                    copy.write(out);
+                    copied += copy.write(out);
                 }
-                copied += n;
             } catch (IOException e) {
                 copyError = e;
             }
@@ -45,7 +44,7 @@ public final class TeeChannel implements ReadableByteChannel {
         return copyError;
     }
 
-    /** Bytes passed on so far. */
+    /** Bytes the copy took so far (up to where it failed). */
     public long copied() {
         return copied;
     }

@@ -1,5 +1,8 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.StreamCapabilities;
+import dev.vmmigrate.ownsections.IntegrityDigest;
+
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.ram.RamHandler;

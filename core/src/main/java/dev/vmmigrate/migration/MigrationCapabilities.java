@@ -1,5 +1,7 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.Capability;
+
 import java.util.EnumSet;
 import java.util.Set;
 

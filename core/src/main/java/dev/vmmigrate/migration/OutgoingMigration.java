@@ -1,5 +1,7 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.Capability;
+
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
@@ -169,7 +171,7 @@ public final class OutgoingMigration {
         ram.configure(new RamSaveOptions(
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
                 caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
-        streams.capabilities().use(caps);
+        streams.capabilities().use(caps.enabled(), caps.compressLevel());
         throttlePercent = 0;
         if (streams.block() != null) {
             streams.block().configure(caps.has(Capability.ZERO_BLOCKS));

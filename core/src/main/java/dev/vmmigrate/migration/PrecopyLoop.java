@@ -1,5 +1,7 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.Capability;
+
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamHandler;

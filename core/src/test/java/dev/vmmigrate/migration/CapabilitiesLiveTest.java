@@ -1,5 +1,7 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.Capability;
+
 import static dev.vmmigrate.migration.LiveMigrations.acceptAndLoad;
 import static dev.vmmigrate.migration.LiveMigrations.assertMigrated;
 import static dev.vmmigrate.migration.LiveMigrations.awaitOutgoing;

@@ -1,5 +1,7 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.ownsections.Capability;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

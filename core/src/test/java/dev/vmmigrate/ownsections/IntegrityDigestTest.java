@@ -1,4 +1,4 @@
-package dev.vmmigrate.migration;
+package dev.vmmigrate.ownsections;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

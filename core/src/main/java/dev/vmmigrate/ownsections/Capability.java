@@ -1,4 +1,4 @@
-package dev.vmmigrate.migration;
+package dev.vmmigrate.ownsections;
 
 import java.util.Arrays;
 import java.util.stream.Collectors;

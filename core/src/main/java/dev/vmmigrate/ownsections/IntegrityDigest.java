@@ -1,4 +1,4 @@
-package dev.vmmigrate.migration;
+package dev.vmmigrate.ownsections;
 
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;

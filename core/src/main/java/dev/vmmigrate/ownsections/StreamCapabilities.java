@@ -1,4 +1,4 @@
-package dev.vmmigrate.migration;
+package dev.vmmigrate.ownsections;
 
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.savevm.DeviceHandler;
@@ -24,10 +24,11 @@ public final class StreamCapabilities {
     private static final long KNOWN_BITS = knownBits();
 
     private final RamHandler ram;
-    private volatile MigrationCapabilities current = MigrationCapabilities.none();
+    private volatile Set<Capability> enabled = Set.of();
+    private volatile int compressLevel;
     private volatile Set<Capability> received = Set.of();
 
-    StreamCapabilities(RamHandler ram) {
+    public StreamCapabilities(RamHandler ram) {
         this.ram = ram;
     }
 
@@ -51,25 +52,28 @@ public final class StreamCapabilities {
         return bits;
     }
 
-    void use(MigrationCapabilities capabilities) {
-        current = capabilities;
+    /** What the next save announces: the capabilities in use and the zstd level. */
+    public void use(Set<Capability> capabilities, int level) {
+        enabled = Set.copyOf(capabilities);
+        compressLevel = level;
     }
 
     /** What the last loaded stream announced. */
-    Set<Capability> received() {
+    public Set<Capability> received() {
         return received;
     }
 
-    DeviceHandler handler() {
+    /** The section, sent at setup before any RAM (early setup: the pages depend on it). */
+    public DeviceHandler handler() {
         return new DeviceHandler(IDSTR, 0, DESCRIPTION, this::save, this::load, true);
     }
 
     private FieldValues save() {
         long bits = 0;
-        for (Capability capability : current.enabled()) {
+        for (Capability capability : enabled) {
             bits |= capability.wireMask();
         }
-        return new FieldValues().put("capabilities", bits).put("compress_level", (long) current.compressLevel());
+        return new FieldValues().put("capabilities", bits).put("compress_level", (long) compressLevel);
     }
 
     private void load(FieldValues values) {

@@ -1,4 +1,4 @@
-package dev.vmmigrate.migration;
+package dev.vmmigrate.ownsections;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -43,8 +43,7 @@ class CapabilityTest {
     @Test
     void sectionCarriesTheWireBits() {
         StreamCapabilities capabilities = new StreamCapabilities(new RamHandler(List.of()));
-        capabilities.use(new MigrationCapabilities(Set.of(Capability.AUTO_CONVERGE, Capability.COMPRESS),
-                MigrationCapabilities.DEFAULT_XBZRLE_CACHE_SIZE, 3));
+        capabilities.use(Set.of(Capability.AUTO_CONVERGE, Capability.COMPRESS), 3);
         DeviceHandler handler = capabilities.handler();
         FieldValues saved = handler.saver().get();
         assertEquals(0b1010L, saved.getLong("capabilities"));
