@@ -15,6 +15,11 @@ public final class ExitCode {
     public static final int CANCELLED = 3;
     /** The received state does not match the digest the source sent: the guest was not resumed. */
     public static final int VERIFICATION = 4;
+    /**
+     * Receive: the guest was loaded and verified and the return path said so, but the source's
+     * commit never came: the guest is held paused (the source may still run its copy).
+     */
+    public static final int UNCOMMITTED = 5;
 
     private ExitCode() {
     }

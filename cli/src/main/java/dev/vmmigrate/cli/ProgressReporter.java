@@ -95,6 +95,12 @@ final class ProgressReporter implements Reporter {
 
     @Override
     public void summary(MigrationInfo info) {
+        summary(info, null);
+    }
+
+    /** The caveat ends the summary line: it is the last thing said. */
+    @Override
+    public void summary(MigrationInfo info, String caveat) {
         stopTicker();
         StringBuilder text = new StringBuilder("migration ").append(info.status());
         if (info.errorDesc() != null) { // a failure is an answer, not progress: always said
@@ -131,6 +137,9 @@ final class ProgressReporter implements Reporter {
         }
         if (info.cpuThrottlePercentage() != null) {
             text.append(", throttle ").append(info.cpuThrottlePercentage()).append('%');
+        }
+        if (caveat != null) {
+            text.append("; ").append(caveat);
         }
         line(text.toString());
     }

@@ -39,7 +39,9 @@ import picocli.CommandLine.Parameters;
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Loaded (and run for --run-for).", "1:The load failed; the guest was not resumed.",
             "2:Bad usage.", "3:Interrupted (Ctrl-C) while waiting for the stream or loading it.",
-            "4:Verification mismatch; the guest was not resumed."})
+            "4:Verification mismatch; the guest was not resumed.",
+            "5:Loaded and verified, but the source's commit never arrived: the guest is held paused here "
+                + "(the source may still run its copy)."})
 final class ReceiveCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "URI", description = "Where to accept the stream.")
     String uri;
@@ -59,6 +61,12 @@ final class ReceiveCommand implements Callable<Integer> {
                     + "-incoming \"exec:cat FILE\" and send --load sends on. Written beside FILE and renamed over "
                     + "it, so a failure leaves FILE as it was.")
     Path save;
+
+    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            defaultValue = "30s",
+            description = "Fail the load (the guest does not run) when the source sends nothing for this long, "
+                    + "and give up waiting for a vm-migrate source's commit after it. Default: ${DEFAULT-VALUE}.")
+    Duration stallTimeout;
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
@@ -136,6 +144,7 @@ final class ReceiveCommand implements Callable<Integer> {
         boolean holdAfterLoad = paused || (runFor != null && runFor.isZero());
         IncomingMigration incoming = streams.incoming(guest, holdAfterLoad || save != null);
         incoming.addListener(reporter);
+        incoming.stallTimeout(stallTimeout);
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {
             interrupted.countDown();
@@ -146,11 +155,7 @@ final class ReceiveCommand implements Callable<Integer> {
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             reporter.summary(info);
-            if (interrupted.getCount() == 0) {
-                return ExitCode.CANCELLED;
-            }
-            return incoming.failure() == IncomingMigration.Failure.VERIFICATION
-                    ? ExitCode.VERIFICATION : ExitCode.FAILED;
+            return failureCode(incoming, interrupted.getCount() == 0);
         }
         guest.ramBlocks().forEach(RamBlock::force);
         if (save != null) {
@@ -196,6 +201,7 @@ final class ReceiveCommand implements Callable<Integer> {
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
         incoming.addListener(reporter);
+        incoming.stallTimeout(stallTimeout);
         CountDownLatch interrupted = new CountDownLatch(1);
         Interrupts.onInterrupt(() -> {
             interrupted.countDown();
@@ -206,7 +212,7 @@ final class ReceiveCommand implements Callable<Integer> {
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             reporter.summary(info);
-            return interrupted.getCount() == 0 ? ExitCode.CANCELLED : ExitCode.FAILED;
+            return failureCode(incoming, interrupted.getCount() == 0);
         }
         try (HeldVm vm = target.vm()) {
             vm.force();
@@ -226,6 +232,17 @@ final class ReceiveCommand implements Callable<Integer> {
             }
         }
         return ExitCode.OK;
+    }
+
+    private static int failureCode(IncomingMigration incoming, boolean interrupted) {
+        if (interrupted) {
+            return ExitCode.CANCELLED;
+        }
+        return switch (incoming.failure()) {
+            case VERIFICATION -> ExitCode.VERIFICATION;
+            case UNCOMMITTED -> ExitCode.UNCOMMITTED;
+            case NONE, STREAM -> ExitCode.FAILED;
+        };
     }
 
     private void writeCheckpoint(Reporter reporter, CheckpointFile.StreamWriter writer) {

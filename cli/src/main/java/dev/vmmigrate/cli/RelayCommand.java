@@ -4,7 +4,10 @@ import dev.vmmigrate.held.CheckpointFile;
 import dev.vmmigrate.held.HeldVm;
 import dev.vmmigrate.held.HeldVmReceiver;
 import dev.vmmigrate.held.TeeChannel;
-import dev.vmmigrate.migration.IncomingMigration;
+import dev.vmmigrate.migration.PostcopyAdvice;
+import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.savevm.Section;
+import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.stream.MigrationInput;
@@ -46,6 +49,11 @@ final class RelayCommand implements Callable<Integer> {
             description = "Also write the VM to FILE as a compact checkpoint once it has passed (as receive --save); "
                     + "when OUT fails, the VM held here is saved all the same.")
     Path save;
+
+    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            defaultValue = "30s",
+            description = "Fail when the source sends nothing for this long. Default: ${DEFAULT-VALUE}.")
+    java.time.Duration stallTimeout;
 
     @Mixin
     OutputOptions outputOptions;
@@ -94,27 +102,54 @@ final class RelayCommand implements Callable<Integer> {
             throws InterruptedException, IOException {
         TeeChannel tee = new TeeChannel(incoming.input(), outgoing.output());
         HeldVmReceiver held = new HeldVmReceiver(null, null);
-        IncomingMigration migration = new IncomingMigration(held, held.loadVm());
         // The relay's outcome is the load's and the copy's together: it reports its own status.
         reporter.statusChanged(MigrationStatus.ACTIVE, MigrationInfo.of(MigrationStatus.ACTIVE.qmpName(), 0L, null));
         AtomicBoolean interrupted = new AtomicBoolean();
         Interrupts.onInterrupt(() -> {
             interrupted.set(true);
-            migration.cancel();
+            incoming.shutdown();
             outgoing.shutdown();
         });
-        migration.start(incoming, new MigrationInput(tee));
-        MigrationStatus end = migration.awaitFinished();
+        // The verdict is the destination's, not the relay's: what it sends back goes to the source.
+        Thread back = incoming.hasBackChannel() && outgoing.hasBackChannel()
+                ? Thread.ofVirtual().name("relay-return-path").start(() -> pump(outgoing, incoming)) : null;
+        long start = System.currentTimeMillis();
+        String loadError = null;
+        MigrationInput in = new MigrationInput(tee);
+        try (StallWatchdog watchdog = new StallWatchdog(stallTimeout, in::position, () -> {
+            incoming.shutdown();
+            outgoing.shutdown();
+        })) {
+            try {
+                held.loaded(held.loadVm().load(in, passingCommandsOn()), false);
+                // What the source sends after the stream's end (a vm-migrate source's commit) goes on too.
+                while (!in.atEnd()) {
+                    in.skip(1);
+                }
+            } catch (IOException | RuntimeException e) {
+                held.loadFailed();
+                loadError = watchdog.stalled() ? watchdog.describe("no bytes from the source")
+                        : e.getMessage() == null ? e.toString() : e.getMessage();
+            }
+        } finally {
+            in.close();
+        }
+        long total = System.currentTimeMillis() - start;
         String closeError = null;
         try {
             outgoing.close(); // the destination sees the end of the stream; exec: reports its exit status
         } catch (IOException e) {
             closeError = e.getMessage();
         }
-        MigrationInfo info = MigrationInfo.of(end.qmpName(), migration.totalMillis(), migration.error());
-        if (end != MigrationStatus.COMPLETED) {
-            reporter.statusChanged(end, info);
-            reporter.summary(info);
+        if (back != null) {
+            back.join(stallTimeout.toMillis());
+        }
+        incoming.close();
+        if (loadError != null) {
+            MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), total,
+                    "load of migration failed: " + loadError);
+            reporter.statusChanged(MigrationStatus.FAILED, failed);
+            reporter.summary(failed);
             return interrupted.get() ? ExitCode.CANCELLED : ExitCode.FAILED;
         }
         try (HeldVm vm = held.vm()) {
@@ -125,7 +160,7 @@ final class RelayCommand implements Callable<Integer> {
             IOException copyError = tee.copyError();
             if (copyError != null || closeError != null) {
                 String why = copyError != null ? copyError.getMessage() : closeError;
-                MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), migration.totalMillis(),
+                MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), total,
                         "passing the VM on to " + outgoing.description() + " failed after " + tee.copied()
                                 + " bytes: " + why + "; the whole VM (" + vm.machineType() + ") was received here"
                                 + (save != null ? " and saved to " + save : ", use --save to keep it"));
@@ -133,12 +168,47 @@ final class RelayCommand implements Callable<Integer> {
                 reporter.summary(failed);
                 return ExitCode.FAILED;
             }
+            MigrationInfo info = MigrationInfo.of(MigrationStatus.COMPLETED.qmpName(), total, null);
             reporter.note("RELAYED", String.format("passed on %s of a %s VM (%s RAM) in %d ms",
-                    Units.formatSize(tee.copied()), vm.machineType(), Units.formatSize(vm.ramBytes()),
-                    migration.totalMillis()));
-            reporter.statusChanged(end, info);
+                    Units.formatSize(tee.copied()), vm.machineType(), Units.formatSize(vm.ramBytes()), total));
+            reporter.statusChanged(MigrationStatus.COMPLETED, info);
             reporter.summary(info);
             return ExitCode.OK;
+        }
+    }
+
+    /**
+     * The relay lets the destination answer the return path's commands (they reach it with the
+     * stream) and takes QEMU's postcopy advice as a precopy destination does.
+     */
+    private static LoadVm.Listener passingCommandsOn() {
+        return new LoadVm.Listener() {
+            @Override
+            public void command(Section.Command command) throws IOException {
+                switch (command.command()) {
+                    case OPEN_RETURN_PATH, PING -> {
+                        // the destination answers, through the back pump
+                    }
+                    case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
+                    default -> LoadVm.refuseUnlessSwitchover(command);
+                }
+            }
+        };
+    }
+
+    /** Copies what {@code from} sends back to {@code to} until either side ends. */
+    private static void pump(Connection from, Connection to) {
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
+        try {
+            while (from.input().read(buffer) >= 0) {
+                buffer.flip();
+                while (buffer.hasRemaining()) {
+                    to.output().write(buffer);
+                }
+                buffer.clear();
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // one side ended: the source sees its return path close, which is its verdict
         }
     }
 }

@@ -17,6 +17,14 @@ interface Reporter extends MigrationListener, AutoCloseable {
     /** The final figures. */
     void summary(MigrationInfo info);
 
+    /** The final figures and what they cannot tell (e.g. that the destination's verdict is unknown). */
+    default void summary(MigrationInfo info, String caveat) {
+        if (caveat != null) {
+            note("WARNING", caveat);
+        }
+        summary(info);
+    }
+
     @Override
     default void close() {
     }

@@ -90,7 +90,7 @@ final class SavedVm {
         HeldVmReceiver target = new HeldVmReceiver(null, null);
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
              MigrationInput in = new MigrationInput(channel)) {
-            target.loaded(target.loadVm().load(in));
+            target.loaded(target.loadVm().load(in), false);
             return target.vm();
         } catch (IOException | RuntimeException e) {
             target.loadFailed();

@@ -84,8 +84,16 @@ final class SendCommand implements Callable<Integer> {
             description = "Give up (exit 1, the guest runs on) if not completed within this time.")
     Duration timeout;
 
+    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
+            defaultValue = "30s",
+            description = "Fail (the guest runs on here) when the destination takes no bytes, or at the end sends "
+                    + "no verdict, for this long. Default: ${DEFAULT-VALUE}.")
+    Duration stallTimeout;
+
     @Option(names = "--capability", paramLabel = "NAME=on|off",
-            description = "Switch a capability (a bare NAME means on; the last setting wins): xbzrle, "
+            description = "Switch a capability (a bare NAME means on; the last setting wins): return-path (the "
+                    + "destination confirms the load on the same connection; default on for tcp: and unix: "
+                    + "unless --compat qemu, which QEMU's default leaves off), xbzrle, "
                     + "auto-converge, zero-blocks, compress (zstd, vm-migrate receivers only: refused with "
                     + "--compat qemu), rdma-pin-all (refused: no rdma: transport). Repeatable.")
     java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
@@ -122,10 +130,16 @@ final class SendCommand implements Callable<Integer> {
             description = "qemu: the destination is QEMU; leave out vm-migrate's own sections.")
     Compat compat;
 
-    private MigrationCapabilities parseCapabilities(long guestRam) {
+    private MigrationCapabilities parseCapabilities(long guestRam, MigrationUri target, boolean qemuCompatible) {
         long cacheSize = xbzrleCacheSize != null ? xbzrleCacheSize
                 : Math.min(MigrationCapabilities.DEFAULT_XBZRLE_CACHE_SIZE, guestRam);
         MigrationCapabilities capabilities = new MigrationCapabilities(java.util.Set.of(), cacheSize, compressLevel);
+        // The return path between two vm-migrate processes wherever the transport has a back
+        // channel; towards QEMU as QEMU's default (off) unless asked for.
+        if (!qemuCompatible && (target instanceof dev.vmmigrate.transport.TcpUri
+                || target instanceof dev.vmmigrate.transport.UnixUri)) {
+            capabilities = capabilities.with(Capability.RETURN_PATH, true);
+        }
         if (compress) {
             capabilities = capabilities.with(Capability.COMPRESS, true);
         }
@@ -194,8 +208,9 @@ final class SendCommand implements Callable<Integer> {
             MachineStreams streams = MachineStreams.of(guest, qemuCompatible, blockMigration(guest));
             OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
+            migration.setStallTimeout(stallTimeout);
             try {
-                migration.setCapabilities(parseCapabilities(guest.ramBytes()));
+                migration.setCapabilities(parseCapabilities(guest.ramBytes(), target, qemuCompatible));
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
@@ -230,7 +245,9 @@ final class SendCommand implements Callable<Integer> {
             }
             reporter.track(migration::info);
             MigrationStatus end = migration.awaitFinished();
-            reporter.summary(migration.info());
+            reporter.summary(migration.info(), end == MigrationStatus.COMPLETED && !migration.destinationConfirmed()
+                    ? "the destination's verdict is unknown (no return path: " + connection.description()
+                            + "), check it there" : null);
             return switch (end) {
                 case COMPLETED -> ExitCode.OK;
                 case CANCELLED -> ExitCode.CANCELLED;

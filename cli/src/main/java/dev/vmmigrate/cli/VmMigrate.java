@@ -21,9 +21,10 @@ import picocli.CommandLine.Option;
             "2:Bad usage or input (option, value, malformed or mismatched stream).",
             "3:Cancelled (Ctrl-C).",
             "4:Verification mismatch: received state differs from the source's digest.",
+            "5:receive: loaded and verified, but the source's commit never arrived; the guest is held paused.",
         },
         footerHeading = "%nSee also:%n",
-        footer = "vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-inspect(1), vm-migrate-demo(1). "
+        footer = "vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-relay(1), vm-migrate-inspect(1), vm-migrate-demo(1). "
                 + "Set VM_MIGRATE_DEBUG=1 for stack traces.")
 public final class VmMigrate implements Runnable {
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,

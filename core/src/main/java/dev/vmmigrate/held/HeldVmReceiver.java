@@ -66,7 +66,7 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
     }
 
     @Override
-    public synchronized void loaded(LoadVm.Result result) throws StreamFormatException {
+    public synchronized void loaded(LoadVm.Result result, boolean mayRun) throws StreamFormatException {
         if (ramFile != null && blocks.stream().noneMatch(b -> b.id().equals(ramFileId))) {
             throw new StreamFormatException("the stream has no RAM block " + StreamText.quote(ramFileId)
                     + " for the RAM file (it has: " + String.join(", ", blocks.stream().map(RamBlock::id).toList())

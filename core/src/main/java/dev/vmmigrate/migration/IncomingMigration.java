@@ -2,10 +2,16 @@ package dev.vmmigrate.migration;
 
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.returnpath.DestinationReturnPath;
+import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.savevm.Section;
+import dev.vmmigrate.savevm.SectionHeader;
+import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -33,8 +39,14 @@ public final class IncomingMigration {
         /** The load failed part way: whatever was loaded must never run. */
         void loadFailed();
 
-        /** The load and its checks passed; throwing fails the migration (then {@link #loadFailed} follows). */
-        void loaded(LoadVm.Result result) throws IOException;
+        /**
+         * The load and its checks passed; throwing fails the migration (then {@link #loadFailed}
+         * follows).
+         *
+         * @param mayRun false when the source never confirmed it retired its copy: the guest
+         *     must stay paused
+         */
+        void loaded(LoadVm.Result result, boolean mayRun) throws IOException;
     }
 
     private final Target target;
@@ -48,9 +60,20 @@ public final class IncomingMigration {
     private volatile long startMillis;
     private volatile long totalMillis = -1;
     private volatile Connection connection;
+    private volatile Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
+    /** Opened by the source's OPEN_RETURN_PATH; null without one. */
+    private volatile DestinationReturnPath returnPath;
+    /** The stream carries vm-migrate's own sections: its source speaks the commit. */
+    private volatile boolean sourceIsVmMigrate;
 
-    /** Why a load failed: the CLI turns these into distinct exit codes. */
-    public enum Failure { NONE, STREAM, VERIFICATION }
+    /**
+     * Why a load failed: the CLI turns these into distinct exit codes. UNCOMMITTED: the guest was
+     * loaded and verified, but the source's commit never came, so it is held paused.
+     */
+    public enum Failure { NONE, STREAM, VERIFICATION, UNCOMMITTED }
+
+    /** How long the source may send nothing before the load fails: {@link #stallTimeout(Duration)}. */
+    public static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofSeconds(30);
 
     /** Loads into the built-in {@code guest}, then resumes it as QEMU would unless {@code startPaused}. */
     public IncomingMigration(Guest guest, LoadVm loadVm, boolean startPaused) {
@@ -71,10 +94,12 @@ public final class IncomingMigration {
             }
 
             @Override
-            public void loaded(LoadVm.Result result) {
+            public void loaded(LoadVm.Result result, boolean mayRun) {
                 // As QEMU: a guest the source had stopped stays stopped in the state it had (globalstate).
                 RunState sourceState = guest.globalState().runState();
-                if (sourceState != RunState.RUNNING) {
+                if (!mayRun) {
+                    guest.stop(RunState.PAUSED);
+                } else if (sourceState != RunState.RUNNING) {
                     guest.stop(sourceState == RunState.PRELAUNCH ? RunState.PRELAUNCH : RunState.PAUSED);
                 } else if (startPaused) {
                     guest.stop(RunState.PAUSED);
@@ -87,6 +112,11 @@ public final class IncomingMigration {
 
     public void addListener(MigrationListener listener) {
         listeners.add(listener);
+    }
+
+    /** How long the source may send nothing (during the load, or before its commit) before the load fails. */
+    public void stallTimeout(Duration limit) {
+        stallTimeout = Objects.requireNonNull(limit, "limit");
     }
 
     /** A check that must pass before the guest runs (the end-to-end digest). */
@@ -147,8 +177,24 @@ public final class IncomingMigration {
     }
 
     private void load(Connection connection, MigrationInput in) {
-        try (connection; in) {
-            LoadVm.Result result = loadVm.load(in);
+        StallWatchdog watchdog = new StallWatchdog(stallTimeout, in::position, connection::shutdown);
+        boolean completed;
+        try (connection; in; watchdog) {
+            // The verdict goes back before the connection closes: inside the resources' scope.
+            completed = loadAndConfirm(connection, in, watchdog);
+        } catch (IOException closing) {
+            completed = status.get() == MigrationStatus.COMPLETED; // an exec: command's exit status, say
+        }
+        if (completed) {
+            status.set(MigrationStatus.COMPLETED);
+            notifyStatus(MigrationStatus.COMPLETED);
+        }
+    }
+
+    /** Loads, checks, tells the source; true when the guest may be (or was) handed over. */
+    private boolean loadAndConfirm(Connection connection, MigrationInput in, StallWatchdog watchdog) {
+        try {
+            LoadVm.Result result = loadVm.load(in, loadListener(connection));
             for (LoadCheck check : checks) {
                 try {
                     check.verify(result);
@@ -157,21 +203,126 @@ public final class IncomingMigration {
                     throw e;
                 }
             }
+            boolean mayRun = confirm(in);
             totalMillis = System.currentTimeMillis() - startMillis;
-            target.loaded(result);
+            target.loaded(result, mayRun);
+            if (!mayRun) {
+                fail(Failure.UNCOMMITTED, "the guest was loaded and verified, but the source's commit never "
+                        + "arrived, so the guest is held paused here (the source may still run its copy)");
+                return false;
+            }
+            return true;
         } catch (IOException | RuntimeException e) {
             if (failureKind == Failure.NONE) {
                 failureKind = Failure.STREAM;
             }
-            error = "load of migration failed: " + (e.getMessage() == null ? e.toString() : e.getMessage());
+            String reason = watchdog.stalled() ? watchdog.describe("no bytes from the source")
+                    : e.getMessage() == null ? e.toString() : e.getMessage();
+            tellSourceItFailed(reason, in, connection);
             target.loadFailed();
-            totalMillis = System.currentTimeMillis() - startMillis;
-            status.set(MigrationStatus.FAILED);
-            notifyStatus(MigrationStatus.FAILED);
+            fail(failureKind, "load of migration failed: " + reason);
+            return false;
+        }
+    }
+
+    /**
+     * Tells a source with a return path that the VM is loaded and verified (SHUT 0); a vm-migrate
+     * source then commits, which this waits for. False when the commit never came.
+     */
+    private boolean confirm(MigrationInput in) throws IOException {
+        DestinationReturnPath back = returnPath;
+        if (back == null) {
+            return true; // no return path: nobody to tell, nothing to wait for (QEMU's precopy)
+        }
+        back.loaded();
+        if (!sourceIsVmMigrate) {
+            return true; // QEMU's source retires its guest on the SHUT, with no word back
+        }
+        try {
+            Handoff.readCommit(in);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Sends the failure on the return path, then reads what the source still sends until it
+     * hangs up (it does within a window once it has the verdict): closing a socket with unread
+     * bytes resets it, and a reset could destroy the verdict before the source reads it.
+     */
+    private void tellSourceItFailed(String reason, MigrationInput in, Connection connection) {
+        DestinationReturnPath back = returnPath;
+        if (back == null) {
             return;
         }
-        status.set(MigrationStatus.COMPLETED);
-        notifyStatus(MigrationStatus.COMPLETED);
+        try {
+            back.failed(reason, sourceIsVmMigrate);
+        } catch (IOException ignored) {
+            return; // the link is gone: the source sees its return path close, which fails it too
+        }
+        Thread deadline = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(Math.min(5_000, stallTimeout.toMillis()));
+                connection.shutdown();
+            } catch (InterruptedException done) {
+                // the source hung up first
+            }
+        });
+        try {
+            while (!in.atEnd()) {
+                in.skip(1 << 16);
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // cut or ended: either way there is nothing more to read
+        } finally {
+            deadline.interrupt();
+        }
+    }
+
+    private void fail(Failure kind, String reason) {
+        failureKind = kind;
+        error = reason;
+        totalMillis = System.currentTimeMillis() - startMillis;
+        status.set(MigrationStatus.FAILED);
+        notifyStatus(MigrationStatus.FAILED);
+    }
+
+    /** Answers the commands that need this side: the return path, PING, QEMU's postcopy advice. */
+    private LoadVm.Listener loadListener(Connection connection) {
+        return new LoadVm.Listener() {
+            @Override
+            public void command(Section.Command command) throws IOException {
+                switch (command.command()) {
+                    case OPEN_RETURN_PATH -> {
+                        if (!connection.hasBackChannel()) {
+                            LoadVm.refuseUnlessSwitchover(command);
+                        }
+                        returnPath = new DestinationReturnPath(connection.output());
+                    }
+                    case PING -> {
+                        DestinationReturnPath back = returnPath;
+                        if (back == null) {
+                            LoadVm.refuseUnlessSwitchover(command);
+                        }
+                        int value = java.nio.ByteBuffer.wrap(command.payload()).getInt();
+                        if (value == Handoff.VM_MIGRATE_SOURCE) {
+                            sourceIsVmMigrate = true;
+                        }
+                        back.pong(value);
+                    }
+                    case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
+                    default -> LoadVm.refuseUnlessSwitchover(command);
+                }
+            }
+
+            @Override
+            public void section(SectionHeader.Open header) {
+                if (header.idstr().startsWith(HandlerRegistry.OWN_PREFIX)) {
+                    sourceIsVmMigrate = true;
+                }
+            }
+        };
     }
 
     private void notifyStatus(MigrationStatus to) {

@@ -1,6 +1,7 @@
 package dev.vmmigrate.migration;
 
 import dev.vmmigrate.ownsections.Capability;
+import dev.vmmigrate.ownsections.StreamCapabilities;
 
 import java.util.EnumSet;
 import java.util.Set;
@@ -14,7 +15,7 @@ import java.util.Set;
  */
 public record MigrationCapabilities(Set<Capability> enabled, long xbzrleCacheSize, int compressLevel) {
     public static final long DEFAULT_XBZRLE_CACHE_SIZE = 64L << 20;
-    public static final int DEFAULT_COMPRESS_LEVEL = 1;
+    public static final int DEFAULT_COMPRESS_LEVEL = StreamCapabilities.DEFAULT_COMPRESS_LEVEL;
 
     public MigrationCapabilities {
         enabled = enabled.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(enabled));

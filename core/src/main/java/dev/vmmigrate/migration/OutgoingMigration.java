@@ -41,6 +41,8 @@ public final class OutgoingMigration {
     private volatile MigrationCapabilities capabilities = MigrationCapabilities.none();
     private volatile int throttlePercent;
     private volatile MigrationOutput output;
+    private volatile java.time.Duration stallTimeout = IncomingMigration.DEFAULT_STALL_TIMEOUT;
+    private volatile PrecopyLoop loop;
     private volatile String error;
 
     /**
@@ -81,9 +83,32 @@ public final class OutgoingMigration {
         capabilities = next;
     }
 
+    /** How long the destination may take no bytes (or, at the end, send no verdict) before the migration fails. */
+    public void setStallTimeout(java.time.Duration limit) {
+        stallTimeout = Objects.requireNonNull(limit, "limit");
+    }
+
+    java.time.Duration stallTimeout() {
+        return stallTimeout;
+    }
+
+    /**
+     * Whether the destination confirmed on the return path that it loaded the VM; false for a
+     * migration without a return path, whose destination's verdict is unknown.
+     */
+    public boolean destinationConfirmed() {
+        PrecopyLoop current = loop;
+        return current != null && current.confirmed();
+    }
+
     /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
     public int throttlePercent() {
         return throttlePercent;
+    }
+
+    /** Whether the stream carries vm-migrate's own sections (the destination is vm-migrate). */
+    boolean carriesOwnSections() {
+        return streams.carriesOwnSections();
     }
 
     /** Time the switchover spends besides sending data: the digest, when the stream carries one. */
@@ -168,6 +193,10 @@ public final class OutgoingMigration {
             throw new MigrationException("migration is blocked: " + blockers.getFirst());
         }
         MigrationCapabilities caps = capabilities;
+        if (caps.has(Capability.RETURN_PATH) && !connection.hasBackChannel()) {
+            throw new MigrationException("capability return-path needs a transport with a back channel (tcp: or "
+                    + "unix:); " + connection.description() + " has none");
+        }
         ram.configure(new RamSaveOptions(
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
                 caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
@@ -190,6 +219,7 @@ public final class OutgoingMigration {
             throw new MigrationException("a migration is already in progress");
         }
         PrecopyLoop loop = new PrecopyLoop(this, guest, saveVm, ram, output, connection, clock);
+        this.loop = loop;
         Thread.ofPlatform().name("migration").daemon().start(() -> {
             try {
                 loop.run();

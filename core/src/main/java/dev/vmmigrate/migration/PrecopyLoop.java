@@ -5,7 +5,10 @@ import dev.vmmigrate.ownsections.Capability;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamHandler;
+import dev.vmmigrate.returnpath.SourceReturnPath;
+import dev.vmmigrate.savevm.MigrationCommand;
 import dev.vmmigrate.savevm.SaveVm;
+import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
@@ -31,6 +34,11 @@ final class PrecopyLoop {
     private final Connection connection;
     private final MigrationClock clock;
     private final long switchoverCostMillis;
+    /** Whether to open QEMU's return path and wait for the destination's verdict. */
+    private final boolean useReturnPath;
+    private final java.time.Duration stallTimeout;
+    private SourceReturnPath returnPath;
+    private StallWatchdog watchdog;
 
     PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
                 MigrationOutput out, Connection connection, MigrationClock clock) {
@@ -42,6 +50,8 @@ final class PrecopyLoop {
         this.connection = connection;
         this.clock = clock;
         this.switchoverCostMillis = migration.switchoverCostMillis();
+        this.useReturnPath = migration.capabilities().has(Capability.RETURN_PATH);
+        this.stallTimeout = migration.stallTimeout();
     }
 
     /** Bytes a window may carry at {@code bandwidth} bytes per second. */
@@ -52,18 +62,34 @@ final class PrecopyLoop {
     void run() {
         boolean wasRunning = guest.runState() == RunState.RUNNING;
         boolean completed = false;
+        // A destination that takes no bytes (and, waiting for its verdict, sends none) is a stall.
+        watchdog = new StallWatchdog(stallTimeout,
+                () -> out.position() + (returnPath == null ? 0 : returnPath.lastHeardNanos()), out::position,
+                connection::shutdown);
         try {
             completed = migrate();
         } catch (IOException | RuntimeException e) {
-            migration.fail(describe(e));
+            migration.fail(watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
+                    : describe(e));
         } finally {
+            watchdog.close();
             finish(completed, wasRunning);
         }
     }
 
     private boolean migrate() throws IOException {
         long setupStart = System.nanoTime();
-        saveVm.setup(out);
+        saveVm.setup(out, header -> {
+            if (useReturnPath) {
+                // As QEMU's migration_thread, right after the header: the destination opens its end,
+                // and a PING checks it. Ours carries a value that tells a vm-migrate destination who
+                // sends (QEMU's destination answers any value alike).
+                SaveVm.writeCommand(header, MigrationCommand.OPEN_RETURN_PATH, new byte[0]);
+                SaveVm.writeCommand(header, MigrationCommand.PING, java.nio.ByteBuffer.allocate(4)
+                        .putInt(migration.carriesOwnSections() ? Handoff.VM_MIGRATE_SOURCE : 1).array());
+                returnPath = new SourceReturnPath(connection.input());
+            }
+        });
         clock.setupDone((System.nanoTime() - setupStart) / 1_000_000);
         if (!migration.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE)) {
             return false; // cancelled during setup
@@ -106,6 +132,9 @@ final class PrecopyLoop {
                 }
             }
             checkTimeout();
+            if (returnPath != null && returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused) {
+                throw new IOException(refused.reason());
+            }
             long now = System.currentTimeMillis();
             if (now >= windowStart + WINDOW_MILLIS) {
                 long transferred = out.position() - windowBytes;
@@ -148,6 +177,12 @@ final class PrecopyLoop {
         out.setRateLimit(Long.MAX_VALUE);
         saveVm.complete(out);
         out.flush();
+        if (returnPath != null) {
+            awaitLoaded();
+            if (migration.carriesOwnSections()) {
+                Handoff.writeCommit(out); // a vm-migrate destination runs the guest only now
+            }
+        }
         // Closing checks the peer's end too: an exec: command that failed turns into a failure.
         out.close();
         connection.close();
@@ -157,6 +192,38 @@ final class PrecopyLoop {
         long totalMillis = Math.max(1, clock.totalTimeMillis());
         clock.mbps(out.position() * 8.0 / totalMillis / 1000.0);
         return migration.transition(MigrationStatus.ACTIVE, MigrationStatus.COMPLETED);
+    }
+
+    /**
+     * Waits for the destination's SHUT: the migration completes only once the destination said it
+     * loaded the VM. Throws when it refused, closed the return path first, or stalled.
+     */
+    private void awaitLoaded() throws IOException {
+        while (true) {
+            SourceReturnPath.Verdict verdict;
+            try {
+                verdict = returnPath.awaitVerdict(java.time.Duration.ofMillis(WINDOW_MILLIS));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for the destination's verdict");
+            }
+            switch (verdict) {
+                case SourceReturnPath.Verdict.Loaded loaded -> {
+                    return;
+                }
+                case SourceReturnPath.Verdict.Refused refused -> throw new IOException(refused.reason());
+                case null -> {
+                    if (migration.status() != MigrationStatus.ACTIVE || watchdog.stalled()) {
+                        throw new IOException("no verdict from the destination");
+                    }
+                }
+            }
+        }
+    }
+
+    /** Whether the destination confirmed the load (false without a return path: its verdict is unknown). */
+    boolean confirmed() {
+        return returnPath != null && returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Loaded;
     }
 
     private void checkTimeout() throws IOException {
@@ -176,6 +243,9 @@ final class PrecopyLoop {
         }
         if (completed) {
             guest.stop(RunState.POSTMIGRATE);
+            if (returnPath != null) {
+                returnPath.close();
+            }
         } else {
             if (migration.status() == MigrationStatus.CANCELLING) {
                 migration.transition(MigrationStatus.CANCELLING, MigrationStatus.CANCELLED);
@@ -187,6 +257,9 @@ final class PrecopyLoop {
                 connection.close();
             } catch (IOException ignored) {
                 // the migration already failed or was cancelled; the peer's status adds nothing
+            }
+            if (returnPath != null) {
+                returnPath.close();
             }
             if (wasRunning) {
                 guest.resume();

@@ -18,7 +18,12 @@ public enum Capability {
     /** Compress pages with zstd (vm-migrate's own; QEMU's receiver cannot read it). */
     COMPRESS("compress", 3),
     /** Pin all guest RAM for RDMA: recognised, but there is no rdma: transport. */
-    RDMA_PIN_ALL("rdma-pin-all", 4);
+    RDMA_PIN_ALL("rdma-pin-all", 4),
+    /**
+     * The destination answers on the same connection (QEMU's return-path): the source reports
+     * completed only once the destination said it loaded the VM. Needs tcp: or unix:.
+     */
+    RETURN_PATH("return-path", 5);
 
     private final String qmpName;
     private final int wireBit;

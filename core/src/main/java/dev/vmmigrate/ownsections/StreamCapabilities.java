@@ -16,6 +16,8 @@ import java.util.Set;
  */
 public final class StreamCapabilities {
     public static final String IDSTR = "vm-migrate/capabilities";
+    /** zstd's level when none is chosen; announced even without compress. */
+    public static final int DEFAULT_COMPRESS_LEVEL = 1;
     private static final VmStateDescription DESCRIPTION = new VmStateDescription(IDSTR, 1, List.of(
             VmStateField.integer("capabilities", FieldType.UINT32),
             VmStateField.integer("compress_level", FieldType.INT32)));
@@ -25,7 +27,7 @@ public final class StreamCapabilities {
 
     private final RamHandler ram;
     private volatile Set<Capability> enabled = Set.of();
-    private volatile int compressLevel;
+    private volatile int compressLevel = DEFAULT_COMPRESS_LEVEL;
     private volatile Set<Capability> received = Set.of();
 
     public StreamCapabilities(RamHandler ram) {

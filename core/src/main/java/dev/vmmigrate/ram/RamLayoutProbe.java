@@ -27,7 +27,11 @@ public final class RamLayoutProbe {
             SectionReader reader = new SectionReader(MigrationInput.of(head));
             MigrationInput in = reader.input();
             while (true) {
-                if (!(reader.next() instanceof Section.Start start)) {
+                Section next = reader.next();
+                if (next instanceof Section.Command) {
+                    continue; // the return path's commands come before the first START
+                }
+                if (!(next instanceof Section.Start start)) {
                     return blocks;
                 }
                 switch (start.header().idstr()) {

@@ -66,16 +66,43 @@ public final class LoadVm {
                          List<DeviceSection> deviceSections, byte[] vmdesc) {
     }
 
+    /**
+     * What a load tells the migration it belongs to as it goes: the commands that need more than
+     * the loader (the return path, QEMU's postcopy advice) and which sections arrived.
+     */
+    public interface Listener {
+        /** A COMMAND section; the default accepts SWITCHOVER_START and refuses the rest by name. */
+        default void command(Section.Command command) throws IOException {
+            refuseUnlessSwitchover(command);
+        }
+
+        /** A START or FULL section's header, before its payload. */
+        default void section(SectionHeader.Open header) {
+        }
+    }
+
+    /** The default answer to a command: SWITCHOVER_START needs nothing, the rest are refused by name. */
+    public static void refuseUnlessSwitchover(Section.Command command) throws StreamFormatException {
+        if (command.command().refusal() != null) {
+            throw new StreamFormatException(command.command().refusal() + " (COMMAND " + command.command() + ")",
+                    command.offset());
+        }
+    }
+
     public Result load(MigrationInput in) throws IOException {
+        return load(in, new Listener() { });
+    }
+
+    public Result load(MigrationInput in, Listener listener) throws IOException {
         try {
-            return loadSections(new SectionReader(in));
+            return loadSections(new SectionReader(in), listener);
         } finally {
             // What the handlers held for the load (decompression contexts) goes, success or not.
             registry.iterative().forEach(IterativeHandler::cleanup);
         }
     }
 
-    private Result loadSections(SectionReader reader) throws IOException {
+    private Result loadSections(SectionReader reader, Listener listener) throws IOException {
         StreamPreamble preamble = reader.preamble();
         if (machineType != null && !preamble.machineType().equals(machineType)) {
             throw new StreamFormatException("stream is for machine type " + StreamText.quote(preamble.machineType())
@@ -90,6 +117,7 @@ public final class LoadVm {
             switch (section) {
                 case Section.Start start -> {
                     SectionHeader.Open header = start.header();
+                    listener.section(header);
                     seen.add(header.idstr());
                     IterativeHandler handler = registry.findIterative(header.idstr(), header.instanceId());
                     if (handler == null) {
@@ -102,6 +130,7 @@ public final class LoadVm {
                 case Section.End end -> iterativeFor(end.opener()).load(in, SectionType.END, end.opener().version());
                 case Section.Full full -> {
                     SectionHeader.Open header = full.header();
+                    listener.section(header);
                     seen.add(header.idstr());
                     DeviceHandler device = registry.findDevice(header.idstr(), header.instanceId());
                     if (device != null) {
@@ -121,13 +150,7 @@ public final class LoadVm {
                         throw unknown(header, full.offset());
                     }
                 }
-                case Section.Command command -> {
-                    if (command.command().refusal() != null) {
-                        throw new StreamFormatException(command.command().refusal() + " (COMMAND "
-                                + command.command() + ")", command.offset());
-                    }
-                    // SWITCHOVER_START: nothing to prepare on a precopy destination.
-                }
+                case Section.Command command -> listener.command(command);
                 case Section.Eof eof -> {
                     applyDevices(loadedDevices);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();

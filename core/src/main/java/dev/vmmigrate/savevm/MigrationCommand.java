@@ -5,12 +5,13 @@ import dev.vmmigrate.stream.StreamFormatException;
 /**
  * The commands a COMMAND section (0x08) carries: QEMU's enum qemu_vm_cmd and mig_cmd_args in
  * savevm.c, with their wire codes and payload lengths (-1: variable, bounded by the be16 length).
- * Only SWITCHOVER_START (QEMU 10's precopy streams) needs no return path; the rest belong to
- * capabilities vm-migrate does not speak yet, and {@link #refusal()} names them.
+ * Only SWITCHOVER_START (QEMU 10's precopy streams) needs nothing; a destination with a return
+ * path also answers OPEN_RETURN_PATH and PING and takes QEMU's POSTCOPY_ADVISE; {@link #refusal()}
+ * names what is missing for the rest.
  */
 public enum MigrationCommand {
-    OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs the return path, not supported yet"),
-    PING(0x02, 4, "QEMU's PING command needs the return path, not supported yet"),
+    OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs a transport with a back channel (tcp: or unix:)"),
+    PING(0x02, 4, "QEMU's PING command needs the return path (tcp: or unix:)"),
     POSTCOPY_ADVISE(0x03, -1, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
     POSTCOPY_LISTEN(0x04, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
     POSTCOPY_RUN(0x05, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),

@@ -43,9 +43,21 @@ public final class SaveVm {
         return 1 + iterative.size() + devices.indexOf(device);
     }
 
+    /** What goes right after the preamble (QEMU's migration_thread: the return path's commands). */
+    @FunctionalInterface
+    public interface AfterPreamble {
+        void write(MigrationOutput out) throws IOException;
+    }
+
     /** Preamble, each iterative handler's START section, then the early devices' FULL sections. */
     public void setup(MigrationOutput out) throws IOException {
+        setup(out, ignored -> { });
+    }
+
+    /** The same, with {@code afterPreamble}'s sections between the preamble and the first START. */
+    public void setup(MigrationOutput out, AfterPreamble afterPreamble) throws IOException {
         preamble.write(out);
+        afterPreamble.write(out);
         for (IterativeHandler handler : iterative) {
             int id = sectionId(handler);
             SectionHeader.write(out, new SectionHeader.Open(SectionType.START, id, handler.idstr(),
@@ -62,6 +74,14 @@ public final class SaveVm {
         }
         out.flush();
         Thread.ofVirtual().name("vmdesc-warm-up").start(this::warmUpVmDesc);
+    }
+
+    /** A COMMAND section (QEMU's qemu_savevm_command_send): type, be16 command, be16 length, payload. */
+    public static void writeCommand(MigrationOutput out, MigrationCommand command, byte[] payload) throws IOException {
+        out.putU8(SectionType.COMMAND.code());
+        out.putBe16(command.code());
+        out.putBe16(payload.length);
+        out.putBytes(payload);
     }
 
     /** Bytes the iterative handlers still have to send. */

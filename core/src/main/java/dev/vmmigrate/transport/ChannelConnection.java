@@ -25,14 +25,21 @@ final class ChannelConnection implements Connection {
     private final boolean readable;
     private final boolean writable;
     private final Unblocker unblocker;
+    private final boolean backChannel;
 
     ChannelConnection(String description, ByteChannel channel, boolean readable, boolean writable,
                       Unblocker unblocker) {
+        this(description, channel, readable, writable, unblocker, false);
+    }
+
+    private ChannelConnection(String description, ByteChannel channel, boolean readable, boolean writable,
+                              Unblocker unblocker, boolean backChannel) {
         this.description = Objects.requireNonNull(description);
         this.channel = Objects.requireNonNull(channel);
         this.readable = readable;
         this.writable = writable;
         this.unblocker = Objects.requireNonNull(unblocker);
+        this.backChannel = backChannel;
     }
 
     /**
@@ -46,7 +53,12 @@ final class ChannelConnection implements Connection {
             } finally {
                 socket.shutdownOutput();
             }
-        });
+        }, true);
+    }
+
+    @Override
+    public boolean hasBackChannel() {
+        return backChannel;
     }
 
     @Override

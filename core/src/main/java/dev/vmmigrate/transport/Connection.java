@@ -35,6 +35,14 @@ public interface Connection extends Closeable {
     @Override
     void close() throws IOException;
 
+    /**
+     * Whether the peer can answer on this same connection (a socket: tcp:, unix:), which QEMU's
+     * return path needs; exec:, fd: and file: have no such back channel.
+     */
+    default boolean hasBackChannel() {
+        return false;
+    }
+
     /** For humans: "tcp 127.0.0.1:4444", "exec 'cat > f'". */
     String description();
 }

@@ -28,7 +28,7 @@ class HeldVmTest {
     static HeldVm load(byte[] stream) throws IOException {
         HeldVmReceiver receiver = new HeldVmReceiver(null, null);
         try {
-            receiver.loaded(receiver.loadVm().load(MigrationInput.of(stream)));
+            receiver.loaded(receiver.loadVm().load(MigrationInput.of(stream)), false);
         } catch (IOException | RuntimeException e) {
             receiver.loadFailed();
             throw e;
@@ -102,7 +102,7 @@ class HeldVmTest {
     void aRamFileForABlockTheStreamLacksIsRefused(String capture, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
         HeldVmReceiver receiver = new HeldVmReceiver("pc.ram", dir.resolve("guest.ram"));
         StreamFormatException e = assertThrows(StreamFormatException.class,
-                () -> receiver.loaded(receiver.loadVm().load(MigrationInput.of(CapturedStreams.bytes(capture)))));
+                () -> receiver.loaded(receiver.loadVm().load(MigrationInput.of(CapturedStreams.bytes(capture))), false));
         assertTrue(e.getMessage().startsWith("the stream has no RAM block 'pc.ram' for the RAM file (it has: mem, "),
                 e.getMessage());
         receiver.loadFailed();

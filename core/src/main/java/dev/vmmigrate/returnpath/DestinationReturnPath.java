@@ -1,0 +1,44 @@
+package dev.vmmigrate.returnpath;
+
+import dev.vmmigrate.stream.MigrationOutput;
+import java.io.IOException;
+import java.nio.channels.WritableByteChannel;
+
+/**
+ * The destination's end of the return path (QEMU's mis->to_src_file), opened when the source
+ * sends OPEN_RETURN_PATH: PONG for each PING, and at the end the SHUT that is the destination's
+ * verdict. Writes are flushed at once; called from the loading thread only.
+ */
+public final class DestinationReturnPath {
+    private final MigrationOutput out;
+
+    /** @param back the connection's outgoing side */
+    public DestinationReturnPath(WritableByteChannel back) {
+        this.out = new MigrationOutput(back, () -> { });
+    }
+
+    public void pong(int value) throws IOException {
+        send(new ReturnPathMessage.Pong(value));
+    }
+
+    /** SHUT 0: the VM was loaded (and verified); the source may retire its copy. */
+    public void loaded() throws IOException {
+        send(new ReturnPathMessage.Shut(0));
+    }
+
+    /**
+     * SHUT 1 after the failure's reason, which only a vm-migrate source understands (QEMU's
+     * source would stop at an unknown message: it gets the bare SHUT).
+     */
+    public void failed(String reason, boolean sourceIsVmMigrate) throws IOException {
+        if (sourceIsVmMigrate) {
+            ReturnPathMessage.write(out, new ReturnPathMessage.Error(reason));
+        }
+        send(new ReturnPathMessage.Shut(1));
+    }
+
+    private void send(ReturnPathMessage message) throws IOException {
+        ReturnPathMessage.write(out, message);
+        out.flush();
+    }
+}

@@ -1,0 +1,59 @@
+package dev.vmmigrate.returnpath;
+
+import dev.vmmigrate.stream.StreamFormatException;
+
+/**
+ * The messages a destination sends back on the return path: QEMU's enum mig_rp_message_type and
+ * rp_cmd_args in migration.c, with their wire codes and payload lengths (-1: variable).
+ */
+public enum ReturnPathType {
+    /** The destination is done: be32 status, 0 when the load succeeded. */
+    SHUT(0x01, 4),
+    /** The answer to a PING command: be32, the PING's value. */
+    PONG(0x02, 4),
+    /** Postcopy: be64 start, be32 length of pages to send first (QEMU 7.2 and 10.0). */
+    REQ_PAGES(0x03, 12),
+    /** Postcopy: the same with a RAM block name. */
+    REQ_PAGES_ID(0x04, -1),
+    /** Postcopy recovery: the bitmap of pages the destination holds. */
+    RECV_BITMAP(0x05, -1),
+    /** Postcopy recovery: the destination is ready to go on. */
+    RESUME_ACK(0x06, 4),
+    /** QEMU 8.1+ switchover-ack capability: the destination is ready for the switchover. */
+    SWITCHOVER_ACK(0x07, 0),
+    /**
+     * vm-migrate's own, sent only to a vm-migrate source (one whose stream carries vm-migrate's
+     * sections): why the destination refused the stream, as UTF-8 text, before its SHUT.
+     */
+    VM_MIGRATE_ERROR(0x7e01, -1);
+
+    /** Longest variable payload read: QEMU's largest (a postcopy bitmap) is sent in other ways. */
+    static final int MAX_PAYLOAD = 0xffff;
+
+    private final int code;
+    private final int length;
+
+    ReturnPathType(int code, int length) {
+        this.code = code;
+        this.length = length;
+    }
+
+    public int code() {
+        return code;
+    }
+
+    /** The payload's fixed length, or -1 when it varies. */
+    public int length() {
+        return length;
+    }
+
+    /** @param offset where the code was read on the return path, for the error */
+    public static ReturnPathType fromCode(int code, long offset) throws StreamFormatException {
+        for (ReturnPathType type : values()) {
+            if (type.code == code) {
+                return type;
+            }
+        }
+        throw new StreamFormatException(String.format("unknown return path message 0x%04x", code), offset);
+    }
+}

@@ -1,0 +1,105 @@
+package dev.vmmigrate.returnpath;
+
+import dev.vmmigrate.stream.MigrationInput;
+import java.io.IOException;
+import java.nio.channels.ReadableByteChannel;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The source's end of the return path (QEMU's source_return_path_thread): reads what the
+ * destination sends back on a thread of its own and turns it into the destination's verdict.
+ * The verdict is its SHUT: status 0 means it loaded the VM; any other status, an error message,
+ * or the return path closing first means it did not.
+ */
+public final class SourceReturnPath implements AutoCloseable {
+    /** What the destination said in the end. */
+    public sealed interface Verdict {
+        /** SHUT with status 0: the destination loaded (and, if it is vm-migrate, verified) the VM. */
+        record Loaded() implements Verdict {
+        }
+
+        /** The destination refused or failed: one line, with its own words where it sent them. */
+        record Refused(String reason) implements Verdict {
+        }
+    }
+
+    private final MigrationInput in;
+    private final CompletableFuture<Verdict> verdict = new CompletableFuture<>();
+    private volatile long lastHeardNanos = System.nanoTime();
+    private volatile String reason;
+    private volatile long pongs;
+
+    /** Starts reading {@code back}, the connection's incoming side. */
+    public SourceReturnPath(ReadableByteChannel back) {
+        this.in = new MigrationInput(back);
+        Thread.ofPlatform().name("return-path").daemon().start(this::readMessages);
+    }
+
+    private void readMessages() {
+        try {
+            while (!verdict.isDone()) {
+                ReturnPathMessage message = ReturnPathMessage.read(in);
+                lastHeardNanos = System.nanoTime();
+                switch (message) {
+                    case ReturnPathMessage.Shut shut -> verdict.complete(shut.status() == 0 ? new Verdict.Loaded()
+                            : new Verdict.Refused(reason != null ? "the destination refused the migration: " + reason
+                                    : "the destination failed to load the VM (SHUT status " + shut.status() + ")"));
+                    case ReturnPathMessage.Pong pong -> pongs++;
+                    case ReturnPathMessage.Error error -> reason = error.reason();
+                    case ReturnPathMessage.Unsupported other -> verdict.complete(new Verdict.Refused(
+                            "the destination sent " + other.type() + " on the return path, which a precopy "
+                                    + "migration does not use"));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            verdict.complete(new Verdict.Refused(reason != null ? "the destination refused the migration: " + reason
+                    : "the destination closed the return path without confirming the load ("
+                            + (e.getMessage() == null ? e.toString() : e.getMessage()) + ")"));
+        }
+    }
+
+    /** When the destination was last heard from, in System.nanoTime() terms. */
+    public long lastHeardNanos() {
+        return lastHeardNanos;
+    }
+
+    /** PONGs received so far. */
+    public long pongs() {
+        return pongs;
+    }
+
+    /** The verdict if it came already. */
+    public Verdict verdictNow() {
+        return verdict.getNow(null);
+    }
+
+    /**
+     * Waits for the verdict.
+     *
+     * @return null when none came within {@code limit}
+     */
+    public Verdict awaitVerdict(Duration limit) throws InterruptedException {
+        try {
+            return verdict.get(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return null;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    /** Stops reading (the connection itself is its owner's to close). */
+    @Override
+    public void close() {
+        verdict.complete(new Verdict.Refused("the return path was closed"));
+        try {
+            in.close();
+        } catch (IOException ignored) {
+            // closing the reader of a connection that is going away
+        }
+    }
+}
