@@ -31,6 +31,9 @@
 #   total      A's query-migrate total-time at completion (setup to completion on the source).
 #   A down     A's query-migrate downtime: from A's stop until A has written the last bytes; it
 #              does not see the bytes arrive, nor B load them (no return path).
+#   stop MiB   what A sent after it stopped the VM (query-migrate ram.downtime-bytes): QEMU
+#              switches over once what is left fits its downtime limit at the throughput it
+#              measured, so a slower path (through the relay) gets a smaller last burst.
 #   end-to-end the timestamp of B's QMP RESUME event minus that of A's STOP event (both from
 #              the host's clock): the time the VM runs nowhere. This is the downtime the guest
 #              sees, and the one a relay can lengthen.
@@ -317,8 +320,11 @@ print(json.dumps({"return": st, "stop": stamp(stop), "resume": stamp(resume),
                   "end-to-end": (stamp(resume) - stamp(stop)) * 1000}))
 sys.stdout.flush()
 dst.cmd("pmemsave", wait=timeout, val=0, size=mib << 20, filename=dump)   # after the figures
-src.cmd("quit")
-dst.cmd("quit")
+for q in (src, dst):                             # QEMU may close the socket before it answers
+    try:
+        q.s.sendall(b'{"execute": "quit"}\n')
+    except OSError:
+        pass
 PY
 )
 
@@ -329,6 +335,7 @@ regime=b2b
 run() {
     local name="$1" v="$2" way="$3" portb uri rpid="" rport="" src_pid dst_pid i total down e2e rss=n/a
     local -n qcmd="qemu_cmd_$v"
+    # shellcheck disable=SC2054  # the commas belong to QEMU's option values
     local common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
     portb=$(free_port)
     fallocate --dig-holes "$src_ram" 2>/dev/null || true
@@ -375,13 +382,16 @@ run() {
     fi
     cmp -s "$src_ram" "$dump" || die "$name: the destination's RAM differs from the source's"
     rm -f "$dump"
-    read -r total down e2e < <(python3 -c '
+    read -r total down e2e stopmib < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(r["return"].get("total-time", "n/a"), r["return"].get("downtime", "n/a"), "%.1f" % r["end-to-end"])
+st = r["return"]
+b = st.get("ram", {}).get("downtime-bytes")
+print(st.get("total-time", "n/a"), st.get("downtime", "n/a"), "%.1f" % r["end-to-end"],
+      "n/a" if b is None else "%.1f" % (b / 1048576))
 ' "$work/$name.out")
-    echo "$v $way $regime $total $down $e2e $rss" >>"$work/results"
-    say "$name: total $total ms, source downtime $down ms, end-to-end downtime $e2e ms${rpid:+, relay RSS $rss MiB}; destination RAM equal"
+    echo "$v $way $regime $total $down $e2e $rss $stopmib" >>"$work/results"
+    say "$name: total $total ms, source downtime $down ms ($stopmib MiB sent), end-to-end downtime $e2e ms${rpid:+, relay RSS $rss MiB}; destination RAM equal"
 }
 
 # --- the runs ---------------------------------------------------------------------------------
@@ -400,8 +410,8 @@ done
 
 # --- report -----------------------------------------------------------------------------------
 
-# stats V WAY REGIME COLUMN - "median min max" of COLUMN (4 total, 5 downtime, 6 end-to-end) of
-# the results of QEMU V, WAY, REGIME.
+# stats V WAY REGIME COLUMN - "median min max" of COLUMN (4 total, 5 downtime, 6 end-to-end,
+# 8 MiB sent in the downtime) of the results of QEMU V, WAY, REGIME.
 stats() {
     awk -v v="$1" -v w="$2" -v r="$3" -v c="$4" '$1 == v && $2 == w && $3 == r && $c != "n/a" { print $c }' \
         "$work/results" | sort -g | awk '
@@ -417,7 +427,7 @@ max_rss() {
         END { print m ? m : "n/a" }' "$work/results"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-row() { printf '%-30s %9s %13s %10s %10s %15s %9s\n' "$@"; }
+row() { printf '%-30s %9s %13s %10s %9s %10s %15s %9s\n' "$@"; }
 
 echo
 echo "vm-migrate relay benchmark: $(nproc) CPUs, $("$vm" --version 2>/dev/null | head -1), guest $ram (machine none,"
@@ -427,7 +437,7 @@ if [ "$runs" -gt 1 ]; then
 else
     echo "One run of each way:"
 fi
-row "way" "total ms" "total min-max" "A down ms" "e2e down" "e2e min-max" "relay RSS"
+row "way" "total ms" "total min-max" "A down ms" "stop MiB" "e2e down" "e2e min-max" "relay RSS"
 regimes=(b2b); [ "$settle_s" != 0 ] && regimes+=(settled)
 for v in "${!qemu_labels[@]}"; do
     for r in "${regimes[@]}"; do
@@ -436,8 +446,9 @@ for v in "${!qemu_labels[@]}"; do
             read -r t tmin tmax < <(stats "$v" "$w" "$r" 4)
             read -r d _ _ < <(stats "$v" "$w" "$r" 5)
             read -r e emin emax < <(stats "$v" "$w" "$r" 6)
+            read -r m _ _ < <(stats "$v" "$w" "$r" 8)
             rss="-"; [ "$w" = relay ] && rss="$(max_rss "$v" "$r") MiB"
-            row "${qemu_labels[$v]}, $w$suffix" "$t" "$tmin-$tmax" "$d" "$e" "$emin-$emax" "$rss"
+            row "${qemu_labels[$v]}, $w$suffix" "$t" "$tmin-$tmax" "$d" "$m" "$e" "$emin-$emax" "$rss"
         done
     done
 done
@@ -453,7 +464,8 @@ for v in "${!qemu_labels[@]}"; do
     done
 done
 echo "(total: A's query-migrate total-time; A down: A's query-migrate downtime, which ends when A has"
-echo " written its last bytes; e2e down: B's RESUME event minus A's STOP event, the time the VM ran"
-echo " nowhere. Relay RSS: the relay's peak RSS; it loads its own copy of the VM as the stream passes."
+echo " written its last bytes; stop MiB: what A sent after it stopped the VM (ram.downtime-bytes);"
+echo " e2e down: B's RESUME event minus A's STOP event, the time the VM ran nowhere. Relay RSS: the"
+echo " relay's peak RSS; it loads its own copy of the VM as the stream passes."
 [ "$settle_s" != 0 ] && echo " Settled: each run after a pause of $settle_s s; the others back to back."
 echo " B's RAM equal to A's after every run, and every relay exited 0.)"

@@ -70,7 +70,7 @@ final class PrecopyLoop {
             completed = migrate();
         } catch (IOException | RuntimeException e) {
             migration.fail(watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
-                    : describe(e));
+                    : explain(e));
         } finally {
             watchdog.close();
             finish(completed, wasRunning);
@@ -268,6 +268,26 @@ final class PrecopyLoop {
             }
         }
         saveVm.cleanup();
+    }
+
+    /**
+     * A write that failed because the destination gave up says little ("Broken pipe"): where the
+     * return path has (or soon gets) the destination's own reason, that is the message.
+     */
+    private String explain(Throwable e) {
+        if (returnPath == null) {
+            return describe(e);
+        }
+        try {
+            if (returnPath.awaitVerdict(java.time.Duration.ofMillis(500))
+                    instanceof SourceReturnPath.Verdict.Refused refused) {
+                return refused.said() || e.getMessage() == null ? refused.reason()
+                        : "the destination closed the connection without confirming the load (" + describe(e) + ")";
+            }
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return describe(e);
     }
 
     private static String describe(Throwable e) {

@@ -22,8 +22,12 @@ public final class SourceReturnPath implements AutoCloseable {
         record Loaded() implements Verdict {
         }
 
-        /** The destination refused or failed: one line, with its own words where it sent them. */
-        record Refused(String reason) implements Verdict {
+        /**
+         * The destination refused or failed: one line, with its own words where it sent them.
+         *
+         * @param said whether the destination said so (SHUT, its reason) rather than went away
+         */
+        record Refused(String reason, boolean said) implements Verdict {
         }
     }
 
@@ -47,18 +51,18 @@ public final class SourceReturnPath implements AutoCloseable {
                 switch (message) {
                     case ReturnPathMessage.Shut shut -> verdict.complete(shut.status() == 0 ? new Verdict.Loaded()
                             : new Verdict.Refused(reason != null ? "the destination refused the migration: " + reason
-                                    : "the destination failed to load the VM (SHUT status " + shut.status() + ")"));
+                                    : "the destination failed to load the VM (SHUT status " + shut.status() + ")", true));
                     case ReturnPathMessage.Pong pong -> pongs++;
                     case ReturnPathMessage.Error error -> reason = error.reason();
                     case ReturnPathMessage.Unsupported other -> verdict.complete(new Verdict.Refused(
                             "the destination sent " + other.type() + " on the return path, which a precopy "
-                                    + "migration does not use"));
+                                    + "migration does not use", true));
                 }
             }
         } catch (IOException | RuntimeException e) {
-            verdict.complete(new Verdict.Refused(reason != null ? "the destination refused the migration: " + reason
-                    : "the destination closed the return path without confirming the load ("
-                            + (e.getMessage() == null ? e.toString() : e.getMessage()) + ")"));
+            verdict.complete(reason != null ? new Verdict.Refused("the destination refused the migration: " + reason, true)
+                    : new Verdict.Refused("the destination closed the return path without confirming the load ("
+                            + (e.getMessage() == null ? e.toString() : e.getMessage()) + ")", false));
         }
     }
 
@@ -95,7 +99,7 @@ public final class SourceReturnPath implements AutoCloseable {
     /** Stops reading (the connection itself is its owner's to close). */
     @Override
     public void close() {
-        verdict.complete(new Verdict.Refused("the return path was closed"));
+        verdict.complete(new Verdict.Refused("the return path was closed", false));
         try {
             in.close();
         } catch (IOException ignored) {
