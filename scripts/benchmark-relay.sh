@@ -426,6 +426,9 @@ max_rss() {
     awk -v v="$1" -v r="$2" '$1 == v && $2 == "relay" && $3 == r && $7 != "n/a" && $7 + 0 > m { m = $7 + 0 }
         END { print m ? m : "n/a" }' "$work/results"
 }
+# fmt FORMAT VALUE - printf FORMAT VALUE, or n/a as it is.
+# shellcheck disable=SC2059  # the format is the argument
+fmt() { if [ "$2" = n/a ]; then echo n/a; else printf "$1" "$2"; fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 row() { printf '%-30s %9s %13s %10s %9s %10s %15s %9s\n' "$@"; }
 
@@ -448,7 +451,8 @@ for v in "${!qemu_labels[@]}"; do
             read -r e emin emax < <(stats "$v" "$w" "$r" 6)
             read -r m _ _ < <(stats "$v" "$w" "$r" 8)
             rss="-"; [ "$w" = relay ] && rss="$(max_rss "$v" "$r") MiB"
-            row "${qemu_labels[$v]}, $w$suffix" "$t" "$tmin-$tmax" "$d" "$m" "$e" "$emin-$emax" "$rss"
+            row "${qemu_labels[$v]}, $w$suffix" "$(fmt %.0f "$t")" "$tmin-$tmax" "$(fmt %.0f "$d")" \
+                "$(fmt %.1f "$m")" "$(fmt %.1f "$e")" "$emin-$emax" "$rss"
         done
     done
 done
@@ -460,7 +464,8 @@ for v in "${!qemu_labels[@]}"; do
         read -r td _ < <(stats "$v" direct "$r" 4); read -r tr _ < <(stats "$v" relay "$r" 4)
         read -r ed _ < <(stats "$v" direct "$r" 6); read -r er _ < <(stats "$v" relay "$r" 6)
         printf '  %-30s total time %5s   end-to-end downtime %5s   (%s / %s ms; %s / %s ms)\n' \
-            "${qemu_labels[$v]}$suffix" "$(ratio "$tr" "$td")" "$(ratio "$er" "$ed")" "$tr" "$td" "$er" "$ed"
+            "${qemu_labels[$v]}$suffix" "$(ratio "$tr" "$td")" "$(ratio "$er" "$ed")" \
+            "$(fmt %.0f "$tr")" "$(fmt %.0f "$td")" "$(fmt %.1f "$er")" "$(fmt %.1f "$ed")"
     done
 done
 echo "(total: A's query-migrate total-time; A down: A's query-migrate downtime, which ends when A has"

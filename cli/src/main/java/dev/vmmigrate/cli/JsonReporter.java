@@ -13,6 +13,7 @@ import java.io.PrintStream;
 final class JsonReporter implements Reporter {
     private final ObjectMapper mapper = new ObjectMapper();
     private final PrintStream err;
+    private volatile boolean summarized;
 
     JsonReporter(PrintStream err) {
         this.err = err;
@@ -39,9 +40,19 @@ final class JsonReporter implements Reporter {
 
     @Override
     public void summary(MigrationInfo info) {
+        summarized = true;
         ObjectNode line = mapper.createObjectNode();
         line.set("return", mapper.valueToTree(info));
         print(line);
+    }
+
+    /** A run that ends on an error before its figures still ends with the final record. */
+    @Override
+    public void failed(String reason) {
+        if (!summarized) {
+            statusChanged(MigrationStatus.FAILED, MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, reason));
+            summary(MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, reason));
+        }
     }
 
     private void event(String name, ObjectNode data) {

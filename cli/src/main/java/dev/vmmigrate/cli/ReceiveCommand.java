@@ -7,6 +7,7 @@ import dev.vmmigrate.held.CheckpointFile;
 import dev.vmmigrate.held.HeldVm;
 import dev.vmmigrate.held.HeldVmReceiver;
 import dev.vmmigrate.savevm.StreamPreamble;
+import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.migration.IncomingMigration;
 import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
@@ -101,18 +102,51 @@ final class ReceiveCommand implements Callable<Integer> {
                 }
                 throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
             }
-            MigrationInput in = new MigrationInput(connection.input());
-            byte[] head = in.peekBytes(RamLayoutProbe.PEEK_BYTES);
-            String streamMachine = StreamPreamble.peek(head).map(StreamPreamble::machineType).orElse(null);
-            String machine = guestOptions.machine != null ? guestOptions.machine : streamMachine;
-            if (machine != null && !machine.equals(Guest.DEFAULT_MACHINE)) {
-                return receiveHeld(connection, in, reporter);
+            try {
+                return receive(connection, reporter);
+            } catch (CliFailure e) {
+                reporter.failed(e.getMessage());
+                throw e;
             }
-            try (Guest guest = buildGuest(head)) {
-                return receive(guest, connection, in, reporter);
-            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-                connection.close();
-                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+        }
+    }
+
+    /** The built-in guest for machine none, a held VM for any other type. */
+    private int receive(Connection connection, Reporter reporter) throws IOException, InterruptedException {
+        MigrationInput in = new MigrationInput(connection.input());
+        byte[] head = peekHead(in, connection);
+        String streamMachine = StreamPreamble.peek(head).map(StreamPreamble::machineType).orElse(null);
+        String machine = guestOptions.machine != null ? guestOptions.machine : streamMachine;
+        if (machine != null && !machine.equals(Guest.DEFAULT_MACHINE)) {
+            return receiveHeld(connection, in, reporter);
+        }
+        try (Guest guest = buildGuest(head)) {
+            return receive(guest, connection, in, reporter);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            connection.close();
+            throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The stream's first bytes, enough for its machine type and RAM layout: read in growing steps,
+     * since a short stream's source may be waiting for an answer before it sends more (the return
+     * path) and a larger peek would wait for bytes that never come. A source that sends nothing
+     * is dropped after the stall timeout.
+     */
+    private byte[] peekHead(MigrationInput in, Connection connection) throws IOException {
+        try (StallWatchdog guard = new StallWatchdog(stallTimeout, () -> 0L, connection::shutdown)) {
+            int want = 256;
+            while (true) {
+                byte[] head = in.peekBytes(want);
+                if (guard.stalled()) {
+                    throw new CliFailure(ExitCode.FAILED, "load of migration failed: "
+                            + guard.describe("no bytes from the source"));
+                }
+                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)) {
+                    return head;
+                }
+                want = Math.min(RamLayoutProbe.PEEK_BYTES, want * 4);
             }
         }
     }
@@ -124,6 +158,12 @@ final class ReceiveCommand implements Callable<Integer> {
                     && Files.size(guestOptions.ramFile) > 0);
         if (!sized) {
             Map<String, Long> layout = RamLayoutProbe.probe(head);
+            if (layout.isEmpty() && !RamLayoutProbe.complete(head)) {
+                // The whole stream is in the head and says nothing of RAM: its own fault is the news.
+                RamLayoutProbe.whyNoLayout(head).ifPresent(why -> {
+                    throw new CliFailure(ExitCode.FAILED, "load of migration failed: " + why);
+                });
+            }
             Long length = layout.get(guestOptions.ramId);
             if (length != null) {
                 builder.ramSize(length);

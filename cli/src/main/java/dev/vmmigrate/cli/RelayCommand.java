@@ -63,16 +63,21 @@ final class RelayCommand implements Callable<Integer> {
         MigrationUri source = MigrationUri.parse(in);
         MigrationUri target = MigrationUri.parse(out);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
-            Connection incoming = accept(source, reporter);
-            Connection outgoing;
             try {
-                outgoing = target.connect();
-            } catch (IOException e) {
-                incoming.close(); // the source sees the connection drop and keeps its VM running
-                throw new CliFailure(ExitCode.FAILED, "cannot pass the VM on: " + e.getMessage(), e);
+                Connection incoming = accept(source, reporter);
+                Connection outgoing;
+                try {
+                    outgoing = target.connect();
+                } catch (IOException e) {
+                    incoming.close(); // the source sees the connection drop and keeps its VM running
+                    throw new CliFailure(ExitCode.FAILED, "cannot pass the VM on: " + e.getMessage(), e);
+                }
+                reporter.note("RELAYING", "passing the stream on to " + outgoing.description());
+                return relay(incoming, outgoing, reporter);
+            } catch (CliFailure e) {
+                reporter.failed(e.getMessage());
+                throw e;
             }
-            reporter.note("RELAYING", "passing the stream on to " + outgoing.description());
-            return relay(incoming, outgoing, reporter);
         }
     }
 

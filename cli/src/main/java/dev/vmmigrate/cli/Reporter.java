@@ -25,6 +25,10 @@ interface Reporter extends MigrationListener, AutoCloseable {
         summary(info);
     }
 
+    /** The command ends on {@code reason} before any summary (JSON still ends with its final record). */
+    default void failed(String reason) {
+    }
+
     @Override
     default void close() {
     }

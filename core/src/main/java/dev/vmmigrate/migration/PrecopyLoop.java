@@ -281,8 +281,7 @@ final class PrecopyLoop {
         try {
             if (returnPath.awaitVerdict(java.time.Duration.ofMillis(500))
                     instanceof SourceReturnPath.Verdict.Refused refused) {
-                return refused.said() || e.getMessage() == null ? refused.reason()
-                        : "the destination closed the connection without confirming the load (" + describe(e) + ")";
+                return refused.reason();
             }
         } catch (InterruptedException interrupted) {
             Thread.currentThread().interrupt();

@@ -22,37 +22,64 @@ public final class RamLayoutProbe {
 
     /** Block id to length in stream order; empty when the head holds no readable RAM START. */
     public static Map<String, Long> probe(byte[] head) {
-        Map<String, Long> blocks = new LinkedHashMap<>();
         try {
-            SectionReader reader = new SectionReader(MigrationInput.of(head));
-            MigrationInput in = reader.input();
-            while (true) {
-                Section next = reader.next();
-                if (next instanceof Section.Command) {
-                    continue; // the return path's commands come before the first START
-                }
-                if (!(next instanceof Section.Start start)) {
-                    return blocks;
-                }
-                switch (start.header().idstr()) {
-                    case RamHandler.IDSTR -> {
-                        readBlockList(in, blocks);
-                        return blocks;
-                    }
-                    case "block" -> {
-                        if (in.readBe64() != BLOCK_EOS) {
-                            return blocks;
-                        }
-                        reader.finish(start);
-                    }
-                    default -> {
-                        return blocks;
-                    }
-                }
-            }
+            return read(head);
         } catch (IOException e) {
             // Not a stream we can read ahead in: the load itself will report what is wrong.
             return new LinkedHashMap<>();
+        }
+    }
+
+    /** Whether {@code head} reads to the end of its RAM layout (or to where the stream says it has none). */
+    public static boolean complete(byte[] head) {
+        try {
+            read(head);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Why {@code head}, a whole stream shorter than {@link #PEEK_BYTES}, announces no RAM: the
+     * stream's own error (cut short, not a stream), for a receiver that needed the size from it.
+     */
+    public static java.util.Optional<String> whyNoLayout(byte[] head) {
+        try {
+            read(head);
+            return java.util.Optional.empty();
+        } catch (IOException e) {
+            return java.util.Optional.ofNullable(e.getMessage());
+        }
+    }
+
+    private static Map<String, Long> read(byte[] head) throws IOException {
+        Map<String, Long> blocks = new LinkedHashMap<>();
+        SectionReader reader = new SectionReader(MigrationInput.of(head));
+        MigrationInput in = reader.input();
+        while (true) {
+            Section next = reader.next();
+            if (next instanceof Section.Command) {
+                continue; // the return path's commands come before the first START
+            }
+            if (!(next instanceof Section.Start start)) {
+                return blocks;
+            }
+            switch (start.header().idstr()) {
+                case RamHandler.IDSTR -> {
+                    readBlockList(in, blocks);
+                    return blocks;
+                }
+                case "block" -> {
+                    if (in.readBe64() != BLOCK_EOS) {
+                        return blocks;
+                    }
+                    reader.finish(start);
+                }
+                default -> {
+                    return blocks;
+                }
+            }
         }
     }
 
