@@ -194,6 +194,12 @@ final class ReceiveCommand implements Callable<Integer> {
         MigrationStatus end = incoming.awaitFinished();
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
+            if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
+                // The only verified copy may be this paused one: keep it.
+                MachineStreams saved = MachineStreams.of(guest, !streams.digest().received());
+                writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+            }
+            guest.ramBlocks().forEach(RamBlock::force);
             reporter.summary(info);
             return failureCode(incoming, interrupted.getCount() == 0);
         }

@@ -53,7 +53,7 @@ class ReturnPathCliTest {
 
     private Run run(FaultProxy.Fault fault, String... sendOptions) throws Exception {
         try (CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--run-for", "0",
-                "--stall-timeout", "1s", "--ram-file", "dst.ram");
+                "--stall-timeout", "1s", "--ram-file", "dst.ram", "--save", "held.ckpt");
              FaultProxy proxy = new FaultProxy(Integer.parseInt(receive.awaitStderr(TCP_PORT)), fault)) {
             String[] send = new String[5 + sendOptions.length];
             System.arraycopy(new String[] {"send", "tcp:127.0.0.1:" + proxy.port(), "--ram", "4M", "--stall-timeout"},
@@ -80,8 +80,10 @@ class ReturnPathCliTest {
         Run clean = run(FaultProxy.Fault.none(), "1s", "--paused");
         assertEquals(0, clean.sent().exitCode(), clean.sent().describe());
         long length = clean.forwarded(); // a paused guest's stream has the same length every time
+        java.nio.file.Files.delete(dir.resolve("held.ckpt"));
         CliProcess.Result[] cut = throughProxy(new FaultProxy.Fault(FaultProxy.Direction.FORWARD, length - 9,
                 FaultProxy.Kind.CUT), "1s", "--paused");
+        assertTrue(java.nio.file.Files.size(dir.resolve("held.ckpt")) > 0, "--save keeps the verified copy");
         assertEquals(0, cut[0].exitCode(), "the source had the destination's SHUT: " + cut[0].describe());
         assertEquals(ExitCode.UNCOMMITTED, cut[1].exitCode(), cut[1].describe());
         assertTrue(cut[1].stderr().contains("the guest is held paused here"), cut[1].describe());
