@@ -63,11 +63,8 @@ final class ReceiveCommand implements Callable<Integer> {
                     + "it, so a failure leaves FILE as it was.")
     Path save;
 
-    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
-            defaultValue = "30s",
-            description = "Fail the load (the guest does not run) when the source sends nothing for this long, "
-                    + "and give up waiting for a vm-migrate source's commit after it. Default: ${DEFAULT-VALUE}.")
-    Duration stallTimeout;
+    @Mixin
+    StallOptions stall;
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
@@ -135,7 +132,7 @@ final class ReceiveCommand implements Callable<Integer> {
      * is dropped after the stall timeout.
      */
     private byte[] peekHead(MigrationInput in, Connection connection) throws IOException {
-        try (StallWatchdog guard = new StallWatchdog(stallTimeout, () -> 0L, connection::shutdown)) {
+        try (StallWatchdog guard = new StallWatchdog(stall.stallTimeout, () -> 0L, connection::shutdown)) {
             int want = 256;
             while (true) {
                 byte[] head = in.peekBytes(want);
@@ -183,15 +180,8 @@ final class ReceiveCommand implements Callable<Integer> {
         // With --save the guest stays stopped until it is saved.
         boolean holdAfterLoad = paused || (runFor != null && runFor.isZero());
         IncomingMigration incoming = streams.incoming(guest, holdAfterLoad || save != null);
-        incoming.addListener(reporter);
-        incoming.stallTimeout(stallTimeout);
         CountDownLatch interrupted = new CountDownLatch(1);
-        Interrupts.onInterrupt(() -> {
-            interrupted.countDown();
-            incoming.cancel();
-        });
-        incoming.start(connection, in);
-        MigrationStatus end = incoming.awaitFinished();
+        MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
@@ -246,15 +236,8 @@ final class ReceiveCommand implements Callable<Integer> {
                 guestOptions.ramFile);
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
-        incoming.addListener(reporter);
-        incoming.stallTimeout(stallTimeout);
         CountDownLatch interrupted = new CountDownLatch(1);
-        Interrupts.onInterrupt(() -> {
-            interrupted.countDown();
-            incoming.cancel();
-        });
-        incoming.start(connection, in);
-        MigrationStatus end = incoming.awaitFinished();
+        MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             reporter.summary(info);
@@ -278,6 +261,19 @@ final class ReceiveCommand implements Callable<Integer> {
             }
         }
         return ExitCode.OK;
+    }
+
+    /** Runs the load to its end; Ctrl-C cancels it and counts {@code interrupted} down. */
+    private MigrationStatus load(IncomingMigration incoming, Connection connection, MigrationInput in,
+                                 Reporter reporter, CountDownLatch interrupted) throws InterruptedException {
+        incoming.addListener(reporter);
+        incoming.stallTimeout(stall.stallTimeout);
+        Interrupts.onInterrupt(() -> {
+            interrupted.countDown();
+            incoming.cancel();
+        });
+        incoming.start(connection, in);
+        return incoming.awaitFinished();
     }
 
     private static int failureCode(IncomingMigration incoming, boolean interrupted) {

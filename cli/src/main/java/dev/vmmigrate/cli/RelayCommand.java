@@ -50,10 +50,8 @@ final class RelayCommand implements Callable<Integer> {
                     + "when OUT fails, the VM held here is saved all the same.")
     Path save;
 
-    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
-            defaultValue = "30s",
-            description = "Fail when the source sends nothing for this long. Default: ${DEFAULT-VALUE}.")
-    java.time.Duration stallTimeout;
+    @Mixin
+    StallOptions stall;
 
     @Mixin
     OutputOptions outputOptions;
@@ -121,7 +119,7 @@ final class RelayCommand implements Callable<Integer> {
         long start = System.currentTimeMillis();
         String loadError = null;
         MigrationInput in = new MigrationInput(tee);
-        try (StallWatchdog watchdog = new StallWatchdog(stallTimeout, in::position, () -> {
+        try (StallWatchdog watchdog = new StallWatchdog(stall.stallTimeout, in::position, () -> {
             incoming.shutdown();
             outgoing.shutdown();
         })) {
@@ -147,7 +145,7 @@ final class RelayCommand implements Callable<Integer> {
             closeError = e.getMessage();
         }
         if (back != null) {
-            back.join(stallTimeout.toMillis());
+            back.join(stall.stallTimeout.toMillis());
         }
         incoming.close();
         if (loadError != null) {

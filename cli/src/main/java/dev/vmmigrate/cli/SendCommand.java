@@ -84,11 +84,8 @@ final class SendCommand implements Callable<Integer> {
             description = "Give up (exit 1, the guest runs on) if not completed within this time.")
     Duration timeout;
 
-    @Option(names = "--stall-timeout", paramLabel = "DURATION", converter = UnitConverters.Time.class,
-            defaultValue = "30s",
-            description = "Fail (the guest runs on here) when the destination takes no bytes, or at the end sends "
-                    + "no verdict, for this long. Default: ${DEFAULT-VALUE}.")
-    Duration stallTimeout;
+    @Mixin
+    StallOptions stall;
 
     @Option(names = "--capability", paramLabel = "NAME=on|off",
             description = "Switch a capability (a bare NAME means on; the last setting wins): return-path (the "
@@ -208,7 +205,7 @@ final class SendCommand implements Callable<Integer> {
             MachineStreams streams = MachineStreams.of(guest, qemuCompatible, blockMigration(guest));
             OutgoingMigration migration = new OutgoingMigration(guest, streams);
             migration.setParameters(parameters);
-            migration.setStallTimeout(stallTimeout);
+            migration.setStallTimeout(stall.stallTimeout);
             try {
                 migration.setCapabilities(parseCapabilities(guest.ramBytes(), target, qemuCompatible));
             } catch (MigrationException e) {
