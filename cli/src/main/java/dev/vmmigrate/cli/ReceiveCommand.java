@@ -155,8 +155,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     && Files.size(guestOptions.ramFile) > 0);
         if (!sized) {
             Map<String, Long> layout = RamLayoutProbe.probe(head);
-            if (layout.isEmpty() && !RamLayoutProbe.complete(head)) {
-                // The whole stream is in the head and says nothing of RAM: its own fault is the news.
+            if (layout.isEmpty() && guestOptions.ramFile != null && !RamLayoutProbe.complete(head)) {
+                // A new RAM file needs its size from the stream, which ended or broke before saying
+                // it: the stream's fault is the news, not the file.
                 RamLayoutProbe.whyNoLayout(head).ifPresent(why -> {
                     throw new CliFailure(ExitCode.FAILED, "load of migration failed: " + why);
                 });
@@ -185,9 +186,14 @@ final class ReceiveCommand implements Callable<Integer> {
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
             if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
-                // The only verified copy may be this paused one: keep it.
+                // The only verified copy may be this paused one: keep it (a failed save does not
+                // change what happened, exit 5).
                 MachineStreams saved = MachineStreams.of(guest, !streams.digest().received());
-                writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+                try {
+                    writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+                } catch (CliFailure e) {
+                    reporter.note("WARNING", e.getMessage());
+                }
             }
             guest.ramBlocks().forEach(RamBlock::force);
             reporter.summary(info);

@@ -45,4 +45,16 @@ final class UnitConverters {
             }
         }
     }
+
+    /** A duration that must be more than zero (a stall timeout of 0 would fail every migration at once). */
+    static final class PositiveTime implements ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String value) {
+            Duration duration = new Time().convert(value);
+            if (duration.isZero() || duration.isNegative()) {
+                throw new TypeConversionException("'" + value + "' must be more than 0");
+            }
+            return duration;
+        }
+    }
 }

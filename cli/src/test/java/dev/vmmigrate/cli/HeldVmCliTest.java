@@ -97,13 +97,14 @@ class HeldVmCliTest {
     }
 
     @Test
-    void postcopyAdviseIsRefusedByName() throws IOException {
-        // QEMU's preamble for machine none, then COMMAND POSTCOPY_ADVISE with its 16-byte payload.
-        Path stream = Files.write(dir.resolve("advise.mig"), HexFormat.of().parseHex(
-                "5145564d000000030700000004" + "6e6f6e65" + "0800030010" + "00".repeat(16)));
+    void aSwitchToPostcopyIsRefusedByName() throws IOException {
+        // QEMU's preamble for machine none, POSTCOPY_ADVISE (taken), then POSTCOPY_LISTEN (the switch).
+        Path stream = Files.write(dir.resolve("listen.mig"), HexFormat.of().parseHex(
+                "5145564d000000030700000004" + "6e6f6e65" + "0800030010" + "0000000000001000" + "0000000000001000"
+                        + "0800040000"));
         CliProcess.Result r = CliProcess.run(dir, "receive", "file:" + stream, "--run-for", "0");
         assertEquals(ExitCode.FAILED, r.exitCode(), r.describe());
-        assertTrue(r.stderr().contains("QEMU's postcopy-ram capability needs the return path, not supported yet "
-                + "(COMMAND POSTCOPY_ADVISE) at offset 17"), r.describe());
+        assertTrue(r.stderr().contains("QEMU's switch to postcopy is not supported yet (the postcopy-ram capability "
+                + "is, as long as the migration stays precopy) (COMMAND POSTCOPY_LISTEN) at offset 38"), r.describe());
     }
 }

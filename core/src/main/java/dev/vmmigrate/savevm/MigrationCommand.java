@@ -12,20 +12,27 @@ import dev.vmmigrate.stream.StreamFormatException;
 public enum MigrationCommand {
     OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs a transport with a back channel (tcp: or unix:)"),
     PING(0x02, 4, "QEMU's PING command needs the return path (tcp: or unix:)"),
-    POSTCOPY_ADVISE(0x03, -1, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
-    POSTCOPY_LISTEN(0x04, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
-    POSTCOPY_RUN(0x05, 0, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
-    POSTCOPY_RAM_DISCARD(0x06, -1, "QEMU's postcopy-ram capability needs the return path, not supported yet"),
-    PACKAGED(0x07, 4, "QEMU's postcopy-ram capability (a PACKAGED device state) is not supported yet"),
+    POSTCOPY_ADVISE(0x03, -1, "QEMU's postcopy-ram capability needs a return path (tcp: or unix:)"),
+    POSTCOPY_LISTEN(0x04, 0, Refusals.SWITCH_TO_POSTCOPY),
+    POSTCOPY_RUN(0x05, 0, Refusals.SWITCH_TO_POSTCOPY),
+    POSTCOPY_RAM_DISCARD(0x06, -1, Refusals.SWITCH_TO_POSTCOPY),
+    PACKAGED(0x07, 4, Refusals.SWITCH_TO_POSTCOPY),
     ENABLE_COLO(0x08, 0, "QEMU's x-colo capability is not supported"),
-    POSTCOPY_RESUME(0x09, 0, "QEMU's postcopy recovery needs the return path, not supported yet"),
-    RECV_BITMAP(0x0a, -1, "QEMU's postcopy recovery needs the return path, not supported yet"),
+    POSTCOPY_RESUME(0x09, 0, "QEMU's postcopy recovery is not supported yet"),
+    RECV_BITMAP(0x0a, -1, "QEMU's postcopy recovery is not supported yet"),
     /** QEMU 10: the source is about to stop the guest; a precopy destination only notes it. */
     SWITCHOVER_START(0x0b, 0, null);
 
     private final int code;
     private final int length;
     private final String refusal;
+
+    /** Texts the constants share (a nested class: enum constants cannot read the enum's own statics). */
+    private static final class Refusals {
+        /** Why LISTEN, RUN, RAM_DISCARD and PACKAGED are refused: postcopy-ram enabled is fine, the switch is not. */
+        static final String SWITCH_TO_POSTCOPY = "QEMU's switch to postcopy is not supported yet "
+                + "(the postcopy-ram capability is, as long as the migration stays precopy)";
+    }
 
     MigrationCommand(int code, int length, String refusal) {
         this.code = code;
