@@ -72,7 +72,8 @@ final class SendCommand implements Callable<Integer> {
 
     @Option(names = "--max-bandwidth", paramLabel = "RATE", converter = UnitConverters.Rate.class,
             defaultValue = "128M/s",
-            description = "Bandwidth limit while iterating (e.g. 512M/s, unlimited). Default: ${DEFAULT-VALUE}.")
+            description = "Bandwidth limit while iterating (e.g. 512M/s; unlimited, or 0 as in QEMU, for none). "
+                    + "Default: ${DEFAULT-VALUE}.")
     long maxBandwidth;
 
     @Option(names = "--downtime-limit", paramLabel = "DURATION", converter = UnitConverters.Time.class,

@@ -44,9 +44,16 @@ final class PrecopyLoop {
         this.switchoverCostMillis = migration.switchoverCostMillis();
     }
 
-    /** Bytes a window may carry at {@code bandwidth} bytes per second. */
+    /**
+     * Bytes a window may carry at {@code bandwidth} bytes per second; no limit for
+     * {@link MigrationParameters#UNLIMITED} and for 0, which QEMU's qemu_file_rate_limit (7.2)
+     * and migration_rate_exceeded (10.0) take as no limit.
+     */
     static long windowAllowance(long bandwidth) {
-        return bandwidth == MigrationParameters.UNLIMITED ? Long.MAX_VALUE : Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
+        if (bandwidth == MigrationParameters.UNLIMITED || bandwidth == 0) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
     }
 
     void run() {

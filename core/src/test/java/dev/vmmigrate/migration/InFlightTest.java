@@ -1,0 +1,72 @@
+package dev.vmmigrate.migration;
+
+import static dev.vmmigrate.migration.LiveMigrations.GUARD;
+import static dev.vmmigrate.migration.LiveMigrations.awaitOutgoing;
+import static dev.vmmigrate.migration.LiveMigrations.outgoing;
+import static dev.vmmigrate.migration.LiveMigrations.runningSource;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.stream.TargetPage;
+import dev.vmmigrate.testing.TestResources;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * What the seeds let an operator change while a migration runs, and the figures query-migrate
+ * shows meanwhile, on a sink that takes bytes as fast as they come (so the engine's own rate
+ * limit alone sets the pace). The rates are measured over whole windows ({@link WindowRate}).
+ */
+@Timeout(120)
+class InFlightTest {
+    /** Large enough that no phase measured here finishes the first pass: half is random data. */
+    private static final long BIG_RAM = 256L << 20;
+    private static final long MIB = 1L << 20;
+    private static final Duration PHASE = Duration.ofSeconds(2);
+    /** Time a new limit gets to take hold before its rate is measured: a few windows. */
+    private static final Duration SETTLE = Duration.ofMillis(300);
+
+    private final TestResources resources = new TestResources();
+
+    @AfterEach
+    void release() throws Exception {
+        resources.close();
+    }
+
+    private <T extends AutoCloseable> T track(T resource) {
+        return resources.track(resource);
+    }
+
+    private static MigrationParameters limit(long bandwidth) {
+        return new MigrationParameters(bandwidth, MigrationParameters.DEFAULT_DOWNTIME_LIMIT, null);
+    }
+
+    /** Cancels {@code out} and checks the guest runs on, as after any cancel. */
+    private static void cancel(OutgoingMigration out, Guest source) throws InterruptedException {
+        out.cancel();
+        assertEquals(MigrationStatus.CANCELLED, awaitOutgoing(out));
+        assertEquals(RunState.RUNNING, source.runState());
+    }
+
+    /** QEMU's rate limiter takes a limit of 0 as none (qemu_file_rate_limit, migration_rate_exceeded). */
+    @Test
+    void aZeroLimitMeansNoLimit() throws Exception {
+        assertEquals(0, limit(0).maxBandwidth());
+        assertEquals(0, limit(-5).maxBandwidth(), "a negative limit is taken as 0, as qmp_migrate_set_speed does");
+        assertEquals(Long.MAX_VALUE, PrecopyLoop.windowAllowance(0));
+
+        Guest source = track(runningSource(64L << 20, "none"));
+        OutgoingMigration out = outgoing(source, 0, null);
+        SinkConnection sink = SinkConnection.open();
+        out.start(sink);
+        assertEquals(MigrationStatus.COMPLETED, awaitOutgoing(out), out.error());
+        assertTrue(sink.written() > 16L << 20, "the random pages went out: " + sink.written());
+    }
+}
