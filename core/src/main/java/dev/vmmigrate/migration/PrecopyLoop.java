@@ -124,8 +124,11 @@ final class PrecopyLoop {
                 if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
                     clock.expectedDowntime((long) (dirtyBytesRate / 1000.0 / bytesPerMilli));
                 }
-                out.resetRateLimit();
-                windowStart = now;
+                out.nextRateLimitWindow();
+                // A window begins 100 ms after the last one began, not when the loop woke up:
+                // waking late would stretch every window and run under the limit. A loop more
+                // than a window behind (a long iteration) starts afresh.
+                windowStart = now - windowStart < 2 * WINDOW_MILLIS ? windowStart + WINDOW_MILLIS : now;
                 windowBytes = out.position();
             }
             if (out.isRateLimited() && out.error() == null) {

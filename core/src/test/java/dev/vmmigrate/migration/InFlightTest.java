@@ -55,6 +55,19 @@ class InFlightTest {
         assertEquals(RunState.RUNNING, source.runState());
     }
 
+    /** The seeds stop a window as soon as its allowance is spent (qemu_file_rate_limit per page). */
+    @ParameterizedTest(name = "{0} MiB/s")
+    @ValueSource(longs = {1, 16})
+    void theRateLimitHoldsWithinTwoPercent(long mibPerSecond) throws Exception {
+        Guest source = track(runningSource(BIG_RAM, "none"));
+        OutgoingMigration out = outgoing(source, mibPerSecond * MIB, null);
+        out.start(SinkConnection.open());
+        Thread.sleep(SETTLE.toMillis());
+        WindowRate.assertWithin(2, mibPerSecond * MIB, WindowRate.measure(out, PHASE), "--max-bandwidth "
+                + mibPerSecond + "M/s");
+        cancel(out, source);
+    }
+
     /** QEMU's rate limiter takes a limit of 0 as none (qemu_file_rate_limit, migration_rate_exceeded). */
     @Test
     void aZeroLimitMeansNoLimit() throws Exception {
