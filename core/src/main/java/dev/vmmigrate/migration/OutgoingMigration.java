@@ -42,6 +42,10 @@ public final class OutgoingMigration {
     private volatile int throttlePercent;
     private volatile MigrationOutput output;
     private volatile String error;
+    /** Orders setParameters' limit against the switchover lifting it. */
+    private final Object rateLimitLock = new Object();
+    /** The switchover sends the rest unlimited: a new limit must not slow it down. Guarded by rateLimitLock. */
+    private boolean rateLimitLifted;
 
     /**
      * @param guest the machine being migrated
@@ -139,16 +143,27 @@ public final class OutgoingMigration {
 
     /**
      * Sets the parameters. Bandwidth and downtime may change during a migration, as in the seeds
-     * (migrate_set_speed applies to the live file); the timeout may not.
+     * (qmp_migrate_set_speed sets the live file's limit whatever it was, unlimited included);
+     * the timeout may not.
      */
     public void setParameters(MigrationParameters next) {
         if (status.get().isActive() && !Objects.equals(next.timeout(), parameters.timeout())) {
             throw new MigrationException("cannot change the timeout while a migration is active");
         }
         parameters = next;
-        MigrationOutput out = output;
-        if (out != null && out.rateLimit() != Long.MAX_VALUE) {
-            out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
+        synchronized (rateLimitLock) {
+            MigrationOutput out = output;
+            if (out != null && !rateLimitLifted) {
+                out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
+            }
+        }
+    }
+
+    /** The switchover: the rest goes unlimited, as the seeds' qemu_file_set_rate_limit(INT64_MAX). */
+    void liftRateLimit() {
+        synchronized (rateLimitLock) {
+            rateLimitLifted = true;
+            output.setRateLimit(Long.MAX_VALUE);
         }
     }
 
@@ -179,13 +194,16 @@ public final class OutgoingMigration {
         ram.stats().reset();
         throttlePercent = 0;
         MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
-        out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
         CountDownLatch done = new CountDownLatch(1);
         // Under the lock status changes take: a cancel sees this migration's output or none.
         finished = done;
         clock.start();
         error = null;
-        output = out;
+        synchronized (rateLimitLock) { // a concurrent setParameters limits this output, or is read here
+            out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
+            rateLimitLifted = false;
+            output = out;
+        }
         if (!transition(current, MigrationStatus.SETUP)) {
             throw new MigrationException("a migration is already in progress");
         }

@@ -155,7 +155,7 @@ final class PrecopyLoop {
         long stopStart = System.currentTimeMillis();
         guest.stop(RunState.FINISH_MIGRATE);
         migration.switchoverBegins();
-        out.setRateLimit(Long.MAX_VALUE);
+        migration.liftRateLimit();
         saveVm.complete(out);
         out.flush();
         // Closing checks the peer's end too: an exec: command that failed turns into a failure.

@@ -55,6 +55,21 @@ class InFlightTest {
         assertEquals(RunState.RUNNING, source.runState());
     }
 
+    /** qmp_migrate_set_speed applies to the running migration whatever the previous limit was. */
+    @Test
+    void aLimitSetAfterAnUnlimitedStartTakesHold() throws Exception {
+        Guest source = track(runningSource(BIG_RAM, "none"));
+        OutgoingMigration out = outgoing(source, MigrationParameters.UNLIMITED, null);
+        SinkConnection sink = SinkConnection.held(); // the migration waits in setup meanwhile
+        out.start(sink);
+        out.setParameters(limit(2 * MIB));
+        sink.release();
+        Thread.sleep(SETTLE.toMillis());
+        assertEquals(MigrationStatus.ACTIVE, out.status(), "2 MiB/s cannot have sent 128 MiB of data yet");
+        WindowRate.assertWithin(2, 2 * MIB, WindowRate.measure(out, PHASE), "2 MiB/s set after an unlimited start");
+        cancel(out, source);
+    }
+
     /** The seeds stop a window as soon as its allowance is spent (qemu_file_rate_limit per page). */
     @ParameterizedTest(name = "{0} MiB/s")
     @ValueSource(longs = {1, 16})
