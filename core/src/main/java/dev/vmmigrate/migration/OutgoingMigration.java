@@ -197,7 +197,7 @@ public final class OutgoingMigration {
         CountDownLatch done = new CountDownLatch(1);
         // Under the lock status changes take: a cancel sees this migration's output or none.
         finished = done;
-        clock.start();
+        clock.start(parameters.downtimeLimit().toMillis());
         error = null;
         synchronized (rateLimitLock) { // a concurrent setParameters limits this output, or is read here
             out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));

@@ -122,7 +122,8 @@ final class PrecopyLoop {
                 clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
                 long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
                 if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
-                    clock.expectedDowntime((long) (dirtyBytesRate / 1000.0 / bytesPerMilli));
+                    // The seeds' dirty_bytes_rate / bandwidth, bandwidth in bytes per ms.
+                    clock.expectedDowntime((long) (dirtyBytesRate / bytesPerMilli));
                 }
                 out.nextRateLimitWindow();
                 // A window begins 100 ms after the last one began, not when the loop woke up:

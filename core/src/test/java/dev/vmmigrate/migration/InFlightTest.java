@@ -97,4 +97,51 @@ class InFlightTest {
         assertEquals(MigrationStatus.COMPLETED, awaitOutgoing(out), out.error());
         assertTrue(sink.written() > 16L << 20, "the random pages went out: " + sink.written());
     }
+
+    /** migrate_fd_connect: "a best 1st approximation" of the downtime is the downtime limit. */
+    @Test
+    void expectedDowntimeStartsAtTheDowntimeLimit() throws Exception {
+        Guest source = track(runningSource(BIG_RAM, "none"));
+        OutgoingMigration out = outgoing(source, 4 * MIB, null);
+        out.setParameters(new MigrationParameters(4 * MIB, Duration.ofMillis(450), null));
+        LiveMigrations.Recorder recorder = new LiveMigrations.Recorder();
+        out.addListener(recorder);
+        out.start(SinkConnection.open());
+        recorder.awaitActive();
+        MigrationInfo atActive = recorder.infos().get(recorder.statuses().indexOf(MigrationStatus.ACTIVE));
+        assertEquals(450L, atActive.expectedDowntime(), "expected-downtime when the migration turns active");
+        cancel(out, source);
+    }
+
+    /**
+     * The seeds' expected_downtime = dirty_bytes_rate / bandwidth, bandwidth in bytes per ms: a
+     * guest that dirties faster than the link drains must show more than a second.
+     */
+    @Test
+    void expectedDowntimeIsTheDirtyRateOverTheBandwidth() throws Exception {
+        // 32 MiB/s of random page writes re-dirty most of an 8 MiB guest each second, over 4 MiB/s.
+        Guest source = track(runningSource(8L << 20, "random:32M/s"));
+        OutgoingMigration out = outgoing(source, 4 * MIB, null);
+        out.start(SinkConnection.open());
+        long initial = MigrationParameters.DEFAULT_DOWNTIME_LIMIT.toMillis();
+        MigrationInfo info = out.info();
+        long deadline = System.nanoTime() + GUARD.toNanos();
+        // Once a dirty sync has measured the guest's rate, the next window estimates anew.
+        while (info.ram() == null || info.ram().dirtyPagesRate() == 0 || info.expectedDowntime() == initial) {
+            assertTrue(System.nanoTime() < deadline, "expected-downtime never moved from " + initial + ": " + info);
+            assertTrue(out.status().isActive(), "the migration cannot converge: " + info);
+            Thread.sleep(10);
+            info = out.info();
+        }
+        MigrationInfo.Ram ram = info.ram();
+        assertNotNull(ram);
+        double dirtyBytesPerSecond = (double) ram.dirtyPagesRate() * TargetPage.SIZE;
+        double linkBytesPerMilli = ram.mbps() * 1e6 / 8 / 1000;
+        double expected = dirtyBytesPerSecond / linkBytesPerMilli;
+        assertTrue(info.expectedDowntime() > 1000, "expected-downtime " + info.expectedDowntime()
+                + " ms while dirtying " + dirtyBytesPerSecond / MIB + " MiB/s over " + ram.mbps() + " Mbit/s");
+        assertEquals(expected, info.expectedDowntime(), expected / 4,
+                "dirty bytes per second over bytes per ms (the window's mbps may have moved since)");
+        cancel(out, source);
+    }
 }
