@@ -64,9 +64,10 @@ public final class OutgoingMigration {
 
     /**
      * Sets the capabilities, refused while a migration is active (as the seeds'
-     * migrate_set_capabilities) and for an XBZRLE cache size the seeds refuse.
+     * migrate_set_capabilities) and for an XBZRLE cache size the seeds refuse. The cache size
+     * alone may change during a migration: {@link #setXbzrleCacheSize}.
      */
-    public void setCapabilities(MigrationCapabilities next) {
+    public synchronized void setCapabilities(MigrationCapabilities next) {
         if (status.get().isActive()) {
             throw new MigrationException("capabilities cannot be changed while a migration is active");
         }
@@ -83,6 +84,26 @@ public final class OutgoingMigration {
             }
         }
         capabilities = next;
+    }
+
+    /**
+     * The seeds' qmp_migrate_set_cache_size, allowed at any time: the size is refused as the
+     * seeds refuse it (more than the address space or guest RAM, less than a page), rounded down
+     * to a power of two of pages, kept for later migrations, and a running migration with
+     * XBZRLE gets a cache of that size at once, empty (xbzrle_cache_resize, 2014).
+     *
+     * @return the size in effect
+     */
+    public synchronized long setXbzrleCacheSize(long bytes) {
+        long size;
+        try {
+            size = XbzrleCache.validateSize(bytes, ram.totalBytes());
+        } catch (IllegalArgumentException e) {
+            throw new MigrationException("invalid xbzrle cache size " + bytes + ": " + e.getMessage());
+        }
+        capabilities = capabilities.withCacheSize(size);
+        ram.resizeXbzrleCache(size);
+        return size;
     }
 
     /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
