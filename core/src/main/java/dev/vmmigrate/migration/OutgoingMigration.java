@@ -42,6 +42,8 @@ public final class OutgoingMigration {
     private volatile int throttlePercent;
     private volatile MigrationOutput output;
     private volatile String error;
+    /** The last migration failed before it started ({@link #failBeforeStart}): no figures to report. */
+    private volatile boolean failedBeforeStart;
     /** Orders setParameters' limit against the switchover lifting it. */
     private final Object rateLimitLock = new Object();
     /** The switchover sends the rest unlimited: a new limit must not slow it down. Guarded by rateLimitLock. */
@@ -220,6 +222,7 @@ public final class OutgoingMigration {
         finished = done;
         clock.start(parameters.downtimeLimit().toMillis());
         error = null;
+        failedBeforeStart = false;
         synchronized (rateLimitLock) { // a concurrent setParameters limits this output, or is read here
             out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
             rateLimitLifted = false;
@@ -236,6 +239,22 @@ public final class OutgoingMigration {
                 done.countDown();
             }
         });
+    }
+
+    /**
+     * The seeds' migrate_fd_error: the transport failed before the migration could start (a
+     * refused connection). The status becomes failed as for any failure, so listeners see it
+     * with {@code reason} as error-desc, and {@link #info()} is query-migrate's record of a
+     * failed migration: the status and error-desc. Refused while a migration is active.
+     */
+    public synchronized void failBeforeStart(String reason) {
+        MigrationStatus current = status.get();
+        if (current.isActive()) {
+            throw new MigrationException("a migration is already in progress");
+        }
+        error = Objects.requireNonNull(reason, "reason");
+        failedBeforeStart = true;
+        transition(current, MigrationStatus.FAILED); // under this lock, as start: nothing changed it meanwhile
     }
 
     /**
@@ -279,6 +298,9 @@ public final class OutgoingMigration {
     /** A query-migrate snapshot. */
     public MigrationInfo info() {
         MigrationStatus now = status.get();
+        if (now == MigrationStatus.FAILED && failedBeforeStart) {
+            return MigrationInfo.of(now.qmpName(), null, error);
+        }
         RamStats stats = ram.stats();
         MigrationInfo.Ram ramInfo = null;
         if (now != MigrationStatus.NONE && now != MigrationStatus.SETUP) {
