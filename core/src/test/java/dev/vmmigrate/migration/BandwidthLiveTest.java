@@ -25,8 +25,8 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(120)
 class BandwidthLiveTest {
     private static final long MIB = 1L << 20;
-    /** 128 MiB of random pages: more than the phases below send (about 50 MiB). */
-    private static final long RAM = 256L << 20;
+    /** 96 MiB of random pages: more than the phases below send (about 60 MiB). */
+    private static final long RAM = 192L << 20;
     private static final Duration PHASE = Duration.ofSeconds(2);
     /** Time a new limit gets to take hold before its rate is measured: a few windows. */
     private static final Duration SETTLE = Duration.ofMillis(300);

@@ -14,8 +14,15 @@ import java.util.function.LongSupplier;
  * through those steps, taken as the median of the slopes between steps at least a third of the
  * phase apart (Theil-Sen): a step seen late because this machine's CPUs were busy elsewhere
  * moves a few slopes, not the median.
+ *
+ * <p>Only the time the limit binds counts: two steps {@link #STALL} or more apart mean the
+ * sender did not run for a window (on a loaded machine), lost it and started afresh, so no
+ * slope spans such a gap. A sender that kept losing windows leaves no slope: that fails too.
  */
 final class WindowRate {
+    /** A gap between steps this long means a lost window: a step comes every 100 ms, a late one within 200 ms. */
+    private static final long STALL = 190_000_000L;
+
     private WindowRate() {
     }
 
@@ -60,14 +67,15 @@ final class WindowRate {
         long minSpan = length.toNanos() / 3;
         List<Double> slopes = new ArrayList<>();
         for (int i = 0; i < steps.size(); i++) {
-            for (int j = i + 1; j < steps.size(); j++) {
+            for (int j = i + 1; j < steps.size() && steps.get(j).nanos - steps.get(j - 1).nanos < STALL; j++) {
                 long span = steps.get(j).nanos - steps.get(i).nanos;
                 if (span >= minSpan) {
                     slopes.add((steps.get(j).bytes - steps.get(i).bytes) * 1e9 / span);
                 }
             }
         }
-        assertTrue(!slopes.isEmpty(), "steps too close together to measure: " + steps);
+        assertTrue(!slopes.isEmpty(), "the sender kept stalling, no stretch of steps to measure: "
+                + new Measurement(Double.NaN, steps));
         double[] sorted = slopes.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
                 : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
