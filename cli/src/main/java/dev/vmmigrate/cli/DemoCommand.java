@@ -40,7 +40,8 @@ final class DemoCommand implements Callable<Integer> {
     WorkloadSpec workload;
 
     @Option(names = "--max-bandwidth", paramLabel = "RATE", converter = UnitConverters.Rate.class,
-            defaultValue = "512M/s", description = "Bandwidth limit. Default: ${DEFAULT-VALUE}.")
+            defaultValue = "512M/s",
+            description = "Bandwidth limit (unlimited, or 0 as in QEMU, for none). Default: ${DEFAULT-VALUE}.")
     long maxBandwidth;
 
     @Mixin

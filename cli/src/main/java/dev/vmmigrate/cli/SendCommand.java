@@ -72,7 +72,8 @@ final class SendCommand implements Callable<Integer> {
 
     @Option(names = "--max-bandwidth", paramLabel = "RATE", converter = UnitConverters.Rate.class,
             defaultValue = "128M/s",
-            description = "Bandwidth limit while iterating (e.g. 512M/s, unlimited). Default: ${DEFAULT-VALUE}.")
+            description = "Bandwidth limit while iterating (e.g. 512M/s; unlimited, or 0 as in QEMU, for none). "
+                    + "Default: ${DEFAULT-VALUE}.")
     long maxBandwidth;
 
     @Option(names = "--downtime-limit", paramLabel = "DURATION", converter = UnitConverters.Time.class,
@@ -231,7 +232,11 @@ final class SendCommand implements Callable<Integer> {
             try {
                 connection = target.connect();
             } catch (IOException e) {
-                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+                // The seeds' migrate_fd_error: the migration fails, with its MIGRATION event and
+                // final record in --json, and one line for people.
+                migration.failBeforeStart(describe(e));
+                reporter.summary(migration.info());
+                return ExitCode.FAILED;
             }
             Interrupts.onInterrupt(migration::cancel);
             try {
@@ -251,6 +256,10 @@ final class SendCommand implements Callable<Integer> {
                 default -> ExitCode.FAILED;
             };
         }
+    }
+
+    private static String describe(IOException e) {
+        return e.getMessage() != null ? e.getMessage() : e.toString();
     }
 
     /** A VM of another machine type from --load: sent once, as it is, stopped (it cannot run here). */
@@ -277,7 +286,10 @@ final class SendCommand implements Callable<Integer> {
             try {
                 connection = target.connect();
             } catch (IOException e) {
-                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+                MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, describe(e));
+                reporter.statusChanged(MigrationStatus.FAILED, failed); // as the live path: see call()
+                reporter.summary(failed);
+                return ExitCode.FAILED;
             }
             MigrationInfo info = HeldVmSend.send(vm, connection, reporter);
             reporter.summary(info);

@@ -5,10 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -152,7 +155,36 @@ class CliErrorsTest {
         CliProcess.Result r = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + port, "--ram", "1M");
         assertEquals(ExitCode.FAILED, r.exitCode(), r.describe());
         assertNoStackTrace(r);
+        assertEquals(1, r.stderrLines().size(), "one line says it: " + r.describe());
         assertTrue(errorLine(r).contains("127.0.0.1:" + port), r.describe());
+    }
+
+    /**
+     * The seeds' migrate_fd_error: a transport that fails before any byte still fails the
+     * migration, so --json has the MIGRATION event and the final query-migrate record.
+     */
+    @Test
+    void sendToAPortNobodyListensOnReportsTheFailureInJson() throws IOException {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        CliProcess.Result r = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + port, "--ram", "1M", "--json");
+        assertEquals(ExitCode.FAILED, r.exitCode(), r.describe());
+        assertNoStackTrace(r);
+        ObjectMapper json = new ObjectMapper();
+        List<JsonNode> lines = new ArrayList<>();
+        for (String line : r.stderrLines()) {
+            lines.add(json.readTree(line));
+        }
+        assertEquals(2, lines.size(), "a MIGRATION event and the reply: " + r.describe());
+        JsonNode event = lines.getFirst();
+        assertEquals("MIGRATION", event.path("event").asText(), event.toString());
+        assertEquals("failed", event.path("data").path("status").asText(), event.toString());
+        assertTrue(event.path("data").path("error-desc").asText().contains("127.0.0.1:" + port), event.toString());
+        JsonNode reply = lines.getLast().path("return");
+        assertEquals("failed", reply.path("status").asText(), r.describe());
+        assertTrue(reply.path("error-desc").asText().contains("127.0.0.1:" + port), r.describe());
     }
 
     private Path write(String name, byte[] bytes) throws IOException {

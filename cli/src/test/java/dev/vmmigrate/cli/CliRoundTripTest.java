@@ -116,6 +116,17 @@ class CliRoundTripTest {
         assertSameRam();
     }
 
+    /** As QEMU's rate limiter, {@code --max-bandwidth 0} means no limit (not refused, not 0 bytes a second). */
+    @Test
+    void maxBandwidthZeroMeansNoLimit() throws IOException {
+        Path stream = dir.resolve("stream.mig");
+        CliProcess.Result send = CliProcess.run(dir, sender("file:" + stream, "--max-bandwidth", "0"));
+        assertEquals(0, send.exitCode(), send.describe());
+        CliProcess.Result received = CliProcess.run(dir, receiver("file:" + stream));
+        assertBothCompleted(send, received);
+        assertSameRam();
+    }
+
     /**
      * DESIGN.md 5: {@code --run-for 0} exits as soon as the guest is loaded. The RAM file it
      * leaves must be what was migrated, not what the resumed guest's workload wrote after the load.

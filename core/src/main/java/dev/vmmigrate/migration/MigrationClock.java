@@ -13,8 +13,13 @@ final class MigrationClock {
     private volatile double mbps = -1;
     private volatile long dirtyPagesRate;
 
-    void start() {
+    /**
+     * A migration begins; {@code downtimeLimitMillis} is the first expected downtime, as the
+     * seeds' migrate_fd_connect sets it ("a best 1st approximation").
+     */
+    void start(long downtimeLimitMillis) {
         startMillis = System.currentTimeMillis();
+        expectedDowntimeMillis = downtimeLimitMillis;
         endMillis = -1;
         setupMillis = -1;
         downtimeMillis = -1;

@@ -7,7 +7,9 @@ import java.util.Objects;
  * What the operator tunes: the seeds' bandwidth limit and maximum downtime, and how long the
  * whole migration may take.
  *
- * @param maxBandwidth bytes per second on the wire while iterating; {@link #UNLIMITED} for none
+ * @param maxBandwidth bytes per second on the wire while iterating; {@link #UNLIMITED} or 0 for
+ *     none (QEMU's rate limiter takes 0 as no limit); a negative one is taken as 0, as the seeds'
+ *     qmp_migrate_set_speed clamps it
  * @param downtimeLimit the pause the guest may take at switchover; sets the convergence threshold
  * @param timeout how long the migration may run before it is given up; null for no limit
  */
@@ -19,9 +21,7 @@ public record MigrationParameters(long maxBandwidth, Duration downtimeLimit, Dur
     public static final Duration DEFAULT_DOWNTIME_LIMIT = Duration.ofMillis(300);
 
     public MigrationParameters {
-        if (maxBandwidth <= 0) {
-            throw new IllegalArgumentException("max-bandwidth must be positive, not " + maxBandwidth);
-        }
+        maxBandwidth = Math.max(0, maxBandwidth);
         Objects.requireNonNull(downtimeLimit, "downtimeLimit");
         if (downtimeLimit.isNegative() || downtimeLimit.isZero()) {
             throw new IllegalArgumentException("downtime-limit must be positive, not " + downtimeLimit.toMillis() + " ms");

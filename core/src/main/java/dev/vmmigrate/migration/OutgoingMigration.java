@@ -44,6 +44,12 @@ public final class OutgoingMigration {
     private volatile java.time.Duration stallTimeout = IncomingMigration.DEFAULT_STALL_TIMEOUT;
     private volatile PrecopyLoop loop;
     private volatile String error;
+    /** The last migration failed before it started ({@link #failBeforeStart}): no figures to report. */
+    private volatile boolean failedBeforeStart;
+    /** Orders setParameters' limit against the switchover lifting it. */
+    private final Object rateLimitLock = new Object();
+    /** The switchover sends the rest unlimited: a new limit must not slow it down. Guarded by rateLimitLock. */
+    private boolean rateLimitLifted;
 
     /**
      * @param guest the machine being migrated
@@ -62,9 +68,10 @@ public final class OutgoingMigration {
 
     /**
      * Sets the capabilities, refused while a migration is active (as the seeds'
-     * migrate_set_capabilities) and for an XBZRLE cache size the seeds refuse.
+     * migrate_set_capabilities) and for an XBZRLE cache size the seeds refuse. The cache size
+     * alone may change during a migration: {@link #setXbzrleCacheSize}.
      */
-    public void setCapabilities(MigrationCapabilities next) {
+    public synchronized void setCapabilities(MigrationCapabilities next) {
         if (status.get().isActive()) {
             throw new MigrationException("capabilities cannot be changed while a migration is active");
         }
@@ -99,6 +106,26 @@ public final class OutgoingMigration {
     public boolean destinationConfirmed() {
         PrecopyLoop current = loop;
         return current != null && current.confirmed();
+    }
+
+    /**
+     * The seeds' qmp_migrate_set_cache_size, allowed at any time: the size is refused as the
+     * seeds refuse it (more than the address space or guest RAM, less than a page), rounded down
+     * to a power of two of pages, kept for later migrations, and a running migration with
+     * XBZRLE gets a cache of that size at once, empty (xbzrle_cache_resize, 2014).
+     *
+     * @return the size in effect
+     */
+    public synchronized long setXbzrleCacheSize(long bytes) {
+        long size;
+        try {
+            size = XbzrleCache.validateSize(bytes, ram.totalBytes());
+        } catch (IllegalArgumentException e) {
+            throw new MigrationException("invalid xbzrle cache size " + bytes + ": " + e.getMessage());
+        }
+        capabilities = capabilities.withCacheSize(size);
+        ram.resizeXbzrleCache(size);
+        return size;
     }
 
     /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
@@ -164,16 +191,27 @@ public final class OutgoingMigration {
 
     /**
      * Sets the parameters. Bandwidth and downtime may change during a migration, as in the seeds
-     * (migrate_set_speed applies to the live file); the timeout may not.
+     * (qmp_migrate_set_speed sets the live file's limit whatever it was, unlimited included);
+     * the timeout may not.
      */
     public void setParameters(MigrationParameters next) {
         if (status.get().isActive() && !Objects.equals(next.timeout(), parameters.timeout())) {
             throw new MigrationException("cannot change the timeout while a migration is active");
         }
         parameters = next;
-        MigrationOutput out = output;
-        if (out != null && out.rateLimit() != Long.MAX_VALUE) {
-            out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
+        synchronized (rateLimitLock) {
+            MigrationOutput out = output;
+            if (out != null && !rateLimitLifted) {
+                out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
+            }
+        }
+    }
+
+    /** The switchover: the rest goes unlimited, as the seeds' qemu_file_set_rate_limit(INT64_MAX). */
+    void liftRateLimit() {
+        synchronized (rateLimitLock) {
+            rateLimitLifted = true;
+            output.setRateLimit(Long.MAX_VALUE);
         }
     }
 
@@ -208,13 +246,17 @@ public final class OutgoingMigration {
         ram.stats().reset();
         throttlePercent = 0;
         MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
-        out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
         CountDownLatch done = new CountDownLatch(1);
         // Under the lock status changes take: a cancel sees this migration's output or none.
         finished = done;
-        clock.start();
+        clock.start(parameters.downtimeLimit().toMillis());
         error = null;
-        output = out;
+        failedBeforeStart = false;
+        synchronized (rateLimitLock) { // a concurrent setParameters limits this output, or is read here
+            out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
+            rateLimitLifted = false;
+            output = out;
+        }
         if (!transition(current, MigrationStatus.SETUP)) {
             throw new MigrationException("a migration is already in progress");
         }
@@ -227,6 +269,22 @@ public final class OutgoingMigration {
                 done.countDown();
             }
         });
+    }
+
+    /**
+     * The seeds' migrate_fd_error: the transport failed before the migration could start (a
+     * refused connection). The status becomes failed as for any failure, so listeners see it
+     * with {@code reason} as error-desc, and {@link #info()} is query-migrate's record of a
+     * failed migration: the status and error-desc. Refused while a migration is active.
+     */
+    public synchronized void failBeforeStart(String reason) {
+        MigrationStatus current = status.get();
+        if (current.isActive()) {
+            throw new MigrationException("a migration is already in progress");
+        }
+        error = Objects.requireNonNull(reason, "reason");
+        failedBeforeStart = true;
+        transition(current, MigrationStatus.FAILED); // under this lock, as start: nothing changed it meanwhile
     }
 
     /**
@@ -270,6 +328,9 @@ public final class OutgoingMigration {
     /** A query-migrate snapshot. */
     public MigrationInfo info() {
         MigrationStatus now = status.get();
+        if (now == MigrationStatus.FAILED && failedBeforeStart) {
+            return MigrationInfo.of(now.qmpName(), null, error);
+        }
         RamStats stats = ram.stats();
         MigrationInfo.Ram ramInfo = null;
         if (now != MigrationStatus.NONE && now != MigrationStatus.SETUP) {

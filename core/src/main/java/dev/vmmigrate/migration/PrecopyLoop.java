@@ -54,9 +54,16 @@ final class PrecopyLoop {
         this.stallTimeout = migration.stallTimeout();
     }
 
-    /** Bytes a window may carry at {@code bandwidth} bytes per second. */
+    /**
+     * Bytes a window may carry at {@code bandwidth} bytes per second; no limit for
+     * {@link MigrationParameters#UNLIMITED} and for 0, which QEMU's qemu_file_rate_limit (7.2)
+     * and migration_rate_exceeded (10.0) take as no limit.
+     */
     static long windowAllowance(long bandwidth) {
-        return bandwidth == MigrationParameters.UNLIMITED ? Long.MAX_VALUE : Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
+        if (bandwidth == MigrationParameters.UNLIMITED || bandwidth == 0) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
     }
 
     void run() {
@@ -144,10 +151,14 @@ final class PrecopyLoop {
                 clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
                 long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
                 if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
-                    clock.expectedDowntime((long) (dirtyBytesRate / 1000.0 / bytesPerMilli));
+                    // The seeds' dirty_bytes_rate / bandwidth, bandwidth in bytes per ms.
+                    clock.expectedDowntime((long) (dirtyBytesRate / bytesPerMilli));
                 }
-                out.resetRateLimit();
-                windowStart = now;
+                out.nextRateLimitWindow();
+                // A window begins 100 ms after the last one began, not when the loop woke up:
+                // waking late would stretch every window and run under the limit. A loop more
+                // than a window behind (a long iteration) starts afresh.
+                windowStart = now - windowStart < 2 * WINDOW_MILLIS ? windowStart + WINDOW_MILLIS : now;
                 windowBytes = out.position();
             }
             if (out.isRateLimited() && out.error() == null) {
@@ -174,7 +185,7 @@ final class PrecopyLoop {
         long stopStart = System.currentTimeMillis();
         guest.stop(RunState.FINISH_MIGRATE);
         migration.switchoverBegins();
-        out.setRateLimit(Long.MAX_VALUE);
+        migration.liftRateLimit();
         saveVm.complete(out);
         out.flush();
         if (returnPath != null) {

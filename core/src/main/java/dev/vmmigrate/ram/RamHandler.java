@@ -16,8 +16,9 @@ public final class RamHandler implements IterativeHandler {
     private final RamStats stats = new RamStats();
     private final List<RamBlock> blocks;
     private final RamReceiver receiver;
-    private RamSender sender;
-    private RamSaveOptions options = RamSaveOptions.PLAIN;
+    /** The sender of the latest save; replaced, and options read for it, under this handler's lock. */
+    private volatile RamSender sender;
+    private volatile RamSaveOptions options = RamSaveOptions.PLAIN;
 
     /** A handler for a guest's blocks: sends them, or loads into them after checking names and lengths. */
     public RamHandler(List<RamBlock> blocks) {
@@ -64,8 +65,26 @@ public final class RamHandler implements IterativeHandler {
     }
 
     /** How the next save sends pages (capabilities); set before the migration starts. */
-    public void configure(RamSaveOptions next) {
+    public synchronized void configure(RamSaveOptions next) {
         options = next;
+    }
+
+    /**
+     * The seeds' xbzrle_cache_resize: with XBZRLE on, the next save's cache and a running save's
+     * live cache get {@code bytes} at once (the live one empty, see
+     * {@link RamSender#resizeXbzrleCache}); any thread. Without XBZRLE there is no cache to size.
+     *
+     * @param bytes the new size, a power of two of pages (as {@link XbzrleCache#validateSize} gives)
+     */
+    public synchronized void resizeXbzrleCache(long bytes) {
+        if (!options.xbzrle()) {
+            return;
+        }
+        options = new RamSaveOptions(bytes, options.compressLevel());
+        RamSender live = sender;
+        if (live != null) {
+            live.resizeXbzrleCache(bytes);
+        }
     }
 
     public RamSaveOptions options() {
@@ -82,8 +101,12 @@ public final class RamHandler implements IterativeHandler {
         if (blocks.isEmpty()) {
             throw new IllegalStateException("a load-only RAM handler cannot save");
         }
-        sender = new RamSender(blocks, stats, options);
-        sender.setup(out);
+        RamSender next;
+        synchronized (this) { // a resize now goes to this sender, or came before its options were read
+            next = new RamSender(blocks, stats, options);
+            sender = next;
+        }
+        next.setup(out);
     }
 
     @Override

@@ -12,8 +12,8 @@ import java.util.List;
  * rate limit is reached.
  */
 final class RamSender {
-    /** Check the rate limit every this many pages, as QEMU does, to keep the check cheap. */
-    private static final int PAGES_PER_LIMIT_CHECK = 64;
+    /** Read the clock for {@link #MAX_ITERATION_NANOS} every this many pages, as QEMU does (it is not free). */
+    private static final int PAGES_PER_TIME_CHECK = 64;
     /** An iteration returns after this long even if the rate limit allows more (QEMU's MAX_WAIT). */
     private static final long MAX_ITERATION_NANOS = 50_000_000L;
     private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[TargetPage.SIZE]);
@@ -21,7 +21,16 @@ final class RamSender {
     private final List<RamBlock> blocks;
     private final RamStats stats;
     private final long[][] bitmaps;
-    private final XbzrleCache xbzrleCache;
+    /** Whether pages go through the XBZRLE cache; the cache itself may be replaced meanwhile. */
+    private final boolean xbzrle;
+    /**
+     * Guards {@link #xbzrleCache} (replaced by {@link #resizeXbzrleCache} from another thread) and
+     * what is in it, as the seeds' XBZRLE.lock; held for the cache work of a page, never while
+     * writing to the output, so a resize does not wait for a blocked socket.
+     */
+    private final Object xbzrleLock = new Object();
+    private XbzrleCache xbzrleCache;
+    private boolean closed;
     private final ZstdPages zstd;
     /** Tells the zero pages of anonymous blocks that were never written without reading them; may be null. */
     private final PageMap pageMap;
@@ -41,7 +50,8 @@ final class RamSender {
     RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options) {
         this.blocks = List.copyOf(blocks);
         this.stats = stats;
-        this.xbzrleCache = options.xbzrle() ? new XbzrleCache(options.xbzrleCacheBytes(), TargetPage.SIZE) : null;
+        this.xbzrle = options.xbzrle();
+        this.xbzrleCache = xbzrle ? new XbzrleCache(options.xbzrleCacheBytes(), TargetPage.SIZE) : null;
         this.zstd = options.compress() ? ZstdPages.forCompression(options.compressLevel()) : null;
         this.bitmaps = new long[blocks.size()][];
         for (int i = 0; i < blocks.size(); i++) {
@@ -115,9 +125,37 @@ final class RamSender {
         if (zstd != null) {
             zstd.close();
         }
-        if (xbzrleCache != null) {
-            xbzrleCache.close();
+        synchronized (xbzrleLock) {
+            closed = true;
+            if (xbzrleCache != null) {
+                xbzrleCache.close();
+            }
         }
+    }
+
+    /**
+     * Replaces the XBZRLE cache at once by an empty one of {@code bytes} (a power of two of
+     * pages), as the seeds' xbzrle_cache_resize (2014) does, dropping what was cached: pages
+     * miss and go whole until cached again. The same size keeps the cache. Any thread; nothing
+     * without XBZRLE or once closed.
+     */
+    void resizeXbzrleCache(long bytes) {
+        XbzrleCache old;
+        synchronized (xbzrleLock) {
+            if (!xbzrle || closed || xbzrleCache.sizeBytes() == bytes) {
+                return;
+            }
+            old = xbzrleCache;
+        }
+        XbzrleCache fresh = new XbzrleCache(bytes, TargetPage.SIZE); // allocated outside the lock, as QEMU does
+        synchronized (xbzrleLock) {
+            if (closed || xbzrleCache != old) { // closed, or resized meanwhile: the later resize wins
+                fresh.close();
+                return;
+            }
+            xbzrleCache = fresh;
+        }
+        old.close(); // the migration thread no longer sees it: it takes the lock for every use
     }
 
     /**
@@ -135,7 +173,7 @@ final class RamSender {
             // into this round already. One written during the round is still dirty for the next.
             pageMap.forget();
         }
-        int sinceCheck = 0;
+        int sinceTimeCheck = 0;
         boolean done = false;
         try {
             while (true) {
@@ -143,9 +181,18 @@ final class RamSender {
                     done = true;
                     break;
                 }
-                if (limited && ++sinceCheck >= PAGES_PER_LIMIT_CHECK) {
-                    sinceCheck = 0;
-                    if (out.isRateLimited() || System.nanoTime() - began > MAX_ITERATION_NANOS) {
+                if (!limited) {
+                    continue;
+                }
+                // The limit after every page, as ram_save_iterate's qemu_file_rate_limit: checked
+                // every 64 pages, a window could run 256 KiB over (2.65 MiB/s at 2M/s). The check
+                // is a position compared with the window's end.
+                if (out.isRateLimited()) {
+                    break;
+                }
+                if (++sinceTimeCheck >= PAGES_PER_TIME_CHECK) {
+                    sinceTimeCheck = 0;
+                    if (System.nanoTime() - began > MAX_ITERATION_NANOS) {
                         break;
                     }
                 }
@@ -190,11 +237,13 @@ final class RamSender {
             if (xbzrleActive() && !lastStage) {
                 // The destination now holds zeros: the cache must agree (QEMU's xbzrle_cache_zero_page).
                 MemorySegment.copy(ZERO_PAGE, 0, pageCopySegment, 0, TargetPage.SIZE);
-                xbzrleCache.insert(cacheKey, pageCopySegment, stats.dirtySyncCount.get());
+                synchronized (xbzrleLock) {
+                    xbzrleCache.insert(cacheKey, pageCopySegment, stats.dirtySyncCount.get());
+                }
             }
             return;
         }
-        if (xbzrleCache == null && zstd == null) {
+        if (!xbzrle && zstd == null) {
             // Plain pages go straight from guest memory to the socket, as QEMU sends them.
             writeHeader(out, block, offset, RamFlags.PAGE);
             out.putReferenced(block.memory(), offset, TargetPage.SIZE);
@@ -235,7 +284,7 @@ final class RamSender {
     }
 
     private boolean xbzrleActive() {
-        return xbzrleCache != null && roundsCompleted > 0;
+        return xbzrle && roundsCompleted > 0;
     }
 
     /**
@@ -244,29 +293,15 @@ final class RamSender {
      * counted as overflow and sent whole. Returns true when the page needs nothing more.
      */
     private boolean sendXbzrle(MigrationOutput out, RamBlock block, long offset, long cacheKey) throws IOException {
-        long generation = stats.dirtySyncCount.get();
-        stats.xbzrleAttempts.incrementAndGet();
-        if (!xbzrleCache.isCached(cacheKey, generation)) {
-            stats.xbzrleCacheMiss.incrementAndGet();
-            if (!lastStage) {
-                xbzrleCache.insert(cacheKey, pageCopySegment, generation);
-            }
-            return false;
+        int length;
+        synchronized (xbzrleLock) {
+            length = xbzrleDelta(cacheKey);
         }
-        MemorySegment cached = xbzrleCache.get(cacheKey);
-        int length = Xbzrle.encode(cached, pageCopySegment, TargetPage.SIZE, encoded, TargetPage.SIZE);
         if (length == 0) {
             return true; // the destination already has exactly this page
         }
         if (length < 0) {
-            stats.xbzrleOverflow.incrementAndGet();
-            if (!lastStage) {
-                MemorySegment.copy(pageCopySegment, 0, cached, 0, TargetPage.SIZE);
-            }
-            return false;
-        }
-        if (!lastStage) {
-            MemorySegment.copy(pageCopySegment, 0, cached, 0, TargetPage.SIZE);
+            return false; // not cached, or the delta would not be smaller: the page goes whole
         }
         writeHeader(out, block, offset, RamFlags.XBZRLE);
         out.putU8(RamFlags.ENCODING_FLAG_XBZRLE);
@@ -275,6 +310,33 @@ final class RamSender {
         stats.xbzrlePages.incrementAndGet();
         stats.xbzrleBytes.addAndGet(length);
         return true;
+    }
+
+    /**
+     * The cache work of {@link #sendXbzrle}, under the cache lock: the delta of the page copy
+     * against its cached copy into {@code encoded}, and the cache brought up to date.
+     *
+     * @return the delta's length; 0 when the page is unchanged; -1 when it must go whole
+     */
+    private int xbzrleDelta(long cacheKey) {
+        long generation = stats.dirtySyncCount.get();
+        stats.xbzrleAttempts.incrementAndGet();
+        if (!xbzrleCache.isCached(cacheKey, generation)) {
+            stats.xbzrleCacheMiss.incrementAndGet();
+            if (!lastStage) {
+                xbzrleCache.insert(cacheKey, pageCopySegment, generation);
+            }
+            return -1;
+        }
+        MemorySegment cached = xbzrleCache.get(cacheKey);
+        int length = Xbzrle.encode(cached, pageCopySegment, TargetPage.SIZE, encoded, TargetPage.SIZE);
+        if (length < 0) {
+            stats.xbzrleOverflow.incrementAndGet();
+        }
+        if (length != 0 && !lastStage) {
+            MemorySegment.copy(pageCopySegment, 0, cached, 0, TargetPage.SIZE);
+        }
+        return length;
     }
 
     private void writeHeader(MigrationOutput out, RamBlock block, long offset, int flags) throws IOException {

@@ -250,6 +250,18 @@ public final class MigrationOutput implements Closeable {
     }
 
     /**
+     * Starts the next rate-limit window, as QEMU's qemu_file_reset_rate_limit, except that what
+     * the last window sent beyond its allowance (the record that crossed it, the section's end)
+     * counts against this one, up to one allowance. QEMU forgives it, which at 1 MiB/s runs a
+     * few percent over the limit; carried over, the rate over many windows is the limit.
+     */
+    public void nextRateLimitWindow() {
+        long now = position();
+        long over = now - rateLimitStart - rateLimitBytes; // no overflow: 0 <= now - start, limit > 0
+        rateLimitStart = over > 0 ? now - Math.min(over, rateLimitBytes) : now;
+    }
+
+    /**
      * Unblocks a writer from another thread: later and blocked writes fail. Used by cancel, as
      * the seeds' qemu_file_shutdown.
      */

@@ -214,6 +214,58 @@ class CapabilitiesLiveTest {
         assertTrue(huge.getMessage().contains("exceeding address space"), huge.getMessage());
     }
 
+    /**
+     * The seeds' migrate_set_cache_size during a migration: checked and rounded as before one,
+     * applied to the live cache at once (from this thread while the migration thread uses it),
+     * and the migration still ends with the destination equal to the source.
+     */
+    @Test
+    void xbzrleCacheSizeChangesDuringAMigration() throws Exception {
+        long ram = 8L << 20;
+        Guest source = track(runningSource(ram, "sweep:32M/s"));
+        Guest target = track(destination(ram));
+        IncomingEndpoint endpoint = track(MigrationUri.parse("tcp:127.0.0.1:0").listen());
+        var in = incoming(target);
+        acceptAndLoad(endpoint, in);
+        // 8 MiB/s cannot converge while the sweep re-dirties the 8 MiB guest four times a second.
+        OutgoingMigration out = outgoing(source, 8L << 20, Duration.ofSeconds(60));
+        out.setCapabilities(with(Capability.XBZRLE).withCacheSize(4L << 20));
+        out.start(MigrationUri.parse(endpoint.boundAddress()).connect());
+        long sync = awaitXbzrlePagesAfterSync(out, 3);
+
+        assertEquals(2L << 20, out.setXbzrleCacheSize(3L << 20), "rounded down to a power of two of pages");
+        assertEquals(2L << 20, out.info().xbzrleCache().cacheSize());
+        assertEquals(2L << 20, out.capabilities().xbzrleCacheSize());
+        MigrationException larger = assertThrows(MigrationException.class, () -> out.setXbzrleCacheSize(ram * 2));
+        assertTrue(larger.getMessage().contains("exceeds guest ram size"), larger.getMessage());
+        MigrationException smaller = assertThrows(MigrationException.class, () -> out.setXbzrleCacheSize(100));
+        assertTrue(smaller.getMessage().contains("smaller than page size"), smaller.getMessage());
+        assertEquals(2L << 20, out.info().xbzrleCache().cacheSize(), "a refused size changes nothing");
+
+        awaitXbzrlePagesAfterSync(out, sync + 2); // the small cache in use for a whole pass
+        assertEquals(ram, out.setXbzrleCacheSize(ram), "as large as guest RAM");
+        assertEquals(ram, out.info().xbzrleCache().cacheSize());
+        assertEquals(MigrationStatus.ACTIVE, out.status());
+
+        out.setParameters(new MigrationParameters(MigrationParameters.UNLIMITED,
+                MigrationParameters.DEFAULT_DOWNTIME_LIMIT, Duration.ofSeconds(60)));
+        assertMigrated(source, target, out, in);
+    }
+
+    /** Waits (hang guard only) for dirty sync {@code count} with pages sent as XBZRLE; returns the sync count then. */
+    private static long awaitXbzrlePagesAfterSync(OutgoingMigration out, long count) throws InterruptedException {
+        long deadline = System.nanoTime() + LiveMigrations.GUARD.toNanos();
+        while (true) {
+            MigrationInfo info = out.info();
+            assertTrue(out.status().isActive(), "cannot converge at 8 MiB/s: " + info);
+            if (info.ram() != null && info.ram().dirtySyncCount() >= count && info.xbzrleCache().pages() > 0) {
+                return info.ram().dirtySyncCount();
+            }
+            assertTrue(System.nanoTime() < deadline, "no XBZRLE pages after sync " + count + ": " + info);
+            Thread.sleep(10);
+        }
+    }
+
     @Test
     void capabilitiesCannotChangeWhileActiveAndRdmaIsRefused() throws Exception {
         Guest source = track(runningSource(64L << 20, "random:16M/s"));

@@ -387,6 +387,25 @@ class LiveMigrationTest {
         assertTrue(connection.bytes.size() > 0);
     }
 
+    /** The seeds' migrate_fd_error: a transport that failed before any byte fails the migration. */
+    @Test
+    void aTransportFailureBeforeTheStartFailsTheMigration() throws Exception {
+        Guest source = track(runningSource(1L << 20, "none"));
+        OutgoingMigration out = outgoing(source, FAST, TIMEOUT);
+        LiveMigrations.Recorder recorder = new LiveMigrations.Recorder();
+        out.addListener(recorder);
+        out.failBeforeStart("cannot connect to tcp:127.0.0.1:1: Connection refused");
+        assertEquals(List.of(MigrationStatus.FAILED), recorder.statuses());
+        MigrationInfo failed = MigrationInfo.of("failed", null, "cannot connect to tcp:127.0.0.1:1: Connection refused");
+        assertEquals(failed, recorder.infos().getFirst(), "listeners get query-migrate's record of a failure");
+        assertEquals(failed, out.info());
+        assertEquals(RunState.RUNNING, source.runState());
+
+        out.start(MigrationUri.parse("file:" + dir.resolve("after.mig")).connect());
+        assertEquals(MigrationStatus.COMPLETED, awaitOutgoing(out), out.error());
+        assertNull(out.info().errorDesc());
+    }
+
     @Test
     void aGuestWaitingForAnIncomingMigrationCannotMigrateOut() {
         Guest waiting = track(destination(1L << 20));
