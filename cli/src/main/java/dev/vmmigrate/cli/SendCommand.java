@@ -183,13 +183,24 @@ final class SendCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            try {
+                return send(reporter);
+            } catch (CliFailure e) {
+                reporter.failed(e.getMessage()); // --json still ends with the final record
+                throw e;
+            }
+        }
+    }
+
+    private int send(Reporter reporter) throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
         SavedVm saved = null;
         if (load != null) {
             saved = SavedVm.open(load);
             if (!saved.machineType().equals(Guest.DEFAULT_MACHINE)) {
-                return sendHeld(target, saved);
+                return sendHeld(target, saved, reporter);
             }
         } else if (guestOptions.machine != null && !guestOptions.machine.equals(Guest.DEFAULT_MACHINE)) {
             throw new CliFailure(ExitCode.USAGE, "--machine " + guestOptions.machine + ": the built-in guest is "
@@ -198,8 +209,7 @@ final class SendCommand implements Callable<Integer> {
         }
         // The JIT warms up on a scratch guest while the guest is built, filled and started.
         try (JitWarmUp jitWarmUp = JitWarmUp.start();
-             Guest guest = saved != null ? saved.loadGuest(guestOptions) : guestOptions.builder().build();
-             Reporter reporter = Reporter.create(outputOptions, System.err)) {
+             Guest guest = saved != null ? saved.loadGuest(guestOptions) : guestOptions.builder().build()) {
             // A loaded guest that came from QEMU has no sections of ours: send it back as QEMU expects.
             boolean qemuCompatible = compat == Compat.QEMU || (saved != null && !saved.carriesOwnSections());
             // Every refusal of the options comes before the guest is filled, started and warmed up.
@@ -263,7 +273,7 @@ final class SendCommand implements Callable<Integer> {
     }
 
     /** A VM of another machine type from --load: sent once, as it is, stopped (it cannot run here). */
-    private int sendHeld(MigrationUri target, SavedVm saved) throws IOException {
+    private int sendHeld(MigrationUri target, SavedVm saved, Reporter reporter) throws IOException {
         List<String> ignored = new java.util.ArrayList<>();
         if (guestOptions.ram != null || guestOptions.ramFile != null || guestOptions.disk != null) {
             ignored.add("--ram, --ram-file and --disk");
@@ -280,8 +290,7 @@ final class SendCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, String.join("; ", ignored) + " do not apply to a " + saved.machineType()
                     + " VM from --load: it is sent stopped, as it was saved");
         }
-        try (Reporter reporter = Reporter.create(outputOptions, System.err);
-             HeldVm vm = saved.loadHeld()) {
+        try (HeldVm vm = saved.loadHeld()) {
             Connection connection;
             try {
                 connection = target.connect();
