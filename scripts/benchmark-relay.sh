@@ -33,10 +33,12 @@
 #              does not see the bytes arrive, nor B load them (no return path).
 #   stop MiB   what A sent after it stopped the VM (query-migrate ram.downtime-bytes): QEMU
 #              switches over once what is left fits its downtime limit at the throughput it
-#              measured, so a slower path (through the relay) gets a smaller last burst.
+#              measured, so the last burst follows that throughput, which a relay may lower.
 #   end-to-end the timestamp of B's QMP RESUME event minus that of A's STOP event (both from
 #              the host's clock): the time the VM runs nowhere. This is the downtime the guest
-#              sees, and the one a relay can lengthen.
+#              sees, and the one a relay can lengthen: data still queued in the relay and the
+#              socket buffers of both hops when A has written its last bytes. It can come out a
+#              few ms below A's figure, whose end includes A's own bookkeeping after the send.
 #   relay RSS  the relay's peak RSS (GNU time's "Maximum resident set size"): the JVM and the
 #              copy of the VM the relay loads as the stream goes by.
 # After every run B's RAM (pmemsave) is compared with A's file, and the relay must exit 0.
@@ -44,8 +46,10 @@
 # BENCH_RUNS runs, so drift on the machine hits both alike; the table shows medians with min-max.
 # Each way also runs "settled", after a pause of BENCH_SETTLE seconds: on a VM whose balloon
 # hands freed memory back to the host (see scripts/benchmark.sh), memory freed seconds ago is
-# much slower to fault in than memory just freed, and a relay run faults in twice the guest's
-# RAM (the relay's copy and B's); back to back, each run starts on memory the one before freed.
+# much slower to fault in than memory just freed, and a relay run faults in more (the relay's
+# copy of the VM besides B's RAM); back to back, each run starts on memory the one before freed.
+# The figures vary from run to run, much more so on a busy machine (three processes share the
+# CPUs with whatever else runs): compare the medians, and look at the min-max.
 #
 # Environment: BENCH_RAM (guest size, default 1G; forms like 256M or 2G), BENCH_RUNS (runs of
 # each way, default 3), BENCH_SETTLE (pause before a settled run, seconds, default 5; 0: no
@@ -146,7 +150,7 @@ forget() {      # forget PID - drop a child that has been waited for from pids
     pids=("${keep[@]}")
 }
 # reap PID SECONDS - wait up to SECONDS for our child PID to exit (then kill it and its
-# children); sets reaped_rc to its exit status (or "timeout").
+# children, SIGKILL 5 s later); sets reaped_rc to its exit status (or "timeout").
 reaped_rc=0
 reap() {
     local pid="$1" i
@@ -157,6 +161,8 @@ reap() {
     if kill -0 "$pid" 2>/dev/null; then
         pkill -P "$pid" 2>/dev/null || true
         kill "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true       # it ignored SIGTERM for 5 s
         wait "$pid" 2>/dev/null || true
         reaped_rc=timeout
     else
@@ -294,6 +300,19 @@ class Qmp:
             if "event" in msg:
                 self.events.append(msg)
 
+    def quit(self):
+        # Wait until QEMU closes the connection (it is exiting): closing ours first would make
+        # QEMU drop the queued command. It may answer or not before it closes.
+        try:
+            self.s.sendall(b'{"execute": "quit"}\n')
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([self.s], [], [], max(0, deadline - time.monotonic()))
+                if ready and not self.s.recv(65536):
+                    return
+        except OSError:
+            pass
+
 def stamp(e):
     t = e["timestamp"]
     return t["seconds"] + t["microseconds"] / 1e6
@@ -320,11 +339,8 @@ print(json.dumps({"return": st, "stop": stamp(stop), "resume": stamp(resume),
                   "end-to-end": (stamp(resume) - stamp(stop)) * 1000}))
 sys.stdout.flush()
 dst.cmd("pmemsave", wait=timeout, val=0, size=mib << 20, filename=dump)   # after the figures
-for q in (src, dst):                             # QEMU may close the socket before it answers
-    try:
-        q.s.sendall(b'{"execute": "quit"}\n')
-    except OSError:
-        pass
+src.quit()
+dst.quit()
 PY
 )
 
@@ -370,7 +386,8 @@ run() {
         cat "$work/$name.drv" "$work/$name.src.err" "$work/$name.dst.err" ${rpid:+"$work/$name.relay"} >&2
         die "$name: the migration could not be carried out"
     fi
-    reap "$src_pid" 20; reap "$dst_pid" 20
+    reap "$src_pid" 20; [ "$reaped_rc" = timeout ] && say "$name: the source QEMU did not quit within 20 s: killed"
+    reap "$dst_pid" 20; [ "$reaped_rc" = timeout ] && say "$name: the destination QEMU did not quit within 20 s: killed"
     if [ -n "$rpid" ]; then
         reap "$rpid" "$timeout_s"
         if [ "$reaped_rc" != 0 ]; then
