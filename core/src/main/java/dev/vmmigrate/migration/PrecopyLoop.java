@@ -49,8 +49,11 @@ final class PrecopyLoop {
         this.out = out;
         this.connection = connection;
         this.clock = clock;
-        this.switchoverCostMillis = migration.switchoverCostMillis();
         this.useReturnPath = migration.capabilities().has(Capability.RETURN_PATH);
+        // With a return path the switchover also waits for the destination's verdict, which
+        // comes after its own digest of what it loaded: that digest costs as much again.
+        long digest = migration.switchoverCostMillis();
+        this.switchoverCostMillis = useReturnPath && migration.carriesOwnSections() ? 2 * digest : digest;
         this.stallTimeout = migration.stallTimeout();
     }
 
