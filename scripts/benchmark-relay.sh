@@ -73,21 +73,17 @@ want10="${BENCH_QEMU10:-auto}"
 qemu="${QEMU:-qemu-system-x86_64}"
 seed=20261101
 
-say() { printf 'benchmark-relay: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+bench_name=benchmark-relay
+# shellcheck source-path=SCRIPTDIR
+. "$here/bench-lib.sh"
 
 # --- set-up -----------------------------------------------------------------------------------
 
-case "$ram" in
-    [0-9]*[MG]) ;;
-    *) die "BENCH_RAM must look like 256M or 1G, not '$ram'" ;;
-esac
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a number of runs (1 or more), not '$runs'"
-[[ "$settle_s" =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a whole number of seconds, not '$settle_s'"
+check_size BENCH_RAM "$ram"
+check_runs_settle "$runs" "$settle_s"
 [[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a whole number of seconds, not '$timeout_s'"
 case "$want10" in auto|0|1) ;; *) die "BENCH_QEMU10 must be auto, 0 or 1, not '$want10'" ;; esac
-ram_mib=${ram%?}
-[ "${ram: -1}" = G ] && ram_mib=$((ram_mib * 1024))
+ram_mib=$(size_mib "$ram")
 
 command -v python3 >/dev/null 2>&1 || die "needs python3 (to speak QMP and write the RAM file)"
 command -v "$qemu" >/dev/null 2>&1 || die "needs $qemu (apt-get install qemu-system-x86)"
@@ -95,23 +91,12 @@ if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; t
     die "no cli/target/vm-migrate.jar: build it first (./mvnw -q package -DskipTests)"
 fi
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"
-    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-    else return 1
-    fi
-}
-if [ ! -x /usr/bin/time ]; then
-    say "installing GNU time (package time) to measure the relay's peak RSS"
-    # shellcheck disable=SC2015  # either failing means no GNU time: say so either way
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null \
-        || say "could not install GNU time: relay RSS will be n/a"
-fi
-have_time=0; [ -x /usr/bin/time ] && have_time=1
+install_gnu_time "the relay's peak RSS" "relay RSS"
 
 # The QEMUs: "7.2" always (whatever version $qemu is, it is named by its --version), "10.0" as
 # BENCH_QEMU10 says. qemu_cmd_<n> is the command line prefix of QEMU n.
 qemu_labels=()
+# shellcheck disable=SC2034  # read through run's nameref qcmd
 qemu_cmd_0=("$qemu")
 qemu_labels+=("QEMU $("$qemu" --version | head -1 | sed 's/^QEMU emulator version //; s/ .*//')")
 q10=""
@@ -131,24 +116,7 @@ elif [ "$want10" = auto ]; then
     say "QEMU 10.0 not unpacked (scripts/fetch-qemu10, or BENCH_QEMU10=1): QEMU 7.2 only"
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/vm-migrate-bench-relay.XXXXXX")"
-pids=()
-shmdir=""
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do      # our own children, and theirs (GNU time's child)
-        pkill -P "$p" 2>/dev/null || true
-        kill "$p" 2>/dev/null || true
-    done
-    rm -rf "$work" ${shmdir:+"$shmdir"}
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget() {      # forget PID - drop a child that has been waited for from pids
-    local p keep=()
-    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    pids=("${keep[@]}")
-}
+make_work vm-migrate-bench-relay
 # reap PID SECONDS - wait up to SECONDS for our child PID to exit (then kill it and its
 # children, SIGKILL 5 s later); sets reaped_rc to its exit status (or "timeout").
 reaped_rc=0
@@ -187,15 +155,10 @@ if [ -f "${jar%.jar}.aot" ]; then
     "$here/train-aot-cache" "$VM_MIGRATE_JAR" >&2
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # The source's RAM file and the destination's pmemsave dump live in /dev/shm when there is room
 # for both (memory speed; on disk the dump and the comparison would measure the disk).
 ramdir="$work"
-if [ -d /dev/shm ] && [ -w /dev/shm ] \
-    && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((2 * ram_mib + 256)) ]; then
+if shm_has_room "$ram_mib"; then
     shmdir=$(mktemp -d /dev/shm/vm-migrate-bench-relay.XXXXXX)
     ramdir="$shmdir"
 fi
@@ -349,7 +312,7 @@ PY
 # from $regime), and stops the benchmark if anything failed.
 regime=b2b
 run() {
-    local name="$1" v="$2" way="$3" portb uri rpid="" rport="" src_pid dst_pid i total down e2e rss=n/a
+    local name="$1" v="$2" way="$3" portb uri rpid="" rport="" src_pid dst_pid total down e2e rss=n/a
     local -n qcmd="qemu_cmd_$v"
     # shellcheck disable=SC2054  # the commas belong to QEMU's option values
     local common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
@@ -371,12 +334,7 @@ run() {
         "${wrap[@]}" "$vm" relay tcp:127.0.0.1:0 "tcp:127.0.0.1:$portb" --json --progress none \
             2>"$work/$name.relay" &
         rpid=$!; pids+=("$rpid")
-        for ((i = 0; i < 300; i++)); do      # the relay prints the port it listens on
-            rport=$(grep -o 'listening on tcp:127\.0\.0\.1:[0-9]*' "$work/$name.relay" 2>/dev/null | head -1 | sed 's/.*://' || true)
-            [ -n "$rport" ] && break
-            kill -0 "$rpid" 2>/dev/null || break
-            sleep 0.1
-        done
+        rport=$(listening_port "$work/$name.relay" "$rpid")
         [ -n "$rport" ] || { cat "$work/$name.relay" >&2; die "$name: the relay did not report a port"; }
         uri="tcp:127.0.0.1:$rport"
     fi
@@ -394,8 +352,7 @@ run() {
             cat "$work/$name.relay" >&2
             die "$name: the relay exited $reaped_rc, not 0"
         fi
-        [ "$have_time" = 1 ] && rss=$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$work/$name.time" | tail -1)
-        if [ -n "$rss" ] && [ "$rss" != n/a ]; then rss=$(((rss + 512) / 1024)); else rss=n/a; fi
+        [ "$have_time" = 1 ] && rss=$(peak_rss_mib "$work/$name.time")
     fi
     cmp -s "$src_ram" "$dump" || die "$name: the destination's RAM differs from the source's"
     rm -f "$dump"
@@ -431,22 +388,12 @@ done
 # 8 MiB sent in the downtime) of the results of QEMU V, WAY, REGIME.
 stats() {
     awk -v v="$1" -v w="$2" -v r="$3" -v c="$4" '$1 == v && $2 == w && $3 == r && $c != "n/a" { print $c }' \
-        "$work/results" | sort -g | awk '
-        { x[n++] = $1 }
-        END {
-            if (n == 0) { print "n/a n/a n/a"; exit }
-            m = n % 2 ? x[(n - 1) / 2] : (x[n / 2 - 1] + x[n / 2]) / 2
-            print m, x[0], x[n - 1]
-        }'
+        "$work/results" | median_min_max
 }
 max_rss() {
     awk -v v="$1" -v r="$2" '$1 == v && $2 == "relay" && $3 == r && $7 != "n/a" && $7 + 0 > m { m = $7 + 0 }
         END { print m ? m : "n/a" }' "$work/results"
 }
-# fmt FORMAT VALUE - printf FORMAT VALUE, or n/a as it is.
-# shellcheck disable=SC2059  # the format is the argument
-fmt() { if [ "$2" = n/a ]; then echo n/a; else printf "$1" "$2"; fi; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 row() { printf '%-30s %9s %13s %10s %9s %10s %15s %9s\n' "$@"; }
 
 echo

@@ -81,27 +81,19 @@ qemu="${QEMU:-qemu-system-x86_64}"
 # are filled by the same options (and the same default --seed).
 guest=(--ram "$ram" --fill half_random)
 
-say() { printf 'benchmark: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+bench_name=benchmark
+# shellcheck source-path=SCRIPTDIR
+. "$here/bench-lib.sh"
 
 # --- set-up -----------------------------------------------------------------------------------
 
-case "$ram" in
-    [0-9]*[MG]) ;;
-    *) die "BENCH_RAM must look like 256M or 1G, not '$ram'" ;;
-esac
-case "$cap_ram" in
-    [0-9]*[MG]) ;;
-    *) die "BENCH_CAP_RAM must look like 256M or 1G, not '$cap_ram'" ;;
-esac
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a number of runs (1 or more), not '$runs'"
-[[ "$settle_s" =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a whole number of seconds, not '$settle_s'"
+check_size BENCH_RAM "$ram"
+check_size BENCH_CAP_RAM "$cap_ram"
+check_runs_settle "$runs" "$settle_s"
 [ -n "${BENCH_QEMU_DST:-}" ] && say "BENCH_QEMU_DST is no longer read: (c) and (c') run both destinations"
-ram_mib=${ram%?}
-[ "${ram: -1}" = G ] && ram_mib=$((ram_mib * 1024))
+ram_mib=$(size_mib "$ram")
 rss_target_mib=$((ram_mib + 128))
-cap_ram_mib=${cap_ram%?}
-[ "${cap_ram: -1}" = G ] && cap_ram_mib=$((cap_ram_mib * 1024))
+cap_ram_mib=$(size_mib "$cap_ram")
 # XBZRLE cache for (d): 128M, or the guest's RAM when smaller (send refuses a bigger cache).
 # The cache covers the whole guest by default: XBZRLE only helps pages it holds a copy of.
 cap_xbzrle_cache="${BENCH_CAP_XBZRLE_CACHE:-${cap_ram_mib}M}"
@@ -110,45 +102,14 @@ if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; t
     (cd "$root" && ./mvnw -q package -DskipTests)
 fi
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"
-    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-    else return 1
-    fi
-}
-if [ ! -x /usr/bin/time ]; then
-    say "installing GNU time (package time) to measure peak RSS"
-    # shellcheck disable=SC2015  # either failing means no GNU time: say so either way
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null \
-        || say "could not install GNU time: receiver RSS will be n/a"
-fi
-have_time=0; [ -x /usr/bin/time ] && have_time=1
+install_gnu_time "peak RSS" "receiver RSS"
 
 if command -v jq >/dev/null 2>&1; then json_tool=jq
 elif command -v python3 >/dev/null 2>&1; then json_tool=python3
 else die "needs jq or python3 to read the --json output"
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/vm-migrate-bench.XXXXXX")"
-pids=()
-shmdir=""
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do      # our own children, and theirs (GNU time's child)
-        pkill -P "$p" 2>/dev/null || true
-        kill "$p" 2>/dev/null || true
-    done
-    rm -rf "$work" ${shmdir:+"$shmdir"}
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-# forget PID - drop a child that has been waited for from pids: with repeated runs the list
-# would otherwise grow with ids the system may since have given to other processes.
-forget() {
-    local p keep=()
-    for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    pids=("${keep[@]}")
-}
+make_work vm-migrate-bench
 
 # ret FILE KEY  - KEY of the final {"return": ...} line in an NDJSON FILE (dotted for nesting:
 # ram.mbps), or "n/a". Lines that are not JSON are skipped.
@@ -181,18 +142,6 @@ PY
     printf '%s\n' "${v:-n/a}"
 }
 
-# peak_rss_mib FILE - "Maximum resident set size" of a GNU time -v report, in MiB, or n/a.
-peak_rss_mib() {
-    local kb
-    kb=$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$1" 2>/dev/null | tail -1)
-    if [ -n "$kb" ]; then echo $(((kb + 512) / 1024)); else echo n/a; fi
-}
-
-# free_port - a TCP port on 127.0.0.1 that is free right now.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # --- vm-migrate runs --------------------------------------------------------------------------
 
 # vm_pair NAME SEND-ARGS... - receiver on tcp:127.0.0.1:0 (the port it prints), sender with
@@ -209,12 +158,7 @@ vm_pair() {
     [ "$have_time" = 1 ] && wrap=(/usr/bin/time -v -o "$timef")
     "${wrap[@]}" "$vm" receive tcp:127.0.0.1:0 --run-for 0 --json --progress none 2>"$recv_out" &
     rpid=$!; pids+=("$rpid")
-    for ((i = 0; i < 300; i++)); do      # the receiver prints the port it listens on
-        port=$(grep -o 'listening on tcp:127\.0\.0\.1:[0-9]*' "$recv_out" 2>/dev/null | head -1 | sed 's/.*://' || true)
-        [ -n "$port" ] && break
-        kill -0 "$rpid" 2>/dev/null || break
-        sleep 0.1
-    done
+    port=$(listening_port "$recv_out" "$rpid")
     if [ -z "$port" ]; then
         cat "$recv_out" >&2
         die "$name: the receiver did not report a port"
@@ -272,8 +216,7 @@ qemu_common=(-machine none,memory-backend=mem -nodefaults -display none -accel t
 # qemu_source_ram - write $src_ram: (a)'s guest, sent to a file by vm-migrate, its RAM extracted.
 qemu_source_ram() {
     local mig size
-    if [ -d /dev/shm ] && [ -w /dev/shm ] \
-        && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((2 * ram_mib + 256)) ]; then
+    if shm_has_room "$ram_mib"; then
         shmdir=$(mktemp -d /dev/shm/vm-migrate-bench.XXXXXX)
         ramdir="$shmdir"
         src_ram="$ramdir/ram.ram"
@@ -486,13 +429,7 @@ names() { local i; for ((i = 1; i <= runs; i++)); do printf '%s.%d ' "$1" "$i"; 
 # left out), or "n/a n/a n/a".
 stats() {
     local key="$1" n; shift
-    for n in "$@"; do ret "$work/$n.send" "$key"; done | awk '$1 != "n/a"' | sort -g | awk '
-        { v[n++] = $1 }
-        END {
-            if (n == 0) { print "n/a n/a n/a"; exit }
-            m = n % 2 ? v[(n - 1) / 2] : sprintf("%.15g", (v[n / 2 - 1] + v[n / 2]) / 2)
-            print m, v[0], v[n - 1]
-        }'
+    for n in "$@"; do ret "$work/$n.send" "$key"; done | median_min_max
 }
 median() { local m rest; read -r m rest < <(stats "$@"); echo "$m"; }
 # max_rss_mib NAME... - the largest peak RSS of the runs' NAME.time, in MiB, or n/a.
@@ -513,17 +450,14 @@ row() {   # row LABEL NAME... - medians over the runs NAME..., the total's min-m
 }
 verdict() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
 le() { [ "$1" != n/a ] && [ "$2" != n/a ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-# fmt FORMAT VALUE - printf FORMAT VALUE, or n/a as it is.
-# shellcheck disable=SC2059  # the format is the argument
-fmt() { if [ "$2" = n/a ]; then echo n/a; else printf "$1" "$2"; fi; }
 mib() { if [ "$1" = n/a ]; then echo n/a; else awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; fi; }
 target() { printf '  %-78s %-10s %s\n' "$@"; }
 # ratio_target LABEL A-TOTAL QEMU-TOTAL - the line for "(a)'s total / QEMU's <= 0.50".
 ratio_target() {
-    local ratio ok=0
-    ratio=$(awk -v a="$2" -v c="$3" 'BEGIN { if (a != "n/a" && c != "n/a" && c > 0) printf "%.2f", a / c; else print "n/a" }')
-    le "$ratio" 0.5 && ok=1
-    target "$1 <= 0.50" "$ratio" "$(verdict $ok)  ($(fmt '%.0f' "$2") / $(fmt '%.0f' "$3") ms)"
+    local r ok=0
+    r=$(ratio "$2" "$3")
+    le "$r" 0.5 && ok=1
+    target "$1 <= 0.50" "$r" "$(verdict $ok)  ($(fmt '%.0f' "$2") / $(fmt '%.0f' "$3") ms)"
 }
 
 read -ra a_runs <<<"$(names a)"
