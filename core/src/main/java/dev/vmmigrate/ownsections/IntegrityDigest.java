@@ -3,6 +3,7 @@ package dev.vmmigrate.ownsections;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.vmstate.FieldType;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
@@ -95,8 +96,12 @@ public final class IntegrityDigest {
     }
 
     /**
-     * About how long the switchover digest will take, from timing a sample now: the migration
+     * About how long the switchover digest will take, from timing samples now: the migration
      * spends that much of the downtime budget on it, so the convergence threshold leaves room.
+     * The samples are distinct slices (one slice read three times is in cache the second time
+     * and runs several times faster than the real digest), after a small warm-up that pays for
+     * compiling CRC32C's loop; the slowest counts. One core is left to the sender or loader,
+     * which runs beside the digest.
      */
     public long estimateMillis() {
         long total = totalRamBytes();
@@ -105,14 +110,15 @@ public final class IntegrityDigest {
         }
         RamBlock first = blocks.getFirst();
         long sample = Math.min(first.length(), 16L << 20);
-        double nanosPerByte = Double.MAX_VALUE;
-        for (int round = 0; round < 3; round++) { // the first rounds pay for compiling CRC32C's loop
+        first.updateCrc(new CRC32C(), 0, Math.min(sample, 1L << 20));
+        double nanosPerByte = 0;
+        for (int round = 0; round < 3; round++) {
+            long offset = (first.length() - sample) * round / 2 / TargetPage.SIZE * TargetPage.SIZE;
             long start = System.nanoTime();
-            CRC32C crc = new CRC32C();
-            first.updateCrc(crc, 0, sample);
-            nanosPerByte = Math.min(nanosPerByte, (double) (System.nanoTime() - start) / sample);
+            first.updateCrc(new CRC32C(), offset, sample);
+            nanosPerByte = Math.max(nanosPerByte, (double) (System.nanoTime() - start) / sample);
         }
-        int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(),
+        int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors() - 1,
                 (int) Math.min(Integer.MAX_VALUE, (total + SLICE - 1) / SLICE)));
         return (long) Math.ceil(nanosPerByte * total / workers / 1_000_000);
     }
