@@ -188,9 +188,8 @@ final class ReceiveCommand implements Callable<Integer> {
             if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
                 // The only verified copy may be this paused one: keep it (a failed save does not
                 // change what happened, exit 5).
-                MachineStreams saved = MachineStreams.of(guest, !streams.digest().received());
                 try {
-                    writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+                    saveGuest(guest, streams, reporter);
                 } catch (CliFailure e) {
                     reporter.note("WARNING", e.getMessage());
                 }
@@ -201,10 +200,7 @@ final class ReceiveCommand implements Callable<Integer> {
         }
         guest.ramBlocks().forEach(RamBlock::force);
         if (save != null) {
-            // What came in goes out: our own sections only if the source sent them (a QEMU stream
-            // saves as one QEMU can restore).
-            MachineStreams saved = MachineStreams.of(guest, !streams.digest().received());
-            writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+            saveGuest(guest, streams, reporter);
             if (!holdAfterLoad && guest.globalState().runState() == RunState.RUNNING) {
                 guest.start();
             }
@@ -291,6 +287,15 @@ final class ReceiveCommand implements Callable<Integer> {
             case UNCOMMITTED -> ExitCode.UNCOMMITTED;
             case NONE, STREAM -> ExitCode.FAILED;
         };
+    }
+
+    /**
+     * Checkpoints the built-in guest: what came in goes out, our own sections only if the source
+     * sent them (a QEMU stream saves as one QEMU can restore).
+     */
+    private void saveGuest(Guest guest, MachineStreams received, Reporter reporter) {
+        MachineStreams saved = MachineStreams.of(guest, !received.digest().received());
+        writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
     }
 
     private void writeCheckpoint(Reporter reporter, CheckpointFile.StreamWriter writer) {

@@ -6,6 +6,7 @@ import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.savevm.DeviceSection;
+import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.savevm.SectionHeader;
 import dev.vmmigrate.savevm.SectionType;
 import dev.vmmigrate.savevm.StreamPreamble;
@@ -105,12 +106,7 @@ public final class HeldVm implements AutoCloseable {
         for (DeviceSection device : devices) {
             device.write(out);
         }
-        out.putU8(SectionType.EOF.code());
-        if (vmdesc != null) {
-            out.putU8(SectionType.VMDESCRIPTION.code());
-            out.putBe32(vmdesc.length);
-            out.putBytes(vmdesc);
-        }
+        SaveVm.writeEnd(out, vmdesc);
         out.flush();
         return ram.stats();
     }

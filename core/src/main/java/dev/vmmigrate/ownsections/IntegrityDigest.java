@@ -2,16 +2,12 @@ package dev.vmmigrate.ownsections;
 
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.savevm.DeviceHandler;
-import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.vmstate.FieldType;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
 import dev.vmmigrate.vmstate.VmStateDescription;
 import dev.vmmigrate.vmstate.VmStateField;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
@@ -200,14 +196,11 @@ public final class IntegrityDigest {
         return crc.getValue();
     }
 
+    /** The device's id string as a counted string, then its encoded state. */
     private static void update(CRC32C crc, DeviceHandler device, FieldValues values) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (MigrationOutput out = MigrationOutput.to(bytes)) {
-            out.putCountedString(device.idstr());
-            VmStateCodec.save(out, device.description(), values);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        crc.update(bytes.toByteArray());
+        byte[] idstr = device.idstr().getBytes(StandardCharsets.UTF_8);
+        crc.update(idstr.length);
+        crc.update(idstr);
+        crc.update(VmStateCodec.encode(device.description(), values));
     }
 }

@@ -32,12 +32,7 @@ public final class RamLayoutProbe {
 
     /** Whether {@code head} reads to the end of its RAM layout (or to where the stream says it has none). */
     public static boolean complete(byte[] head) {
-        try {
-            read(head);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+        return whyNoLayout(head).isEmpty();
     }
 
     /**
@@ -49,7 +44,7 @@ public final class RamLayoutProbe {
             read(head);
             return java.util.Optional.empty();
         } catch (IOException e) {
-            return java.util.Optional.ofNullable(e.getMessage());
+            return java.util.Optional.of(e.getMessage() != null ? e.getMessage() : e.toString());
         }
     }
 

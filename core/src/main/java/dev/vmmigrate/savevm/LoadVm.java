@@ -1,12 +1,10 @@
 package dev.vmmigrate.savevm;
 
 import dev.vmmigrate.stream.MigrationInput;
-import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -142,7 +140,8 @@ public final class LoadVm {
                             apply(device, loaded); // the rest of the stream depends on it
                         }
                         if (keepUnknownDevices) {
-                            deviceSections.add(new DeviceSection(header, encode(device, loaded.values())));
+                            deviceSections.add(new DeviceSection(header,
+                                    VmStateCodec.encode(device.description(), loaded.values())));
                         }
                     } else if (keepUnknownDevices) {
                         deviceSections.add(new DeviceSection(header, reader.readOpaquePayload(full)));
@@ -177,14 +176,6 @@ public final class LoadVm {
             throw new StreamFormatException("section " + StreamText.quote(header.idstr()) + " has version "
                     + header.version() + ", this side loads up to " + ours, at);
         }
-    }
-
-    private static byte[] encode(DeviceHandler device, FieldValues values) throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (MigrationOutput out = MigrationOutput.to(bytes)) {
-            VmStateCodec.save(out, device.description(), values);
-        }
-        return bytes.toByteArray();
     }
 
     private record LoadedDevice(FieldValues values, long offset) {

@@ -124,13 +124,20 @@ public final class SaveVm {
                 saveDevice(out, device);
             }
         }
-        out.putU8(SectionType.EOF.code());
         byte[] json = VmDesc.toQemuJson(VmDesc.document(TargetPage.SIZE, described)).getBytes(StandardCharsets.UTF_8);
         described.clear();
-        out.putU8(SectionType.VMDESCRIPTION.code());
-        out.putBe32(json.length);
-        out.putBytes(json);
+        writeEnd(out, json);
         out.flush();
+    }
+
+    /** The stream's end: EOF, then the vmdesc JSON when there is one (null: none). */
+    public static void writeEnd(MigrationOutput out, byte[] vmdesc) throws IOException {
+        out.putU8(SectionType.EOF.code());
+        if (vmdesc != null) {
+            out.putU8(SectionType.VMDESCRIPTION.code());
+            out.putBe32(vmdesc.length);
+            out.putBytes(vmdesc);
+        }
     }
 
     /**

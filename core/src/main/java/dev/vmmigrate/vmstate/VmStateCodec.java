@@ -4,7 +4,9 @@ import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
@@ -33,6 +35,17 @@ public final class VmStateCodec {
      */
     public static void save(MigrationOutput out, VmStateDescription d, FieldValues v) throws IOException {
         saveState(out, d, v, d.name());
+    }
+
+    /** The bytes {@link #save} writes, for state kept or digested outside a stream. */
+    public static byte[] encode(VmStateDescription d, FieldValues v) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (MigrationOutput out = MigrationOutput.to(bytes)) {
+            save(out, d, v);
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing to memory failed", e); // a heap buffer does not
+        }
+        return bytes.toByteArray();
     }
 
     /**
