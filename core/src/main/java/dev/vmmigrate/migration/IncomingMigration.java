@@ -10,6 +10,7 @@ import dev.vmmigrate.savevm.SectionHeader;
 import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.IncomingEndpoint;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
@@ -17,6 +18,7 @@ import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * The destination side (the seeds' process_incoming_migration_co): loads the stream on a virtual
@@ -59,7 +61,14 @@ public final class IncomingMigration {
     private volatile Failure failureKind = Failure.NONE;
     private volatile long startMillis;
     private volatile long totalMillis = -1;
-    private volatile Connection connection;
+    /** The connection the stream comes over now (a resumed migration has had others), or null before start. */
+    private volatile Link link;
+    /** Set by {@link #resumeWithin}; null when a broken link fails the load. */
+    private volatile IncomingResume resume;
+    private volatile Duration resumeWindow;
+    /** The source was offered to resume (it is vm-migrate and has a return path). */
+    private volatile boolean resumeOffered;
+    private volatile boolean cancelled;
     private volatile Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
     /** Opened by the source's OPEN_RETURN_PATH; null without one. */
     private volatile DestinationReturnPath returnPath;
@@ -119,6 +128,36 @@ public final class IncomingMigration {
         stallTimeout = Objects.requireNonNull(limit, "limit");
     }
 
+    /**
+     * One connection of the stream: its input and the watchdog on it.
+     */
+    private record Link(Connection connection, MigrationInput in, StallWatchdog watchdog) {
+        void close() throws IOException {
+            watchdog.close();
+            try (connection; in) {
+                // closes both, the input's reader first
+            }
+        }
+    }
+
+    /**
+     * Lets a vm-migrate source resume after the link breaks while RAM iterates (receive
+     * --reconnect): the load then waits up to {@code window} for the source's new connection on
+     * {@code endpoint}, which must {@linkplain IncomingEndpoint#keepListening keep listening},
+     * instead of failing. Connections that are not this migration's are closed and told to
+     * {@code refused}. Call before {@link #start}.
+     */
+    public void resumeWithin(Duration window, IncomingEndpoint endpoint, Consumer<String> refused) {
+        resumeWindow = Objects.requireNonNull(window, "window");
+        resume = new IncomingResume(endpoint, Duration.ofMillis(Math.min(5_000, stallTimeout.toMillis())), refused,
+                () -> {
+                    Link current = link;
+                    if (current != null) {
+                        current.connection().shutdown(); // the source gave this link up
+                    }
+                });
+    }
+
     /** A check that must pass before the guest runs (the end-to-end digest). */
     public void addCheck(LoadCheck check) {
         checks.add(check);
@@ -152,11 +191,14 @@ public final class IncomingMigration {
             throw new MigrationException("this guest already received a migration");
         }
         startMillis = System.currentTimeMillis();
-        this.connection = connection;
+        link = new Link(connection, in, watchdog(connection, in));
+        if (resume != null) {
+            resume.start();
+        }
         notifyStatus(MigrationStatus.ACTIVE);
         Thread.ofVirtual().name("incoming-migration").start(() -> {
             try {
-                load(connection, in);
+                load();
             } finally {
                 finished.countDown();
             }
@@ -170,20 +212,35 @@ public final class IncomingMigration {
 
     /** Aborts a load in progress (Ctrl-C on the receiver): the guest does not run. No-op before start. */
     public void cancel() {
-        Connection current = connection;
+        cancelled = true;
+        IncomingResume waiting = resume;
+        if (waiting != null) {
+            waiting.close();
+        }
+        Link current = link;
         if (current != null) {
-            current.shutdown();
+            current.connection().shutdown();
         }
     }
 
-    private void load(Connection connection, MigrationInput in) {
-        StallWatchdog watchdog = new StallWatchdog(stallTimeout, in::position, connection::shutdown);
+    private StallWatchdog watchdog(Connection connection, MigrationInput in) {
+        return new StallWatchdog(stallTimeout, in::position, connection::shutdown);
+    }
+
+    private void load() {
         boolean completed;
-        try (connection; in; watchdog) {
-            // The verdict goes back before the connection closes: inside the resources' scope.
-            completed = loadAndConfirm(connection, in, watchdog);
+        try {
+            // The verdict goes back before the connection closes.
+            completed = loadAndConfirm();
+        } finally {
+            if (resume != null) {
+                resume.close();
+            }
+        }
+        try {
+            link.close();
         } catch (IOException closing) {
-            completed = status.get() == MigrationStatus.COMPLETED; // an exec: command's exit status, say
+            completed = false; // an exec: command's exit status, say
         }
         if (completed) {
             status.set(MigrationStatus.COMPLETED);
@@ -192,9 +249,9 @@ public final class IncomingMigration {
     }
 
     /** Loads, checks, tells the source; true when the guest may be (or was) handed over. */
-    private boolean loadAndConfirm(Connection connection, MigrationInput in, StallWatchdog watchdog) {
+    private boolean loadAndConfirm() {
         try {
-            LoadVm.Result result = loadVm.load(in, loadListener(connection));
+            LoadVm.Result result = loadVm.load(link.in(), loadListener());
             for (LoadCheck check : checks) {
                 try {
                     check.verify(result);
@@ -203,7 +260,7 @@ public final class IncomingMigration {
                     throw e;
                 }
             }
-            boolean mayRun = confirm(in);
+            boolean mayRun = confirm(link.in());
             totalMillis = System.currentTimeMillis() - startMillis;
             target.loaded(result, mayRun);
             if (!mayRun) {
@@ -216,9 +273,10 @@ public final class IncomingMigration {
             if (failureKind == Failure.NONE) {
                 failureKind = Failure.STREAM;
             }
-            String reason = watchdog.stalled() ? watchdog.describe("no bytes from the source")
+            Link current = link;
+            String reason = current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
                     : e.getMessage() == null ? e.toString() : e.getMessage();
-            tellSourceItFailed(reason, in, connection);
+            tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
             fail(failureKind, "load of migration failed: " + reason);
             return false;
@@ -289,12 +347,13 @@ public final class IncomingMigration {
     }
 
     /** Answers the commands that need this side: the return path, PING, QEMU's postcopy advice. */
-    private LoadVm.Listener loadListener(Connection connection) {
+    private LoadVm.Listener loadListener() {
         return new LoadVm.Listener() {
             @Override
             public void command(Section.Command command) throws IOException {
                 switch (command.command()) {
                     case OPEN_RETURN_PATH -> {
+                        Connection connection = link.connection();
                         if (!connection.hasBackChannel()) {
                             LoadVm.refuseUnlessSwitchover(command);
                         }
@@ -310,6 +369,11 @@ public final class IncomingMigration {
                             sourceIsVmMigrate = true;
                         }
                         back.pong(value);
+                        IncomingResume resumable = resume;
+                        if (value == Handoff.VM_MIGRATE_SOURCE && resumable != null) {
+                            back.resumable(resumable.token());
+                            resumeOffered = true;
+                        }
                     }
                     case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
                     default -> LoadVm.refuseUnlessSwitchover(command);
@@ -322,7 +386,74 @@ public final class IncomingMigration {
                     sourceIsVmMigrate = true;
                 }
             }
+
+            @Override
+            public MigrationInput linkBroken(IOException cause, long wholeUpTo) throws IOException {
+                if (!resumeOffered || cancelled) {
+                    throw cause;
+                }
+                return awaitResumedLink(cause, wholeUpTo);
+            }
         };
+    }
+
+    /**
+     * The link broke while RAM iterated: waits for the source's new connection, answers it with
+     * the pages held and {@code wholeUpTo} (RECV_BITMAP, RESUMED), and goes on reading from it.
+     * Throws when none comes within the window.
+     */
+    private MigrationInput awaitResumedLink(IOException cause, long wholeUpTo) throws IOException {
+        Link broken = link;
+        String why = broken.watchdog().stalled() ? broken.watchdog().describe("no bytes from the source")
+                : cause.getMessage() == null ? cause.toString() : cause.getMessage();
+        notifyLink(false, "link to the source lost (" + why + "); waiting up to " + resumeWindow.toSeconds()
+                + " s for it to resume");
+        broken.watchdog().close();
+        long deadline = System.nanoTime() + resumeWindow.toNanos();
+        while (true) {
+            IncomingResume.Resumed next;
+            try {
+                next = resume.await(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                next = null;
+            }
+            if (next == null) {
+                throw new IOException(why + cancelledOr(", and the source did not resume within "
+                        + resumeWindow.toSeconds() + " s"), cause);
+            }
+            if (next.in().position() < wholeUpTo) {
+                IncomingResume.closeQuietly(next.connection(), next.in());
+                throw new IOException("the resumed source starts at stream offset " + next.in().position()
+                        + ", before the " + wholeUpTo + " bytes already loaded");
+            }
+            try {
+                DestinationReturnPath back = new DestinationReturnPath(next.connection().output());
+                back.resumed(loadVm.receivedPages(), wholeUpTo);
+                returnPath = back;
+            } catch (IOException e) {
+                IncomingResume.closeQuietly(next.connection(), next.in());
+                continue; // broke again at once: the source tries anew within the window
+            }
+            link = new Link(next.connection(), next.in(), watchdog(next.connection(), next.in()));
+            try {
+                broken.close();
+            } catch (IOException ignored) {
+                // the old link is dead already
+            }
+            notifyLink(true, "link to the source resumed at stream offset " + wholeUpTo);
+            return next.in();
+        }
+    }
+
+    private String cancelledOr(String otherwise) {
+        return cancelled ? " (cancelled)" : otherwise;
+    }
+
+    private void notifyLink(boolean up, String detail) {
+        for (MigrationListener listener : listeners) {
+            listener.linkChanged(up, detail);
+        }
     }
 
     private void notifyStatus(MigrationStatus to) {

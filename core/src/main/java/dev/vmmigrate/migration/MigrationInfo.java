@@ -19,11 +19,23 @@ public record MigrationInfo(
         @JsonProperty("xbzrle-cache") XbzrleCache xbzrleCache,
         @JsonProperty("compression") Compression compression,
         @JsonProperty("cpu-throttle-percentage") Integer cpuThrottlePercentage,
+        @JsonProperty("reconnect") Reconnect reconnect,
         @JsonProperty("error-desc") String errorDesc) {
 
     /** A status with nothing else known (the receiving side, a failure before any figure). */
     public static MigrationInfo of(String status, Long totalTime, String errorDesc) {
-        return new MigrationInfo(status, totalTime, null, null, null, null, null, null, null, null, errorDesc);
+        return new MigrationInfo(status, totalTime, null, null, null, null, null, null, null, null, null, errorDesc);
+    }
+
+    /**
+     * vm-migrate's own (QEMU resumes no precopy): a migration that may resume after a broken link
+     * (send --reconnect). {@code resent-bytes}: stream bytes the destination never read whole,
+     * whose pages went again; {@code link-down-time}: milliseconds without a link.
+     */
+    public record Reconnect(
+            @JsonProperty("reconnects") long reconnects,
+            @JsonProperty("resent-bytes") long resentBytes,
+            @JsonProperty("link-down-time") long linkDownTime) {
     }
 
     /** query-migrate's "disk" object: block migration. */

@@ -11,4 +11,11 @@ public interface MigrationListener {
     /** When a new pass over dirty memory begins (QMP's MIGRATION_PASS event). */
     default void passStarted(long pass) {
     }
+
+    /**
+     * The link broke and the migration waits for a new connection ({@code up} false), or went on
+     * over one ({@code up} true); only with --reconnect. {@code detail} is one line for people.
+     */
+    default void linkChanged(boolean up, String detail) {
+    }
 }

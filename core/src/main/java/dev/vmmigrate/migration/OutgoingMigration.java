@@ -13,6 +13,7 @@ import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.MigrationUri;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -50,6 +51,12 @@ public final class OutgoingMigration {
     private final Object rateLimitLock = new Object();
     /** The switchover sends the rest unlimited: a new limit must not slow it down. Guarded by rateLimitLock. */
     private boolean rateLimitLifted;
+    /** send --reconnect: how long to try to resume a broken link, and where; null window: never. */
+    private volatile java.time.Duration reconnectWindow;
+    private volatile MigrationUri reconnectTarget;
+    private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong resentBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong linkDownNanos = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * @param guest the machine being migrated
@@ -97,6 +104,46 @@ public final class OutgoingMigration {
 
     java.time.Duration stallTimeout() {
         return stallTimeout;
+    }
+
+    /**
+     * Resume after a broken link (send --reconnect): when the connection breaks while RAM
+     * iterates, the guest runs on and the migration connects to {@code target} again for up to
+     * {@code window}; a destination that runs receive --reconnect says where to go on from. Needs
+     * the return-path capability and vm-migrate's own sections, not block migration. Null
+     * {@code window}: a broken link fails the migration (the default).
+     */
+    public void setReconnect(java.time.Duration window, MigrationUri target) {
+        if (status.get().isActive()) {
+            throw new MigrationException("reconnect cannot be changed while a migration is active");
+        }
+        reconnectWindow = window;
+        reconnectTarget = window == null ? null : Objects.requireNonNull(target, "target");
+    }
+
+    java.time.Duration reconnectWindow() {
+        return reconnectWindow;
+    }
+
+    MigrationUri reconnectTarget() {
+        return reconnectTarget;
+    }
+
+    /** The loop goes on over a new link: it gets this migration's rate limit, and the counters count it. */
+    void relinked(MigrationOutput next, long resent, long downNanos) {
+        synchronized (rateLimitLock) {
+            next.setRateLimit(rateLimitLifted ? Long.MAX_VALUE : PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
+            output = next;
+        }
+        reconnects.incrementAndGet();
+        resentBytes.addAndGet(resent);
+        linkDownNanos.addAndGet(downNanos);
+    }
+
+    void linkChanged(boolean up, String detail) {
+        for (MigrationListener listener : listeners) {
+            listener.linkChanged(up, detail);
+        }
     }
 
     /**
@@ -235,9 +282,16 @@ public final class OutgoingMigration {
             throw new MigrationException("capability return-path needs a transport with a back channel (tcp: or "
                     + "unix:); " + connection.description() + " has none");
         }
+        boolean resumable = reconnectWindow != null;
+        if (resumable) {
+            checkResumable(caps);
+        }
         ram.configure(new RamSaveOptions(
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
-                caps.has(Capability.COMPRESS) ? caps.compressLevel() : null));
+                caps.has(Capability.COMPRESS) ? caps.compressLevel() : null, resumable));
+        reconnects.set(0);
+        resentBytes.set(0);
+        linkDownNanos.set(0);
         streams.capabilities().use(caps.enabled(), caps.compressLevel());
         throttlePercent = 0;
         if (streams.block() != null) {
@@ -269,6 +323,21 @@ public final class OutgoingMigration {
                 done.countDown();
             }
         });
+    }
+
+    /** What resuming needs: the destination's answers (return path) and its token (vm-migrate's sections). */
+    private void checkResumable(MigrationCapabilities caps) {
+        if (!caps.has(Capability.RETURN_PATH)) {
+            throw new MigrationException("reconnect needs capability return-path (the destination says where to "
+                    + "resume on it)");
+        }
+        if (!streams.carriesOwnSections()) {
+            throw new MigrationException("reconnect works between two vm-migrate processes only, not towards QEMU "
+                    + "(--compat qemu)");
+        }
+        if (streams.block() != null && streams.block().canSave()) {
+            throw new MigrationException("reconnect does not resume block migration (--copy-storage)");
+        }
     }
 
     /**
@@ -374,6 +443,8 @@ public final class OutgoingMigration {
                 xbzrle,
                 compression,
                 started && caps.has(Capability.AUTO_CONVERGE) ? throttlePercent : null,
+                started && reconnectWindow != null ? new MigrationInfo.Reconnect(reconnects.get(), resentBytes.get(),
+                        linkDownNanos.get() / 1_000_000) : null,
                 now == MigrationStatus.FAILED ? error : null);
     }
 

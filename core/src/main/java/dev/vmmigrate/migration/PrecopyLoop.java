@@ -30,8 +30,9 @@ final class PrecopyLoop {
     private final Guest guest;
     private final SaveVm saveVm;
     private final RamHandler ram;
-    private final MigrationOutput out;
-    private final Connection connection;
+    /** The stream's current link: a resumed migration replaces both. */
+    private MigrationOutput out;
+    private Connection connection;
     private final MigrationClock clock;
     private final long switchoverCostMillis;
     /** Whether to open QEMU's return path and wait for the destination's verdict. */
@@ -39,6 +40,10 @@ final class PrecopyLoop {
     private final java.time.Duration stallTimeout;
     private SourceReturnPath returnPath;
     private StallWatchdog watchdog;
+    /** Reconnects after a broken link (send --reconnect); null when a broken link fails the migration. */
+    private final SourceResume resume;
+    /** The destination's resume token, from the first link's return path; 0 until it offers one. */
+    private long resumeToken;
 
     PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
                 MigrationOutput out, Connection connection, MigrationClock clock) {
@@ -55,6 +60,8 @@ final class PrecopyLoop {
         long digest = migration.switchoverCostMillis();
         this.switchoverCostMillis = useReturnPath && migration.carriesOwnSections() ? 2 * digest : digest;
         this.stallTimeout = migration.stallTimeout();
+        this.resume = migration.reconnectWindow() == null ? null : new SourceResume(migration.reconnectTarget(),
+                migration.reconnectWindow(), stallTimeout, () -> migration.status() == MigrationStatus.ACTIVE);
     }
 
     /**
@@ -72,12 +79,11 @@ final class PrecopyLoop {
     void run() {
         boolean wasRunning = guest.runState() == RunState.RUNNING;
         boolean completed = false;
-        // A destination that takes no bytes (and, waiting for its verdict, sends none) is a stall.
-        watchdog = new StallWatchdog(stallTimeout,
-                () -> out.position() + (returnPath == null ? 0 : returnPath.lastHeardNanos()), out::position,
-                connection::shutdown);
+        watchdog = newWatchdog();
         try {
             completed = migrate();
+        } catch (ResumeFailed e) {
+            migration.fail(e.getMessage()); // says already what broke and why it could not resume
         } catch (IOException | RuntimeException e) {
             migration.fail(watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
                     : explain(e));
@@ -85,6 +91,14 @@ final class PrecopyLoop {
             watchdog.close();
             finish(completed, wasRunning);
         }
+    }
+
+    /** A destination that takes no bytes (and, waiting for its verdict, sends none) on this link is a stall. */
+    private StallWatchdog newWatchdog() {
+        MigrationOutput linkOut = out;
+        Connection link = connection;
+        return new StallWatchdog(stallTimeout, () -> linkOut.position() + (returnPath == null ? 0
+                : returnPath.lastHeardNanos()), linkOut::position, link::shutdown);
     }
 
     private boolean migrate() throws IOException {
@@ -115,63 +129,130 @@ final class PrecopyLoop {
         migration.notifyPass(passes);
         out.resetRateLimit();
         while (migration.status() == MigrationStatus.ACTIVE) {
-            if (!out.isRateLimited()) {
-                long pending = saveVm.pending(maxSize);
-                long syncs = ram.stats().dirtySyncCount.get();
-                if (syncs != lastSyncCount) {
-                    long now = System.currentTimeMillis();
-                    long elapsed = Math.max(1, now - lastSyncTime);
-                    long dirtied = ram.stats().lastSyncDirtyPages.get();
-                    clock.dirtyPagesRate(dirtied * 1000 / elapsed);
-                    if (autoConverge != null) {
-                        int throttle = autoConverge.next(dirtied * TargetPage.SIZE,
-                                out.position() - lastSyncBytes, migration.throttlePercent());
-                        if (throttle != migration.throttlePercent()) {
-                            migration.throttle(throttle);
+            checkTimeout(); // not a broken link: outside what a reconnect may retry
+            try {
+                if (!out.isRateLimited()) {
+                    long pending = saveVm.pending(maxSize);
+                    long syncs = ram.stats().dirtySyncCount.get();
+                    if (syncs != lastSyncCount) {
+                        long now = System.currentTimeMillis();
+                        long elapsed = Math.max(1, now - lastSyncTime);
+                        long dirtied = ram.stats().lastSyncDirtyPages.get();
+                        clock.dirtyPagesRate(dirtied * 1000 / elapsed);
+                        if (autoConverge != null) {
+                            int throttle = autoConverge.next(dirtied * TargetPage.SIZE,
+                                    out.position() - lastSyncBytes, migration.throttlePercent());
+                            if (throttle != migration.throttlePercent()) {
+                                migration.throttle(throttle);
+                            }
                         }
+                        lastSyncCount = syncs;
+                        lastSyncTime = now;
+                        lastSyncBytes = out.position();
+                        migration.notifyPass(syncs);
                     }
-                    lastSyncCount = syncs;
-                    lastSyncTime = now;
-                    lastSyncBytes = out.position();
-                    migration.notifyPass(syncs);
+                    if (pending > 0 && pending >= maxSize) {
+                        saveVm.iterate(out);
+                    } else {
+                        break; // the switchover: from here a broken link fails the migration
+                    }
                 }
-                if (pending > 0 && pending >= maxSize) {
-                    saveVm.iterate(out);
-                } else {
-                    return complete();
+                if (returnPath != null && returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused) {
+                    throw new IOException(refused.reason());
                 }
-            }
-            checkTimeout();
-            if (returnPath != null && returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused) {
-                throw new IOException(refused.reason());
-            }
-            long now = System.currentTimeMillis();
-            if (now >= windowStart + WINDOW_MILLIS) {
-                long transferred = out.position() - windowBytes;
-                long spent = now - windowStart;
-                double bytesPerMilli = (double) transferred / spent;
-                maxSize = (long) (bytesPerMilli * transferBudgetMillis());
-                clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
-                long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
-                if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
-                    // The seeds' dirty_bytes_rate / bandwidth, bandwidth in bytes per ms.
-                    clock.expectedDowntime((long) (dirtyBytesRate / bytesPerMilli));
+                long now = System.currentTimeMillis();
+                if (now >= windowStart + WINDOW_MILLIS) {
+                    long transferred = out.position() - windowBytes;
+                    long spent = now - windowStart;
+                    double bytesPerMilli = (double) transferred / spent;
+                    maxSize = (long) (bytesPerMilli * transferBudgetMillis());
+                    clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
+                    long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
+                    if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
+                        // The seeds' dirty_bytes_rate / bandwidth, bandwidth in bytes per ms.
+                        clock.expectedDowntime((long) (dirtyBytesRate / bytesPerMilli));
+                    }
+                    out.nextRateLimitWindow();
+                    // A window begins 100 ms after the last one began, not when the loop woke up:
+                    // waking late would stretch every window and run under the limit. A loop more
+                    // than a window behind (a long iteration) starts afresh.
+                    windowStart = now - windowStart < 2 * WINDOW_MILLIS ? windowStart + WINDOW_MILLIS : now;
+                    windowBytes = out.position();
                 }
-                out.nextRateLimitWindow();
-                // A window begins 100 ms after the last one began, not when the loop woke up:
-                // waking late would stretch every window and run under the limit. A loop more
-                // than a window behind (a long iteration) starts afresh.
-                windowStart = now - windowStart < 2 * WINDOW_MILLIS ? windowStart + WINDOW_MILLIS : now;
+                if (out.isRateLimited() && out.error() == null) {
+                    sleep(windowStart + WINDOW_MILLIS - now);
+                }
+                if (out.error() != null) {
+                    throw out.error();
+                }
+            } catch (IOException e) {
+                relink(e);
+                windowStart = System.currentTimeMillis();
                 windowBytes = out.position();
-            }
-            if (out.isRateLimited() && out.error() == null) {
-                sleep(windowStart + WINDOW_MILLIS - now);
-            }
-            if (out.error() != null) {
-                throw out.error();
+                lastSyncBytes = out.position();
+                out.resetRateLimit();
             }
         }
-        return false;
+        return migration.status() == MigrationStatus.ACTIVE && complete();
+    }
+
+    /**
+     * The link broke while RAM iterated: with --reconnect, connects again and goes on where the
+     * destination says it got to, the pages it may lack dirty again; the guest runs on meanwhile.
+     * Throws {@code cause} (or the destination's reason) when the migration cannot resume.
+     */
+    private void relink(IOException cause) throws IOException {
+        if (returnPath != null && resumeToken == 0) {
+            resumeToken = returnPath.resumeToken();
+        }
+        if (resume == null || migration.status() != MigrationStatus.ACTIVE) {
+            throw cause;
+        }
+        String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
+                : explain(cause);
+        if (returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused && refused.said()) {
+            throw new IOException(refused.reason(), cause); // the destination gave up: not the link
+        }
+        if (!watchdog.stalled() && returnPath.brokenBecause() != null) {
+            why = returnPath.brokenBecause(); // the link's own words, not "closed the return path"
+        }
+        if (resumeToken == 0) {
+            throw new ResumeFailed(why + " (the destination was not started with --reconnect, so the migration "
+                    + "cannot resume)", cause);
+        }
+        long lostAt = out.position();
+        watchdog.close();
+        connection.shutdown();
+        returnPath.close();
+        try {
+            connection.close();
+        } catch (IOException ignored) {
+            // the link is gone either way
+        }
+        long downSince = System.nanoTime();
+        migration.linkChanged(false, "link to the destination lost at stream offset " + lostAt + " (" + why
+                + "); reconnecting for up to " + resume.window().toSeconds() + " s, the guest runs on");
+        SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt);
+        if (relinked == null) {
+            throw new ResumeFailed(why + (migration.status() == MigrationStatus.ACTIVE
+                    ? ", and the destination could not be reached again within " + resume.window().toSeconds() + " s"
+                    : ""), cause);
+        }
+        long redirtied;
+        try {
+            redirtied = ram.resume(relinked.point().offset(), relinked.point().received());
+        } catch (IllegalArgumentException e) {
+            relinked.connection().shutdown();
+            throw new ResumeFailed("cannot resume: " + e.getMessage(), e);
+        }
+        out = relinked.out();
+        connection = relinked.connection();
+        returnPath = relinked.returnPath();
+        migration.relinked(out, lostAt - relinked.point().offset(), System.nanoTime() - downSince);
+        watchdog = newWatchdog();
+        migration.linkChanged(true, "link to the destination resumed at stream offset "
+                + relinked.point().offset() + ": " + (lostAt - relinked.point().offset()) + " bytes to send again, "
+                + redirtied + " pages dirty again");
     }
 
     /**
@@ -181,6 +262,13 @@ final class PrecopyLoop {
     private long transferBudgetMillis() {
         long limit = migration.parameters().downtimeLimit().toMillis();
         return Math.max(limit / 10, limit - switchoverCostMillis);
+    }
+
+    /** A broken link that could not be resumed; the message says both. */
+    private static final class ResumeFailed extends IOException {
+        ResumeFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
     }
 
     /** Stops the guest and sends the rest; true if the migration completed. */

@@ -80,7 +80,7 @@ public final class RamHandler implements IterativeHandler {
         if (!options.xbzrle()) {
             return;
         }
-        options = new RamSaveOptions(bytes, options.compressLevel());
+        options = new RamSaveOptions(bytes, options.compressLevel(), options.resumable());
         RamSender live = sender;
         if (live != null) {
             live.resizeXbzrleCache(bytes);
@@ -135,6 +135,24 @@ public final class RamHandler implements IterativeHandler {
         sender.enterLastStage();
         sender.sync();
         sender.sendDirty(out, false);
+    }
+
+    /**
+     * A resumed migration goes on (the save must be {@linkplain RamSaveOptions#resumable
+     * resumable}): every page sent at or after stream offset {@code wholeUpTo}, which the
+     * destination did not read whole, and every sent page its {@code received} bitmaps lack is
+     * dirty again. The XBZRLE cache starts empty: it may hold pages the destination never got.
+     *
+     * @return the pages made dirty again
+     * @throws IllegalArgumentException when a bitmap is missing or does not fit its block
+     */
+    public long resume(long wholeUpTo, java.util.Map<String, long[]> received) {
+        return sender.resume(wholeUpTo, received);
+    }
+
+    @Override
+    public java.util.Map<String, long[]> receivedPages() {
+        return receiver.receivedPages();
     }
 
     @Override

@@ -34,6 +34,11 @@ final class RamReceiver {
          * needs nothing, not even the read that would fault it in. Null otherwise.
          */
         final long[] written;
+        /**
+         * The pages any record filled (QEMU's receivedmap), for a resumed migration's
+         * RECV_BITMAP; null when only counting.
+         */
+        final long[] received;
         long zeroPages;
         long normalPages;
 
@@ -42,6 +47,13 @@ final class RamReceiver {
             this.length = length;
             this.block = block;
             this.written = block != null && block.untouched() ? new long[(int) ((block.pageCount() + 63) >>> 6)] : null;
+            this.received = block != null ? new long[(int) ((block.pageCount() + 63) >>> 6)] : null;
+        }
+
+        /** The page at {@code offset} now holds what the stream sent for it. */
+        void received(long offset) {
+            long page = offset >>> TargetPage.BITS;
+            received[(int) (page >>> 6)] |= 1L << page;
         }
 
         /** The page at {@code offset} is about to be written. */
@@ -54,6 +66,7 @@ final class RamReceiver {
 
         /** Makes the page at {@code offset} all {@code fill} bytes, touching it only when needed. */
         void fill(long offset, int fill) {
+            received(offset);
             if (fill == 0) {
                 if (written != null) {
                     long page = offset >>> TargetPage.BITS;
@@ -93,6 +106,14 @@ final class RamReceiver {
                 .toList();
     }
 
+    /** By announced block, the pages received so far (copies), for a resumed migration. */
+    Map<String, long[]> receivedPages() {
+        Map<String, long[]> pages = new LinkedHashMap<>();
+        announced.values().stream().filter(b -> b.received != null)
+                .forEach(b -> pages.put(b.id, b.received.clone()));
+        return pages;
+    }
+
     /** Reads records up to and including EOS. */
     void load(MigrationInput in) throws IOException {
         while (loadRecord(in)) {
@@ -126,6 +147,7 @@ final class RamReceiver {
                 if (target.block != null) {
                     target.writing(offset);
                     in.readInto(target.block.memory(), offset, TargetPage.SIZE);
+                    target.received(offset);
                 } else {
                     in.skip(TargetPage.SIZE);
                 }
@@ -166,6 +188,7 @@ final class RamReceiver {
         } catch (IllegalArgumentException e) {
             throw new StreamFormatException("bad XBZRLE page: " + e.getMessage(), at);
         }
+        target.received(offset);
     }
 
     /** A zstd page: be32 length then the frame; only valid when the stream announced compression. */
@@ -191,6 +214,7 @@ final class RamReceiver {
         }
         target.writing(offset);
         MemorySegment.copy(MemorySegment.ofArray(page), 0, target.block.memory(), offset, TargetPage.SIZE);
+        target.received(offset);
     }
 
     private void readBlockList(MigrationInput in, long total, long at) throws IOException {

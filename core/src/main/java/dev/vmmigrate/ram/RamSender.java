@@ -21,6 +21,11 @@ final class RamSender {
     private final List<RamBlock> blocks;
     private final RamStats stats;
     private final long[][] bitmaps;
+    /**
+     * For a resumable save: by block and page, the stream offset where the page was last sent
+     * (-1: never), so a resumed migration knows which pages the destination may lack.
+     */
+    private final long[][] sentAt;
     /** Whether pages go through the XBZRLE cache; the cache itself may be replaced meanwhile. */
     private final boolean xbzrle;
     /**
@@ -54,8 +59,13 @@ final class RamSender {
         this.xbzrleCache = xbzrle ? new XbzrleCache(options.xbzrleCacheBytes(), TargetPage.SIZE) : null;
         this.zstd = options.compress() ? ZstdPages.forCompression(options.compressLevel()) : null;
         this.bitmaps = new long[blocks.size()][];
+        this.sentAt = options.resumable() ? new long[blocks.size()][] : null;
         for (int i = 0; i < blocks.size(); i++) {
             bitmaps[i] = new long[blocks.get(i).dirty().words()];
+            if (sentAt != null) {
+                sentAt[i] = new long[Math.toIntExact(blocks.get(i).pageCount())];
+                java.util.Arrays.fill(sentAt[i], -1);
+            }
         }
         this.pageMap = blocks.stream().anyMatch(block -> block.file().isEmpty()) ? PageMap.open() : null;
     }
@@ -158,6 +168,47 @@ final class RamSender {
         old.close(); // the migration thread no longer sees it: it takes the lock for every use
     }
 
+    /** See {@link RamHandler#resume}. */
+    long resume(long wholeUpTo, java.util.Map<String, long[]> received) {
+        if (sentAt == null) {
+            throw new IllegalStateException("this save was not made resumable");
+        }
+        long redirtied = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            RamBlock block = blocks.get(i);
+            long[] held = received.get(block.id());
+            if (held == null || (long) held.length * 64 < block.pageCount()) {
+                throw new IllegalArgumentException("the destination's bitmap of RAM block '" + block.id() + "' "
+                        + (held == null ? "is missing" : "covers " + held.length * 64L + " pages, not "
+                                + block.pageCount()));
+            }
+            long[] dirty = bitmaps[i];
+            for (int page = 0; page < sentAt[i].length; page++) {
+                long at = sentAt[i][page];
+                boolean lost = at >= wholeUpTo || (at >= 0 && (held[page >>> 6] & (1L << page)) == 0);
+                if (lost && (dirty[page >>> 6] & (1L << page)) == 0) {
+                    dirty[page >>> 6] |= 1L << page;
+                    dirtyPages++;
+                    redirtied++;
+                }
+            }
+        }
+        resetXbzrleCache();
+        return redirtied;
+    }
+
+    /** An empty cache of the same size: what was cached may never have reached the destination. */
+    private void resetXbzrleCache() {
+        synchronized (xbzrleLock) {
+            if (!xbzrle || closed) {
+                return;
+            }
+            XbzrleCache old = xbzrleCache;
+            xbzrleCache = new XbzrleCache(old.sizeBytes(), TargetPage.SIZE);
+            old.close();
+        }
+    }
+
     /**
      * Sends dirty pages until none is left, or (when {@code limited}) the rate limit or the time
      * bound ends the round; then EOS.
@@ -214,6 +265,9 @@ final class RamSender {
             if (page >= 0) {
                 bitmaps[cursorBlock][(int) (page >>> 6)] &= ~(1L << page);
                 dirtyPages--;
+                if (sentAt != null) {
+                    sentAt[cursorBlock][(int) page] = out.position();
+                }
                 sendPage(out, blocks.get(cursorBlock), page);
                 cursorPage = page + 1;
                 return true;

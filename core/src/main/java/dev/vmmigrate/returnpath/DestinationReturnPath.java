@@ -37,6 +37,22 @@ public final class DestinationReturnPath {
         send(new ReturnPathMessage.Shut(1));
     }
 
+    /** Offers the source to resume after a broken link with {@code token} (receive --reconnect). */
+    public void resumable(long token) throws IOException {
+        send(new ReturnPathMessage.Resumable(token));
+    }
+
+    /**
+     * Answers a resumed connection: the pages held, block by block (QEMU's RECV_BITMAP), then the
+     * offset up to which every section was read whole.
+     */
+    public void resumed(java.util.Map<String, long[]> received, long wholeUpTo) throws IOException {
+        for (java.util.Map.Entry<String, long[]> block : received.entrySet()) {
+            ReturnPathMessage.write(out, new ReturnPathMessage.RecvBitmap(block.getKey(), block.getValue()));
+        }
+        send(new ReturnPathMessage.Resumed(wholeUpTo));
+    }
+
     private void send(ReturnPathMessage message) throws IOException {
         ReturnPathMessage.write(out, message);
         out.flush();

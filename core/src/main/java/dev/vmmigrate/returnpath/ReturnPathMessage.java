@@ -5,6 +5,7 @@ import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -38,6 +39,56 @@ public sealed interface ReturnPathMessage {
         }
     }
 
+    /** The destination takes a resumed migration that presents {@code token} (receive --reconnect). */
+    record Resumable(long token) implements ReturnPathMessage {
+        @Override
+        public ReturnPathType type() {
+            return ReturnPathType.VM_MIGRATE_RESUMABLE;
+        }
+    }
+
+    /**
+     * QEMU's RECV_BITMAP (ramblock_recv_bitmap_send): the pages of RAM block {@code block} the
+     * destination holds, one bit each. The message carries the block's name; the bitmap follows
+     * it on the return path as be64 byte count (a multiple of 8), the bits as little-endian
+     * 64-bit words, and be64 {@link #BITMAP_ENDING}.
+     */
+    record RecvBitmap(String block, long[] bitmap) implements ReturnPathMessage {
+        /** QEMU's RAMBLOCK_RECV_BITMAP_ENDING: marks the end, in case the middle went wrong. */
+        public static final long BITMAP_ENDING = 0x0123456789abcdefL;
+        /** A bitmap of 2 TiB of pages: a larger count is a broken stream, not a guest. */
+        static final long MAX_BITMAP_BYTES = 64L << 20;
+
+        @Override
+        public ReturnPathType type() {
+            return ReturnPathType.RECV_BITMAP;
+        }
+
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof RecvBitmap that && block.equals(that.block)
+                    && java.util.Arrays.equals(bitmap, that.bitmap);
+        }
+
+        @Override
+        public int hashCode() {
+            return block.hashCode() * 31 + java.util.Arrays.hashCode(bitmap);
+        }
+
+        @Override
+        public String toString() {
+            return "RecvBitmap[" + block + ", " + bitmap.length + " words]";
+        }
+    }
+
+    /** The end of a resume handshake: every section before stream offset {@code offset} was read whole. */
+    record Resumed(long offset) implements ReturnPathMessage {
+        @Override
+        public ReturnPathType type() {
+            return ReturnPathType.VM_MIGRATE_RESUMED;
+        }
+    }
+
     /** A message of postcopy or QEMU's newer capabilities, which a precopy source does not act on. */
     record Unsupported(ReturnPathType type, byte[] payload) implements ReturnPathMessage {
     }
@@ -48,11 +99,32 @@ public sealed interface ReturnPathMessage {
             case Shut shut -> ByteBuffer.allocate(4).putInt(shut.status()).array();
             case Pong pong -> ByteBuffer.allocate(4).putInt(pong.value()).array();
             case Error error -> truncate(error.reason().getBytes(StandardCharsets.UTF_8));
+            case Resumable resumable -> ByteBuffer.allocate(8).putLong(resumable.token()).array();
+            case RecvBitmap recv -> countedName(recv.block());
+            case Resumed resumed -> ByteBuffer.allocate(8).putLong(resumed.offset()).array();
             case Unsupported other -> other.payload();
         };
         out.putBe16(message.type().code());
         out.putBe16(payload.length);
         out.putBytes(payload);
+        if (message instanceof RecvBitmap recv) {
+            out.putBe64((long) recv.bitmap().length * Long.BYTES);
+            ByteBuffer words = ByteBuffer.allocate(recv.bitmap().length * Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            words.asLongBuffer().put(recv.bitmap());
+            out.putBytes(words.array());
+            out.putBe64(RecvBitmap.BITMAP_ENDING);
+        }
+    }
+
+    private static byte[] countedName(String name) {
+        byte[] bytes = name.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length > 255) {
+            throw new IllegalArgumentException("RAM block name of " + bytes.length + " bytes");
+        }
+        byte[] counted = new byte[1 + bytes.length];
+        counted[0] = (byte) bytes.length;
+        System.arraycopy(bytes, 0, counted, 1, bytes.length);
+        return counted;
     }
 
     /** Reads one message; the offsets in errors count from the start of the return path. */
@@ -69,8 +141,35 @@ public sealed interface ReturnPathMessage {
             case SHUT -> new Shut(ByteBuffer.wrap(payload).getInt());
             case PONG -> new Pong(ByteBuffer.wrap(payload).getInt());
             case VM_MIGRATE_ERROR -> new Error(new String(payload, StandardCharsets.UTF_8));
-            case REQ_PAGES, REQ_PAGES_ID, RECV_BITMAP, RESUME_ACK, SWITCHOVER_ACK -> new Unsupported(type, payload);
+            case VM_MIGRATE_RESUMABLE -> new Resumable(ByteBuffer.wrap(payload).getLong());
+            case VM_MIGRATE_RESUMED -> new Resumed(ByteBuffer.wrap(payload).getLong());
+            case RECV_BITMAP -> readRecvBitmap(in, payload, at);
+            case REQ_PAGES, REQ_PAGES_ID, RESUME_ACK, SWITCHOVER_ACK -> new Unsupported(type, payload);
         };
+    }
+
+    /** The block name in the payload, then the bitmap that follows the message (QEMU's ram_dirty_bitmap_reload). */
+    private static RecvBitmap readRecvBitmap(MigrationInput in, byte[] payload, long at) throws IOException {
+        if (payload.length == 0 || (payload[0] & 0xff) != payload.length - 1) {
+            throw new StreamFormatException("RECV_BITMAP whose block name does not fill its " + payload.length
+                    + "-byte payload", at + 4);
+        }
+        String block = new String(payload, 1, payload.length - 1, StandardCharsets.UTF_8);
+        long sizeAt = in.position();
+        long size = in.readBe64();
+        if (size < 0 || size % Long.BYTES != 0 || size > RecvBitmap.MAX_BITMAP_BYTES) {
+            throw new StreamFormatException("RECV_BITMAP of " + Long.toUnsignedString(size) + " bytes for block "
+                    + dev.vmmigrate.stream.StreamText.quote(block), sizeAt);
+        }
+        long[] bitmap = new long[(int) (size / Long.BYTES)];
+        ByteBuffer.wrap(in.readBytes((int) size)).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(bitmap);
+        long endAt = in.position();
+        long ending = in.readBe64();
+        if (ending != RecvBitmap.BITMAP_ENDING) {
+            throw new StreamFormatException(String.format("RECV_BITMAP for block %s ends with 0x%016x, not QEMU's "
+                    + "end mark", dev.vmmigrate.stream.StreamText.quote(block), ending), endAt);
+        }
+        return new RecvBitmap(block, bitmap);
     }
 
     private static byte[] truncate(byte[] text) {

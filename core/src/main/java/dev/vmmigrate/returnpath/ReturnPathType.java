@@ -25,7 +25,17 @@ public enum ReturnPathType {
      * vm-migrate's own, sent only to a vm-migrate source (one whose stream carries vm-migrate's
      * sections): why the destination refused the stream, as UTF-8 text, before its SHUT.
      */
-    VM_MIGRATE_ERROR(0x7e01, -1);
+    VM_MIGRATE_ERROR(0x7e01, -1),
+    /**
+     * vm-migrate's own, to a vm-migrate source, when the destination runs with --reconnect: be64
+     * token, which the source's new connection must present to resume after the link broke.
+     */
+    VM_MIGRATE_RESUMABLE(0x7e02, 8),
+    /**
+     * vm-migrate's own, ending a resume handshake after the RECV_BITMAPs: be64, the stream offset
+     * up to which every section was read whole; what the source sent from there on is sent again.
+     */
+    VM_MIGRATE_RESUMED(0x7e03, 8);
 
     /** Longest variable payload read: QEMU's largest (a postcopy bitmap) is sent in other ways. */
     static final int MAX_PAYLOAD = 0xffff;

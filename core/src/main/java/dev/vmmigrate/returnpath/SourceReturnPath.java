@@ -4,6 +4,8 @@ import dev.vmmigrate.stream.MigrationInput;
 import java.io.IOException;
 import java.nio.channels.ReadableByteChannel;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -31,8 +33,21 @@ public final class SourceReturnPath implements AutoCloseable {
         }
     }
 
+    /**
+     * Where a resumed migration goes on from (the destination's answer to a new connection):
+     * every section before stream offset {@code offset} was read whole, and {@code received}
+     * holds, by RAM block, the bitmap of pages the destination has.
+     */
+    public record ResumePoint(long offset, Map<String, long[]> received) {
+    }
+
     private final MigrationInput in;
     private final CompletableFuture<Verdict> verdict = new CompletableFuture<>();
+    private final CompletableFuture<ResumePoint> resumePoint = new CompletableFuture<>();
+    private final Map<String, long[]> receivedBitmaps = new LinkedHashMap<>();
+    private volatile long resumeToken;
+    /** Why reading stopped (the link's own error), or null while it reads. */
+    private volatile String brokenBecause;
     private volatile long lastHeardNanos = System.nanoTime();
     private volatile String reason;
     private volatile long pongs;
@@ -54,16 +69,52 @@ public final class SourceReturnPath implements AutoCloseable {
                                     : "the destination failed to load the VM (SHUT status " + shut.status() + ")", true));
                     case ReturnPathMessage.Pong pong -> pongs++;
                     case ReturnPathMessage.Error error -> reason = error.reason();
+                    case ReturnPathMessage.Resumable resumable -> resumeToken = resumable.token();
+                    case ReturnPathMessage.RecvBitmap recv -> receivedBitmaps.put(recv.block(), recv.bitmap());
+                    case ReturnPathMessage.Resumed resumed -> resumePoint.complete(
+                            new ResumePoint(resumed.offset(), Map.copyOf(receivedBitmaps)));
                     case ReturnPathMessage.Unsupported other -> verdict.complete(new Verdict.Refused(
                             "the destination sent " + other.type() + " on the return path, which a precopy "
                                     + "migration does not use", true));
                 }
             }
         } catch (IOException | RuntimeException e) {
+            brokenBecause = e.getMessage() == null ? e.toString() : e.getMessage();
             verdict.complete(reason != null ? new Verdict.Refused("the destination refused the migration: " + reason, true)
                     : new Verdict.Refused("the destination closed the return path without confirming the load ("
                             + (e.getMessage() == null ? e.toString() : e.getMessage()) + ")", false));
         }
+    }
+
+    /** The token a resumed connection presents, once the destination offered one (receive --reconnect); else 0. */
+    public long resumeToken() {
+        return resumeToken;
+    }
+
+    /**
+     * Waits for the destination's answer to a resumed connection.
+     *
+     * @return null when none came within {@code limit}
+     * @throws IOException when the destination refused or the return path closed first
+     */
+    public ResumePoint awaitResumePoint(Duration limit) throws IOException, InterruptedException {
+        try {
+            CompletableFuture.anyOf(resumePoint, verdict).get(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return null;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+        ResumePoint point = resumePoint.getNow(null);
+        if (point != null) {
+            return point;
+        }
+        throw new IOException(((Verdict.Refused) verdict.getNow(null)).reason());
+    }
+
+    /** Why the return path stopped reading ("Connection reset"), or null while it reads or after a verdict. */
+    public String brokenBecause() {
+        return brokenBecause;
     }
 
     /** When the destination was last heard from, in System.nanoTime() terms. */

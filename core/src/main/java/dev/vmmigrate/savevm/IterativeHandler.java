@@ -40,6 +40,14 @@ public interface IterativeHandler {
     /** Reads one START, PART or END payload. */
     void load(MigrationInput in, SectionType type, int version) throws IOException;
 
+    /**
+     * For a resumed migration's RECV_BITMAP: by block, the pages this load holds (QEMU's
+     * receivedmap); none for a handler that does not resume.
+     */
+    default java.util.Map<String, long[]> receivedPages() {
+        return java.util.Map.of();
+    }
+
     /** Releases what a save or load held; also after failure and cancel. */
     default void cleanup() {
     }

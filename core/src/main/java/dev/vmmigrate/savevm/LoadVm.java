@@ -3,6 +3,7 @@ package dev.vmmigrate.savevm;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.StreamText;
+import dev.vmmigrate.stream.TruncatedStreamException;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
 import java.io.IOException;
@@ -77,6 +78,17 @@ public final class LoadVm {
         /** A START or FULL section's header, before its payload. */
         default void section(SectionHeader.Open header) {
         }
+
+        /**
+         * The link broke while RAM was iterating (after the setup, before the END that begins the
+         * switchover). Returns the input of a new connection whose source goes on from here, or
+         * throws; the default throws {@code cause}, as a load that cannot resume.
+         *
+         * @param wholeUpTo the stream offset up to which every section was read whole
+         */
+        default MigrationInput linkBroken(IOException cause, long wholeUpTo) throws IOException {
+            throw cause;
+        }
     }
 
     /** The default answer to a command: SWITCHOVER_START needs nothing, the rest are refused by name. */
@@ -85,6 +97,13 @@ public final class LoadVm {
             throw new StreamFormatException(command.command().refusal() + " (COMMAND " + command.command() + ")",
                     command.offset());
         }
+    }
+
+    /** By RAM block, the pages loaded so far (for a resumed migration's RECV_BITMAP). */
+    public Map<String, long[]> receivedPages() {
+        Map<String, long[]> pages = new LinkedHashMap<>();
+        registry.iterative().forEach(handler -> pages.putAll(handler.receivedPages()));
+        return pages;
     }
 
     public Result load(MigrationInput in) throws IOException {
@@ -106,58 +125,92 @@ public final class LoadVm {
             throw new StreamFormatException("stream is for machine type " + StreamText.quote(preamble.machineType())
                     + ", this guest is '" + machineType + "'", StreamPreamble.MACHINE_NAME_OFFSET);
         }
-        MigrationInput in = reader.input();
-        Map<DeviceHandler, LoadedDevice> loadedDevices = new LinkedHashMap<>();
-        List<DeviceSection> deviceSections = new ArrayList<>();
-        Set<String> seen = new HashSet<>();
+        Loaded loaded = new Loaded();
+        boolean iterating = false; // a START was read whole and no END came yet
+        long wholeUpTo = reader.input().position();
         while (true) {
-            Section section = reader.next();
-            switch (section) {
-                case Section.Start start -> {
-                    SectionHeader.Open header = start.header();
-                    listener.section(header);
-                    seen.add(header.idstr());
-                    IterativeHandler handler = registry.findIterative(header.idstr(), header.instanceId());
-                    if (handler == null) {
-                        throw unknown(header, start.offset());
-                    }
-                    checkVersion(header, handler.version(), start.offset());
-                    handler.load(in, SectionType.START, header.version());
+            Section section;
+            try {
+                section = reader.next();
+                if (section instanceof Section.End) {
+                    iterating = false; // the switchover began: from here a break fails the load
                 }
-                case Section.Part part -> iterativeFor(part.opener()).load(in, SectionType.PART, part.opener().version());
-                case Section.End end -> iterativeFor(end.opener()).load(in, SectionType.END, end.opener().version());
-                case Section.Full full -> {
-                    SectionHeader.Open header = full.header();
-                    listener.section(header);
-                    seen.add(header.idstr());
-                    DeviceHandler device = registry.findDevice(header.idstr(), header.instanceId());
-                    if (device != null) {
-                        checkVersion(header, device.version(), full.offset());
-                        LoadedDevice loaded = new LoadedDevice(
-                                VmStateCodec.load(in, device.description(), header.version()), full.offset());
-                        loadedDevices.put(device, loaded);
-                        if (device.earlySetup()) {
-                            apply(device, loaded); // the rest of the stream depends on it
-                        }
-                        if (keepUnknownDevices) {
-                            deviceSections.add(new DeviceSection(header,
-                                    VmStateCodec.encode(device.description(), loaded.values())));
-                        }
-                    } else if (keepUnknownDevices) {
-                        deviceSections.add(new DeviceSection(header, reader.readOpaquePayload(full)));
-                    } else {
-                        throw unknown(header, full.offset());
-                    }
-                }
-                case Section.Command command -> listener.command(command);
-                case Section.Eof eof -> {
-                    applyDevices(loadedDevices);
+                if (section instanceof Section.Eof eof) {
+                    applyDevices(loaded.devices);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();
-                    loadedDevices.forEach((device, loaded) -> devices.put(device.idstr(), loaded.values()));
-                    return new Result(preamble, Set.copyOf(seen), devices, List.copyOf(deviceSections), eof.vmdesc());
+                    loaded.devices.forEach((device, state) -> devices.put(device.idstr(), state.values()));
+                    return new Result(preamble, Set.copyOf(loaded.seen), devices, List.copyOf(loaded.deviceSections),
+                            eof.vmdesc());
+                }
+                loadPayload(section, reader, listener, loaded);
+                reader.finish(section);
+            } catch (IOException e) {
+                if (!iterating || !linkFailure(e)) {
+                    throw e;
+                }
+                reader.resume(listener.linkBroken(e, wholeUpTo));
+                continue;
+            }
+            wholeUpTo = reader.input().position();
+            iterating |= section instanceof Section.Start;
+        }
+    }
+
+    /** What the load found so far: device state (applied at EOF), sections kept as bytes, id strings seen. */
+    private static final class Loaded {
+        final Map<DeviceHandler, LoadedDevice> devices = new LinkedHashMap<>();
+        final List<DeviceSection> deviceSections = new ArrayList<>();
+        final Set<String> seen = new HashSet<>();
+    }
+
+    /** A transport failure or a stream that ended early, not bytes that break the format. */
+    private static boolean linkFailure(IOException e) {
+        return !(e instanceof StreamFormatException) || e instanceof TruncatedStreamException;
+    }
+
+    /** Reads the payload of a section other than EOF into its handler. */
+    private void loadPayload(Section section, SectionReader reader, Listener listener, Loaded loaded)
+            throws IOException {
+        MigrationInput in = reader.input();
+        switch (section) {
+            case Section.Start start -> {
+                SectionHeader.Open header = start.header();
+                listener.section(header);
+                loaded.seen.add(header.idstr());
+                IterativeHandler handler = registry.findIterative(header.idstr(), header.instanceId());
+                if (handler == null) {
+                    throw unknown(header, start.offset());
+                }
+                checkVersion(header, handler.version(), start.offset());
+                handler.load(in, SectionType.START, header.version());
+            }
+            case Section.Part part -> iterativeFor(part.opener()).load(in, SectionType.PART, part.opener().version());
+            case Section.End end -> iterativeFor(end.opener()).load(in, SectionType.END, end.opener().version());
+            case Section.Full full -> {
+                SectionHeader.Open header = full.header();
+                listener.section(header);
+                loaded.seen.add(header.idstr());
+                DeviceHandler device = registry.findDevice(header.idstr(), header.instanceId());
+                if (device != null) {
+                    checkVersion(header, device.version(), full.offset());
+                    LoadedDevice state = new LoadedDevice(
+                            VmStateCodec.load(in, device.description(), header.version()), full.offset());
+                    loaded.devices.put(device, state);
+                    if (device.earlySetup()) {
+                        apply(device, state); // the rest of the stream depends on it
+                    }
+                    if (keepUnknownDevices) {
+                        loaded.deviceSections.add(new DeviceSection(header,
+                                VmStateCodec.encode(device.description(), state.values())));
+                    }
+                } else if (keepUnknownDevices) {
+                    loaded.deviceSections.add(new DeviceSection(header, reader.readOpaquePayload(full)));
+                } else {
+                    throw unknown(header, full.offset());
                 }
             }
-            reader.finish(section);
+            case Section.Command command -> listener.command(command);
+            case Section.Eof eof -> throw new IllegalStateException("EOF has no payload to load");
         }
     }
 

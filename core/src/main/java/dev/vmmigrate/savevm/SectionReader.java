@@ -31,7 +31,7 @@ public final class SectionReader {
     /** Longest id string plus its length byte, instance id and version: what a header needs to be told apart. */
     private static final int MAX_OPEN_HEADER = 1 + 4 + 1 + 255 + 4 + 4;
 
-    private final MigrationInput in;
+    private MigrationInput in;
     private StreamPreamble preamble;
     private final Map<Integer, SectionHeader.Open> started = new HashMap<>();
     /** The section whose footer is next, or null. */
@@ -45,6 +45,19 @@ public final class SectionReader {
     /** The input, positioned at the payload of the section just returned. */
     public MigrationInput input() {
         return in;
+    }
+
+    /**
+     * Goes on reading from {@code next}, a resumed migration's new connection: the section whose
+     * payload the break cut is dropped unfinished (the source sends what was in it again, in new
+     * sections), and the sections started before it stay open.
+     */
+    public void resume(MigrationInput next) {
+        if (atEof) {
+            throw new IllegalStateException("the stream is at its EOF section");
+        }
+        in = next;
+        unfinished = null;
     }
 
     /** Magic, version and configuration; read by the first call. */

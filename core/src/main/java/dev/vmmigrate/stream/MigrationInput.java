@@ -64,6 +64,14 @@ public final class MigrationInput implements Closeable {
         return bufferStart + buffer.position();
     }
 
+    /**
+     * Counts from {@code position} on: a resumed migration's new connection continues the
+     * stream where the source's old one stopped, so offsets stay those of one stream.
+     */
+    public void rebase(long position) {
+        bufferStart = position - buffer.position();
+    }
+
     public int readU8() throws IOException {
         require(1, "byte");
         return buffer.get() & 0xff;
@@ -166,7 +174,7 @@ public final class MigrationInput implements Closeable {
     }
 
     private StreamFormatException truncated(long wanted, String what, long at) {
-        return new StreamFormatException("truncated stream: it ends inside a " + wanted + "-byte "
+        return new TruncatedStreamException("truncated stream: it ends inside a " + wanted + "-byte "
                 + (what.equals("bytes") ? "read" : what + " value"), at);
     }
 

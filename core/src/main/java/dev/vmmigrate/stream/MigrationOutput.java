@@ -159,6 +159,20 @@ public final class MigrationOutput implements Closeable {
         return flushedBytes + buffer.position() + referencedBytes;
     }
 
+    /**
+     * Counts from {@code position} on, with nothing buffered (after a flush): a resumed
+     * migration's new connection continues the stream where the old one stopped, after a hello
+     * of its own, so offsets stay those of one stream (the destination reports how far it got
+     * in them).
+     */
+    public void rebase(long position) {
+        if (buffer.position() != 0 || vectorLength != 0) {
+            throw new IllegalStateException("rebase with bytes buffered");
+        }
+        flushedBytes = position;
+        rateLimitStart = position;
+    }
+
     /** Writes out what is buffered and referenced; blocks while the channel is full. */
     public void flush() throws IOException {
         checkUsable();

@@ -4,9 +4,10 @@ import java.io.IOException;
 
 /**
  * A migration stream that does not follow the format: names what was wrong and the byte offset
- * where it was found, so one line is enough for the operator.
+ * where it was found, so one line is enough for the operator. A stream that merely ends early is
+ * a {@link TruncatedStreamException}: the link may have gone, not the format.
  */
-public final class StreamFormatException extends IOException {
+public sealed class StreamFormatException extends IOException permits TruncatedStreamException {
     private final long offset;
 
     public StreamFormatException(String message, long offset) {

@@ -20,6 +20,15 @@ public interface IncomingEndpoint extends Closeable {
      */
     Connection accept() throws IOException;
 
+    /**
+     * Goes on listening after the first connection, so that {@link #accept()} may be called
+     * again until {@link #close()} (receive --reconnect: a resumed source connects anew). Call
+     * before the first accept; false for transports that have no listener (exec, fd, file).
+     */
+    default boolean keepListening() {
+        return false;
+    }
+
     /** Stops listening; unblocks a pending {@link #accept()}, which then throws. */
     @Override
     void close() throws IOException;

@@ -31,6 +31,7 @@ final class SocketEndpoint implements IncomingEndpoint {
     private final Cleanup cleanup;
     private final AtomicBoolean acceptCalled = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile boolean keepListening;
 
     SocketEndpoint(ServerSocketChannel server, String boundAddress,
                    Wrapper wrapper, Cleanup cleanup) {
@@ -46,8 +47,14 @@ final class SocketEndpoint implements IncomingEndpoint {
     }
 
     @Override
+    public boolean keepListening() {
+        keepListening = true;
+        return true;
+    }
+
+    @Override
     public Connection accept() throws IOException {
-        if (!acceptCalled.compareAndSet(false, true)) {
+        if (!acceptCalled.compareAndSet(false, true) && !keepListening) {
             throw new IllegalStateException("accept() already called on " + boundAddress);
         }
         try {
@@ -63,7 +70,9 @@ final class SocketEndpoint implements IncomingEndpoint {
         } catch (IOException e) {
             throw IoErrors.wrap("cannot accept on " + boundAddress, e);
         } finally {
-            close();
+            if (!keepListening) {
+                close();
+            }
         }
     }
 

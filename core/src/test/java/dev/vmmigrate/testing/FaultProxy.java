@@ -11,7 +11,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A TCP proxy on loopback for one connection that injects one fault at a byte offset of one
+ * A TCP proxy on loopback for one connection (or, {@link #restoring}, a link that comes back)
+ * that injects one fault at a byte offset of one
  * direction: a reset (RST both ways), a cut (both closed cleanly), a flipped bit, or a stall
  * (nothing more forwarded that way, both connections left open: a peer alive that moves no
  * bytes). FORWARD is what the client sends (the stream), BACK what the server answers (the
@@ -38,27 +39,47 @@ public final class FaultProxy implements AutoCloseable {
     private final ServerSocket server;
     private final int targetPort;
     private final Fault fault;
+    private final boolean restores;
     private final AtomicLong forward = new AtomicLong();
     private final AtomicLong back = new AtomicLong();
+    private final AtomicLong connections = new AtomicLong();
     private final CountDownLatch closed = new CountDownLatch(1);
-    private volatile Socket client;
-    private volatile Socket upstream;
+    private final java.util.List<Socket> sockets = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean fired;
 
+    /** A proxy for one connection, which gets the fault. */
     public FaultProxy(int targetPort, Fault fault) throws IOException {
-        this.server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        this(targetPort, fault, false);
+    }
+
+    private FaultProxy(int targetPort, Fault fault, boolean restores) throws IOException {
+        this.server = new ServerSocket(0, 4, InetAddress.getLoopbackAddress());
         this.targetPort = targetPort;
         this.fault = fault;
+        this.restores = restores;
         Thread.ofPlatform().daemon().name("fault-proxy").start(this::serve);
+    }
+
+    /**
+     * A proxy whose first connection gets the fault and whose later connections are forwarded
+     * cleanly: a link that breaks and comes back (the counters add up all connections).
+     */
+    public static FaultProxy restoring(int targetPort, Fault fault) throws IOException {
+        return new FaultProxy(targetPort, fault, true);
     }
 
     public int port() {
         return server.getLocalPort();
     }
 
-    /** Bytes forwarded in the client's direction so far. */
+    /** Bytes forwarded in the client's direction so far, over all connections. */
     public long forwarded() {
         return forward.get();
+    }
+
+    /** Connections accepted so far. */
+    public long connections() {
+        return connections.get();
     }
 
     /** Whether the fault happened (the stream reached its offset). */
@@ -67,21 +88,41 @@ public final class FaultProxy implements AutoCloseable {
     }
 
     private void serve() {
+        do {
+            Socket client;
+            try {
+                client = server.accept();
+            } catch (IOException e) {
+                return; // closed
+            }
+            boolean first = connections.getAndIncrement() == 0;
+            Fault here = first ? fault : Fault.none();
+            Thread.ofPlatform().daemon().name("fault-proxy-link").start(() -> link(client, here));
+        } while (restores);
+    }
+
+    /** Forwards one connection both ways, with {@code fault} in it. */
+    private void link(Socket client, Fault fault) {
+        sockets.add(client);
+        Socket upstream = new Socket();
+        sockets.add(upstream);
+        AtomicLong forwardHere = new AtomicLong();
+        AtomicLong backHere = new AtomicLong();
         try {
-            client = server.accept();
-            upstream = new Socket();
             upstream.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), targetPort));
             Thread.ofPlatform().daemon().name("fault-proxy-back")
-                    .start(() -> pump(upstream, client, Direction.BACK, back));
-            pump(client, upstream, Direction.FORWARD, forward);
+                    .start(() -> pump(client, upstream, upstream, client, Direction.BACK, fault, backHere, back));
+            pump(client, upstream, client, upstream, Direction.FORWARD, fault, forwardHere, forward);
         } catch (IOException e) {
-            closeAll();
+            close(client, upstream);
         }
     }
 
-    private void pump(Socket from, Socket to, Direction direction, AtomicLong count) {
+    private void pump(Socket client, Socket upstream, Socket from, Socket to, Direction direction, Fault fault,
+                      AtomicLong count, AtomicLong total) {
         byte[] buffer = new byte[16 * 1024];
         boolean faultHere = fault.direction() == direction;
+        boolean firedHere = false;
         try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
             while (true) {
                 int n = in.read(buffer);
@@ -90,10 +131,12 @@ public final class FaultProxy implements AutoCloseable {
                     return;
                 }
                 long start = count.get();
-                if (faultHere && !fired && fault.offset() < start + n) {
+                if (faultHere && !firedHere && fault.offset() < start + n) {
                     int before = (int) Math.max(0, fault.offset() - start);
                     out.write(buffer, 0, before);
                     count.addAndGet(before);
+                    total.addAndGet(before);
+                    firedHere = true;
                     fired = true;
                     switch (fault.kind()) {
                         case RESET -> {
@@ -102,7 +145,7 @@ public final class FaultProxy implements AutoCloseable {
                             return;
                         }
                         case CUT -> {
-                            closeAll();
+                            close(client, upstream);
                             return;
                         }
                         case STALL -> {
@@ -113,15 +156,17 @@ public final class FaultProxy implements AutoCloseable {
                             buffer[before] ^= 0x10;
                             out.write(buffer, before, n - before);
                             count.addAndGet(n - before);
+                            total.addAndGet(n - before);
                             continue;
                         }
                     }
                 }
                 out.write(buffer, 0, n);
                 count.addAndGet(n);
+                total.addAndGet(n);
             }
         } catch (IOException | InterruptedException e) {
-            closeAll();
+            close(client, upstream);
         }
     }
 
@@ -134,14 +179,12 @@ public final class FaultProxy implements AutoCloseable {
         }
     }
 
-    private void closeAll() {
-        for (Socket socket : new Socket[] {client, upstream}) {
-            if (socket != null) {
-                try {
-                    socket.close();
-                } catch (IOException ignored) {
-                    // closing is all we want
-                }
+    private static void close(Socket... pair) {
+        for (Socket socket : pair) {
+            try {
+                socket.close();
+            } catch (IOException ignored) {
+                // closing is all we want
             }
         }
     }
@@ -149,7 +192,7 @@ public final class FaultProxy implements AutoCloseable {
     @Override
     public void close() throws IOException {
         closed.countDown();
-        closeAll();
+        sockets.forEach(FaultProxy::close);
         server.close();
     }
 }

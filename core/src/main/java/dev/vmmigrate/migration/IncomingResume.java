@@ -1,0 +1,157 @@
+package dev.vmmigrate.migration;
+
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.IncomingEndpoint;
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The destination's side of a resumed migration (receive --reconnect): keeps accepting on the
+ * endpoint while the load runs, admits a connection only when its first bytes are a
+ * {@link ResumeHello} with this migration's token, and hands it to the loader. Anything else is
+ * closed with a line saying so. An admitted connection means the source gave the old link up, so
+ * {@code linkReplaced} shuts the old one down: a loader blocked on a stalled link moves on.
+ */
+final class IncomingResume implements AutoCloseable {
+    /** A new connection of this migration, its hello read and its input counting from where its bytes start. */
+    record Resumed(Connection connection, MigrationInput in) {
+    }
+
+    /** The receiver's endpoint, {@linkplain IncomingEndpoint#keepListening still listening}. */
+    private final IncomingEndpoint endpoint;
+    private final Duration helloTimeout;
+    private final Consumer<String> refused;
+    private final Runnable linkReplaced;
+    private final long token = newToken();
+    private final SynchronousQueue<Resumed> admitted = new SynchronousQueue<>();
+    private volatile boolean closed;
+    private Thread acceptor;
+
+    /**
+     * @param helloTimeout how long a new connection may take to send its hello
+     * @param refused told one line for each connection that is not this migration's
+     * @param linkReplaced run when a connection is admitted, before the loader takes it
+     */
+    IncomingResume(IncomingEndpoint endpoint, Duration helloTimeout, Consumer<String> refused, Runnable linkReplaced) {
+        this.endpoint = endpoint;
+        this.helloTimeout = helloTimeout;
+        this.refused = refused;
+        this.linkReplaced = linkReplaced;
+    }
+
+    private static long newToken() {
+        long token;
+        do {
+            token = new SecureRandom().nextLong();
+        } while (token == 0);
+        return token;
+    }
+
+    /** What a resumed connection must present; offered to the source on the return path. */
+    long token() {
+        return token;
+    }
+
+    void start() {
+        acceptor = Thread.ofVirtual().name("resume-acceptor").start(this::acceptLoop);
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            Connection connection;
+            try {
+                connection = endpoint.accept();
+            } catch (IOException | RuntimeException e) {
+                return; // the endpoint closed: the load is over
+            }
+            Thread.ofVirtual().name("resume-hello").start(() -> admit(connection));
+        }
+    }
+
+    /** Reads the hello within the time allowed; hands the connection on or closes it. */
+    private void admit(Connection connection) {
+        MigrationInput in = new MigrationInput(connection.input());
+        Thread deadline = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(helloTimeout);
+                connection.shutdown();
+            } catch (InterruptedException done) {
+                // the hello came in time
+            }
+        });
+        ResumeHello hello;
+        try {
+            hello = ResumeHello.read(in);
+        } catch (IOException e) {
+            deadline.interrupt();
+            refuse(connection, in, "it is not a resumed migration (" + e.getMessage() + ")");
+            return;
+        }
+        deadline.interrupt();
+        if (hello.token() != token) {
+            refuse(connection, in, "it presented another migration's token");
+            return;
+        }
+        in.rebase(hello.streamOffset());
+        linkReplaced.run();
+        try {
+            while (!closed) {
+                if (admitted.offer(new Resumed(connection, in), 100, TimeUnit.MILLISECONDS)) {
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        closeQuietly(connection, in);
+    }
+
+    private void refuse(Connection connection, MigrationInput in, String why) {
+        refused.accept("refused a connection from " + connection.description() + " during the migration: " + why);
+        closeQuietly(connection, in);
+    }
+
+    /**
+     * Waits for an admitted connection.
+     *
+     * @return null when none came within {@code limit}, or once closed
+     */
+    Resumed await(Duration limit) throws InterruptedException {
+        long deadline = System.nanoTime() + limit.toNanos();
+        while (!closed) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return null;
+            }
+            Resumed next = admitted.poll(Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)), TimeUnit.NANOSECONDS);
+            if (next != null) {
+                return next;
+            }
+        }
+        return null;
+    }
+
+    /** Stops admitting (the endpoint's owner closes the endpoint, which ends the acceptor). */
+    @Override
+    public void close() {
+        closed = true;
+        if (acceptor != null) {
+            acceptor.interrupt();
+        }
+    }
+
+    static void closeQuietly(Connection connection, MigrationInput in) {
+        connection.shutdown();
+        try {
+            in.close();
+            connection.close();
+        } catch (IOException ignored) {
+            // a connection being given up: nothing to report about closing it
+        }
+    }
+}
