@@ -78,8 +78,8 @@ final class ProgressReporter implements Reporter {
 
     @Override
     public void note(String event, String message) {
-        // Where a receiver listens is an answer, not progress: always printed.
-        if (style != Style.NONE || "LISTENING".equals(event)) {
+        // Where a receiver listens is an answer, not progress, and a lost link is news: always printed.
+        if (style != Style.NONE || "LISTENING".equals(event) || event.startsWith("LINK_")) {
             line(message);
         }
     }
@@ -137,6 +137,11 @@ final class ProgressReporter implements Reporter {
         }
         if (info.cpuThrottlePercentage() != null) {
             text.append(", throttle ").append(info.cpuThrottlePercentage()).append('%');
+        }
+        if (info.reconnect() != null && info.reconnect().reconnects() > 0) {
+            text.append(String.format(", %d reconnects (%s sent again, link down %d ms)",
+                    info.reconnect().reconnects(), Units.formatSize(info.reconnect().resentBytes()),
+                    info.reconnect().linkDownTime()));
         }
         if (caveat != null) {
             text.append("; ").append(caveat);

@@ -66,6 +66,16 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     StallOptions stall;
 
+    @Option(names = "--reconnect", paramLabel = "DURATION", converter = UnitConverters.PositiveTime.class,
+            description = "Keep listening on URI during the load: when the connection breaks while RAM is being sent, "
+                    + "keep what was loaded and wait up to DURATION for the source (send --reconnect) to connect "
+                    + "again and go on from there. Connections that are not this migration's are refused with a line. "
+                    + "tcp: and unix: only.")
+    Duration reconnect;
+
+    /** The endpoint, listening during the load with --reconnect. */
+    private IncomingEndpoint endpoint;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -75,11 +85,17 @@ final class ReceiveCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(uri);
-        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+        try (Reporter reporter = Reporter.create(outputOptions, System.err);
+             IncomingEndpoint listening = listen(source)) {
+            endpoint = listening;
+            if (reconnect != null && !endpoint.keepListening()) {
+                throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
+                        + " cannot be connected to again)");
+            }
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
             // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
-            try (IncomingEndpoint endpoint = source.listen(); JitWarmUp warmUp = JitWarmUp.start()) {
+            try (JitWarmUp warmUp = JitWarmUp.start()) {
                 // Ctrl-C while waiting: stop listening and exit with the cancelled code.
                 Interrupts.onInterrupt(() -> {
                     interruptedWaiting.set(true);
@@ -105,6 +121,14 @@ final class ReceiveCommand implements Callable<Integer> {
                 reporter.failed(e.getMessage());
                 throw e;
             }
+        }
+    }
+
+    private static IncomingEndpoint listen(MigrationUri source) {
+        try {
+            return source.listen();
+        } catch (IOException e) {
+            throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
         }
     }
 
@@ -270,6 +294,9 @@ final class ReceiveCommand implements Callable<Integer> {
                                  Reporter reporter, CountDownLatch interrupted) throws InterruptedException {
         incoming.addListener(reporter);
         incoming.stallTimeout(stall.stallTimeout);
+        if (reconnect != null) {
+            incoming.resumeWithin(reconnect, endpoint, refusal -> reporter.note("WARNING", refusal));
+        }
         Interrupts.onInterrupt(() -> {
             interrupted.countDown();
             incoming.cancel();

@@ -189,8 +189,8 @@ final class RelayCommand implements Callable<Integer> {
             @Override
             public void command(Section.Command command) throws IOException {
                 switch (command.command()) {
-                    case OPEN_RETURN_PATH, PING -> {
-                        // the destination answers, through the back pump
+                    case OPEN_RETURN_PATH, PING, VM_MIGRATE_RESUMABLE -> {
+                        // the destination answers, through the back pump (a relay itself does not resume)
                     }
                     case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
                     default -> LoadVm.refuseUnlessSwitchover(command);

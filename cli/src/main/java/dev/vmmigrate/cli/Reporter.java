@@ -10,6 +10,12 @@ interface Reporter extends MigrationListener, AutoCloseable {
     /** A human note ("listening on tcp:127.0.0.1:4444"), or an event in JSON mode. */
     void note(String event, String message);
 
+    /** A broken link and its resumption (--reconnect): events LINK_DOWN and LINK_UP, always said. */
+    @Override
+    default void linkChanged(boolean up, String detail) {
+        note(up ? "LINK_UP" : "LINK_DOWN", detail);
+    }
+
     /** Starts periodic progress drawn from {@code info}. */
     default void track(Supplier<MigrationInfo> info) {
     }

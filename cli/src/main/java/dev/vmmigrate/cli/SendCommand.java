@@ -88,6 +88,14 @@ final class SendCommand implements Callable<Integer> {
     @Mixin
     StallOptions stall;
 
+    @Option(names = "--reconnect", paramLabel = "DURATION", converter = UnitConverters.PositiveTime.class,
+            description = "When the connection breaks while RAM is being sent (before the switchover), keep the guest "
+                    + "running and connect to URI again for up to DURATION, then go on where the destination got to: "
+                    + "pages it already holds and the guest did not change are not sent again. The destination must "
+                    + "run receive --reconnect. tcp: and unix: with the return path only; not with --compat qemu or "
+                    + "--copy-storage. A break during the switchover still fails the migration.")
+    Duration reconnect;
+
     @Option(names = "--capability", paramLabel = "NAME=on|off",
             description = "Switch a capability (a bare NAME means on; the last setting wins): return-path (the "
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
@@ -219,6 +227,14 @@ final class SendCommand implements Callable<Integer> {
             migration.setStallTimeout(stall.stallTimeout);
             try {
                 migration.setCapabilities(parseCapabilities(guest.ramBytes(), target, qemuCompatible));
+                if (reconnect != null) {
+                    if (!(target instanceof dev.vmmigrate.transport.TcpUri
+                            || target instanceof dev.vmmigrate.transport.UnixUri)) {
+                        throw new MigrationException("--reconnect needs a tcp: or unix: URI (" + target
+                                + " cannot be connected to again)");
+                    }
+                    migration.setReconnect(reconnect, target);
+                }
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
@@ -277,6 +293,9 @@ final class SendCommand implements Callable<Integer> {
         List<String> ignored = new java.util.ArrayList<>();
         if (guestOptions.ram != null || guestOptions.ramFile != null || guestOptions.disk != null) {
             ignored.add("--ram, --ram-file and --disk");
+        }
+        if (reconnect != null) {
+            ignored.add("--reconnect");
         }
         if (!capabilityOptions.isEmpty() || compress || copyStorage != null || warmup != null || paused
                 || !guestOptions.workload.equals(dev.vmmigrate.guest.WorkloadSpec.NONE) || fill != Fill.NONE) {

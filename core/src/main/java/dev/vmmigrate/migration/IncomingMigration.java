@@ -369,9 +369,17 @@ public final class IncomingMigration {
                             sourceIsVmMigrate = true;
                         }
                         back.pong(value);
+                    }
+                    case VM_MIGRATE_RESUMABLE -> {
+                        DestinationReturnPath back = returnPath;
+                        if (back == null) {
+                            LoadVm.refuseUnlessSwitchover(command);
+                        }
                         IncomingResume resumable = resume;
-                        if (value == Handoff.VM_MIGRATE_SOURCE && resumable != null) {
-                            back.resumable(resumable.token());
+                        if (resumable != null) { // otherwise the source sees a PONG and no echo: no resume here
+                            long token = java.nio.ByteBuffer.wrap(command.payload()).getLong();
+                            resumable.expect(token);
+                            back.resumable(token);
                             resumeOffered = true;
                         }
                     }

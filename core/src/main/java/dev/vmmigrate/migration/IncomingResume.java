@@ -1,10 +1,10 @@
 package dev.vmmigrate.migration;
 
+import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import java.io.IOException;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.TimeUnit;
@@ -27,7 +27,8 @@ final class IncomingResume implements AutoCloseable {
     private final Duration helloTimeout;
     private final Consumer<String> refused;
     private final Runnable linkReplaced;
-    private final long token = newToken();
+    /** The source's token (COMMAND VM_MIGRATE_RESUMABLE); 0 until it came. */
+    private volatile long token;
     private final SynchronousQueue<Resumed> admitted = new SynchronousQueue<>();
     private volatile boolean closed;
     private Thread acceptor;
@@ -44,17 +45,9 @@ final class IncomingResume implements AutoCloseable {
         this.linkReplaced = linkReplaced;
     }
 
-    private static long newToken() {
-        long token;
-        do {
-            token = new SecureRandom().nextLong();
-        } while (token == 0);
-        return token;
-    }
-
-    /** What a resumed connection must present; offered to the source on the return path. */
-    long token() {
-        return token;
+    /** The source offered to resume: a new connection must present {@code token}. */
+    void expect(long token) {
+        this.token = token;
     }
 
     void start() {
@@ -93,8 +86,14 @@ final class IncomingResume implements AutoCloseable {
             return;
         }
         deadline.interrupt();
-        if (hello.token() != token) {
-            refuse(connection, in, "it presented another migration's token");
+        if (token == 0 || hello.token() != token) {
+            String why = "it presented another migration's token";
+            try { // a resuming source: it stops trying at once when told why
+                new DestinationReturnPath(connection.output()).failed("no migration to resume here with that token", true);
+            } catch (IOException ignored) {
+                // it is refused either way
+            }
+            refuse(connection, in, why);
             return;
         }
         in.rebase(hello.streamOffset());

@@ -117,6 +117,9 @@ public final class OutgoingMigration {
         if (status.get().isActive()) {
             throw new MigrationException("reconnect cannot be changed while a migration is active");
         }
+        if (window != null) {
+            checkResumable(capabilities);
+        }
         reconnectWindow = window;
         reconnectTarget = window == null ? null : Objects.requireNonNull(target, "target");
     }

@@ -42,8 +42,10 @@ final class PrecopyLoop {
     private StallWatchdog watchdog;
     /** Reconnects after a broken link (send --reconnect); null when a broken link fails the migration. */
     private final SourceResume resume;
-    /** The destination's resume token, from the first link's return path; 0 until it offers one. */
-    private long resumeToken;
+    /** What a new connection presents to resume this migration (send --reconnect), sent at setup. */
+    private final long resumeToken = newToken();
+    /** Whether the destination echoed the token on the first link's return path: it resumes. */
+    private boolean resumeConfirmed;
 
     PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
                 MigrationOutput out, Connection connection, MigrationClock clock) {
@@ -101,6 +103,14 @@ final class PrecopyLoop {
                 : returnPath.lastHeardNanos()), linkOut::position, link::shutdown);
     }
 
+    private static long newToken() {
+        long token;
+        do {
+            token = new java.security.SecureRandom().nextLong();
+        } while (token == 0);
+        return token;
+    }
+
     private boolean migrate() throws IOException {
         long setupStart = System.nanoTime();
         saveVm.setup(out, header -> {
@@ -109,6 +119,11 @@ final class PrecopyLoop {
                 // and a PING checks it. Ours carries a value that tells a vm-migrate destination who
                 // sends (QEMU's destination answers any value alike).
                 SaveVm.writeCommand(header, MigrationCommand.OPEN_RETURN_PATH, new byte[0]);
+                if (resume != null) {
+                    // Before the PING: a destination that resumes echoes it before the PONG.
+                    SaveVm.writeCommand(header, MigrationCommand.VM_MIGRATE_RESUMABLE,
+                            java.nio.ByteBuffer.allocate(8).putLong(resumeToken).array());
+                }
                 SaveVm.writeCommand(header, MigrationCommand.PING, java.nio.ByteBuffer.allocate(4)
                         .putInt(migration.carriesOwnSections() ? Handoff.VM_MIGRATE_SOURCE : 1).array());
                 returnPath = new SourceReturnPath(connection.input());
@@ -197,13 +212,19 @@ final class PrecopyLoop {
     }
 
     /**
-     * The link broke while RAM iterated: with --reconnect, connects again and goes on where the
-     * destination says it got to, the pages it may lack dirty again; the guest runs on meanwhile.
+     * The link broke while RAM iterated, or in the switchover before the destination read its
+     * END: with --reconnect, connects again and goes on where the destination says it got to, the
+     * pages it may lack dirty again; the guest runs on meanwhile (stays stopped in the switchover).
      * Throws {@code cause} (or the destination's reason) when the migration cannot resume.
      */
     private void relink(IOException cause) throws IOException {
-        if (returnPath != null && resumeToken == 0) {
-            resumeToken = returnPath.resumeToken();
+        if (returnPath != null && !resumeConfirmed) {
+            resumeConfirmed = returnPath.resumeToken() == resumeToken;
+            if (!resumeConfirmed && returnPath.pongs() > 0 && resume != null) {
+                // The echo comes before the PONG: a PONG alone means a destination that does not resume.
+                throw new ResumeFailed(explain(cause) + " (the destination was not started with --reconnect, so the "
+                        + "migration cannot resume)", cause);
+            }
         }
         if (resume == null || migration.status() != MigrationStatus.ACTIVE) {
             throw cause;
@@ -216,10 +237,6 @@ final class PrecopyLoop {
         if (!watchdog.stalled() && returnPath.brokenBecause() != null) {
             why = returnPath.brokenBecause(); // the link's own words, not "closed the return path"
         }
-        if (resumeToken == 0) {
-            throw new ResumeFailed(why + " (the destination was not started with --reconnect, so the migration "
-                    + "cannot resume)", cause);
-        }
         long lostAt = out.position();
         watchdog.close();
         connection.shutdown();
@@ -231,12 +248,14 @@ final class PrecopyLoop {
         }
         long downSince = System.nanoTime();
         migration.linkChanged(false, "link to the destination lost at stream offset " + lostAt + " (" + why
-                + "); reconnecting for up to " + resume.window().toSeconds() + " s, the guest runs on");
+                + "); reconnecting for up to " + resume.window().toSeconds() + " s, the guest "
+                + (guest.runState() == RunState.RUNNING ? "runs on" : "stays stopped"));
         SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt);
         if (relinked == null) {
-            throw new ResumeFailed(why + (migration.status() == MigrationStatus.ACTIVE
-                    ? ", and the destination could not be reached again within " + resume.window().toSeconds() + " s"
-                    : ""), cause);
+            throw new ResumeFailed(why + (migration.status() != MigrationStatus.ACTIVE ? ""
+                    : ", and the destination could not be reached again within " + resume.window().toSeconds() + " s"
+                            + (resumeConfirmed ? "" : " (it had not said it resumes: was it started with --reconnect?)")),
+                    cause);
         }
         long redirtied;
         try {
@@ -277,10 +296,21 @@ final class PrecopyLoop {
         guest.stop(RunState.FINISH_MIGRATE);
         migration.switchoverBegins();
         migration.liftRateLimit();
-        saveVm.complete(out);
-        out.flush();
+        while (true) {
+            try {
+                saveVm.complete(out);
+                out.flush();
+                if (returnPath != null) {
+                    awaitLoaded();
+                }
+                break;
+            } catch (IOException e) {
+                // With --reconnect, a destination that had not begun the switchover (its END) takes
+                // the rest again on a new link; the guest stays stopped meanwhile.
+                relink(e);
+            }
+        }
         if (returnPath != null) {
-            awaitLoaded();
             if (migration.carriesOwnSections()) {
                 Handoff.writeCommit(out); // a vm-migrate destination runs the guest only now
             }

@@ -37,7 +37,7 @@ public final class DestinationReturnPath {
         send(new ReturnPathMessage.Shut(1));
     }
 
-    /** Offers the source to resume after a broken link with {@code token} (receive --reconnect). */
+    /** Tells the source it may resume with {@code token} after a broken link (receive --reconnect). */
     public void resumable(long token) throws IOException {
         send(new ReturnPathMessage.Resumable(token));
     }

@@ -39,7 +39,7 @@ public sealed interface ReturnPathMessage {
         }
     }
 
-    /** The destination takes a resumed migration that presents {@code token} (receive --reconnect). */
+    /** The destination resumes a migration whose new connection presents {@code token} (receive --reconnect). */
     record Resumable(long token) implements ReturnPathMessage {
         @Override
         public ReturnPathType type() {

@@ -27,8 +27,9 @@ public enum ReturnPathType {
      */
     VM_MIGRATE_ERROR(0x7e01, -1),
     /**
-     * vm-migrate's own, to a vm-migrate source, when the destination runs with --reconnect: be64
-     * token, which the source's new connection must present to resume after the link broke.
+     * vm-migrate's own, to a vm-migrate source whose stream offered to resume (COMMAND
+     * VM_MIGRATE_RESUMABLE), when the destination runs with --reconnect: the be64 token echoed,
+     * before the PONG of the source's first PING.
      */
     VM_MIGRATE_RESUMABLE(0x7e02, 8),
     /**

@@ -86,7 +86,7 @@ public final class SourceReturnPath implements AutoCloseable {
         }
     }
 
-    /** The token a resumed connection presents, once the destination offered one (receive --reconnect); else 0. */
+    /** The token the destination echoed: it resumes a migration that presents it (receive --reconnect); else 0. */
     public long resumeToken() {
         return resumeToken;
     }

@@ -21,7 +21,15 @@ public enum MigrationCommand {
     POSTCOPY_RESUME(0x09, 0, "QEMU's postcopy recovery is not supported yet"),
     RECV_BITMAP(0x0a, -1, "QEMU's postcopy recovery is not supported yet"),
     /** QEMU 10: the source is about to stop the guest; a precopy destination only notes it. */
-    SWITCHOVER_START(0x0b, 0, null);
+    SWITCHOVER_START(0x0b, 0, null),
+    /**
+     * vm-migrate's own, sent only to a vm-migrate destination (send --reconnect), after
+     * OPEN_RETURN_PATH: be64 token, which a new connection presents to resume this migration
+     * after the link broke. A destination that resumes (receive --reconnect) echoes it on the
+     * return path before its first PONG; any other takes it as news and ignores it.
+     */
+    VM_MIGRATE_RESUMABLE(0x7e01, 8, "vm-migrate's resumable migration (send --reconnect) needs the return path "
+            + "(tcp: or unix:)");
 
     private final int code;
     private final int length;

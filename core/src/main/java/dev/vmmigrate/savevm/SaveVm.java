@@ -22,6 +22,8 @@ public final class SaveVm {
     private final List<DeviceHandler> devices;
     /** The vmdesc entries of the devices saved so far, in stream order. */
     private final List<VmDesc.DeviceEntry> described = new ArrayList<>();
+    /** How many of {@link #described} setup sent; -1 before the first complete. A repeated complete starts from them. */
+    private int describedAtSetup = -1;
 
     public SaveVm(HandlerRegistry registry, StreamPreamble preamble) {
         this.registry = registry;
@@ -56,6 +58,8 @@ public final class SaveVm {
 
     /** The same, with {@code afterPreamble}'s sections between the preamble and the first START. */
     public void setup(MigrationOutput out, AfterPreamble afterPreamble) throws IOException {
+        described.clear();
+        describedAtSetup = -1;
         preamble.write(out);
         afterPreamble.write(out);
         for (IterativeHandler handler : iterative) {
@@ -113,6 +117,11 @@ public final class SaveVm {
 
     /** With the guest stopped: END sections, device FULL sections, EOF and the vmdesc. */
     public void complete(MigrationOutput out) throws IOException {
+        if (describedAtSetup < 0) {
+            describedAtSetup = described.size();
+        } else { // again, on a resumed link: the devices are described anew
+            described.subList(describedAtSetup, described.size()).clear();
+        }
         for (IterativeHandler handler : iterative) {
             int id = sectionId(handler);
             SectionHeader.write(out, new SectionHeader.Continue(SectionType.END, id));
@@ -125,7 +134,6 @@ public final class SaveVm {
             }
         }
         byte[] json = VmDesc.toQemuJson(VmDesc.document(TargetPage.SIZE, described)).getBytes(StandardCharsets.UTF_8);
-        described.clear();
         writeEnd(out, json);
         out.flush();
     }
