@@ -85,12 +85,15 @@ final class ReceiveCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(uri);
+        if (reconnect != null && !source.isSocket()) {
+            throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
+                    + " cannot be connected to again)");
+        }
         try (Reporter reporter = Reporter.create(outputOptions, System.err);
              IncomingEndpoint listening = listen(source)) {
             endpoint = listening;
             if (reconnect != null && !endpoint.keepListening()) {
-                throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
-                        + " cannot be connected to again)");
+                throw new IllegalStateException(source + " cannot keep listening");
             }
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
@@ -105,8 +108,7 @@ final class ReceiveCommand implements Callable<Integer> {
                         // closing to wake accept(): nothing more to do
                     }
                 });
-                reporter.note("LISTENING", (source instanceof dev.vmmigrate.transport.TcpUri
-                        || source instanceof dev.vmmigrate.transport.UnixUri ? "listening on " : "reading from ")
+                reporter.note("LISTENING", (source.isSocket() ? "listening on " : "reading from ")
                         + endpoint.boundAddress());
                 connection = endpoint.accept();
             } catch (IOException e) {
@@ -302,7 +304,15 @@ final class ReceiveCommand implements Callable<Integer> {
             incoming.cancel();
         });
         incoming.start(connection, in);
-        return incoming.awaitFinished();
+        try {
+            return incoming.awaitFinished();
+        } finally {
+            try { // kept listening for a resumed source (--reconnect) until now: no one else is let in
+                endpoint.close();
+            } catch (IOException ignored) {
+                // not listening any more either way
+            }
+        }
     }
 
     private static int failureCode(IncomingMigration incoming, boolean interrupted) {

@@ -14,8 +14,6 @@ import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
-import dev.vmmigrate.transport.TcpUri;
-import dev.vmmigrate.transport.UnixUri;
 import dev.vmmigrate.units.Units;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -90,7 +88,7 @@ final class RelayCommand implements Callable<Integer> {
                     // closing to wake accept(): nothing more to do
                 }
             });
-            reporter.note("LISTENING", (source instanceof TcpUri || source instanceof UnixUri
+            reporter.note("LISTENING", (source.isSocket()
                     ? "listening on " : "reading from ") + endpoint.boundAddress());
             return endpoint.accept();
         } catch (IOException e) {

@@ -142,8 +142,7 @@ final class SendCommand implements Callable<Integer> {
         MigrationCapabilities capabilities = new MigrationCapabilities(java.util.Set.of(), cacheSize, compressLevel);
         // The return path between two vm-migrate processes wherever the transport has a back
         // channel; towards QEMU as QEMU's default (off) unless asked for.
-        if (!qemuCompatible && (target instanceof dev.vmmigrate.transport.TcpUri
-                || target instanceof dev.vmmigrate.transport.UnixUri)) {
+        if (!qemuCompatible && target.isSocket()) {
             capabilities = capabilities.with(Capability.RETURN_PATH, true);
         }
         if (compress) {
@@ -228,8 +227,7 @@ final class SendCommand implements Callable<Integer> {
             try {
                 migration.setCapabilities(parseCapabilities(guest.ramBytes(), target, qemuCompatible));
                 if (reconnect != null) {
-                    if (!(target instanceof dev.vmmigrate.transport.TcpUri
-                            || target instanceof dev.vmmigrate.transport.UnixUri)) {
+                    if (!target.isSocket()) {
                         throw new MigrationException("--reconnect needs a tcp: or unix: URI (" + target
                                 + " cannot be connected to again)");
                     }

@@ -107,7 +107,7 @@ class CliErrorsTest {
             CliProcess.Result r = CliProcess.run(dir, args.toArray(String[]::new));
             assertEquals(ExitCode.USAGE, r.exitCode(), r.describe());
             assertTrue(r.stderrLines().getFirst().startsWith("vm-migrate inspect: "), r.describe());
-            assertTrue(r.stderr().contains("StreamFormatException") && r.stderr().contains("\tat "),
+            assertTrue(r.stderr().contains("TruncatedStreamException") && r.stderr().contains("\tat "),
                     "a stack trace with " + args + ": " + r.describe());
         }
     }

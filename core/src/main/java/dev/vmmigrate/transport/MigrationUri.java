@@ -27,6 +27,14 @@ public sealed interface MigrationUri permits TcpUri, UnixUri, ExecUri, FdUri, Fi
                 + "' (expected tcp:, unix:, exec:, fd: or file:)");
     }
 
+    /**
+     * tcp: and unix:: a socket, whose connection carries bytes both ways (the return path) and
+     * whose address a sender can reach again (a resumed migration).
+     */
+    default boolean isSocket() {
+        return this instanceof TcpUri || this instanceof UnixUri;
+    }
+
     /** Opens the outgoing side: connect, spawn, or open for writing. */
     Connection connect() throws IOException;
 

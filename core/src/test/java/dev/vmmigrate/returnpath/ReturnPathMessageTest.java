@@ -41,6 +41,41 @@ class ReturnPathMessageTest {
         assertEquals(ReturnPathType.RESUME_ACK, ack.type());
     }
 
+    /** QEMU's RECV_BITMAP (ramblock_recv_bitmap_send): name in the message, then be64 size, le64 words, be64 end mark; and ours. */
+    @Test
+    void resumeMessagesGoldenBytes() throws IOException {
+        String recv = "0005 0004 03 72616d"        // RECV_BITMAP, 4 bytes: "ram"
+                + " 0000000000000010"              // 16 bytes of bitmap
+                + " 0300000000000000 0000000000000080" // pages 0, 1 and 127, words little-endian
+                + " 0123456789abcdef";             // RAMBLOCK_RECV_BITMAP_ENDING
+        ReturnPathMessage.RecvBitmap bitmap = new ReturnPathMessage.RecvBitmap("ram", new long[] {3, 1L << 63});
+        assertArrayEquals(Hex.bytes(recv), write(bitmap));
+        assertEquals(bitmap, read(recv));
+        assertArrayEquals(Hex.bytes("7e02 0008 0102030405060708"), write(new ReturnPathMessage.Resumable(0x0102030405060708L)));
+        assertEquals(new ReturnPathMessage.Resumable(0x0102030405060708L), read("7e02 0008 0102030405060708"));
+        assertArrayEquals(Hex.bytes("7e03 0008 0000000000001000"), write(new ReturnPathMessage.Resumed(4096)));
+        assertEquals(new ReturnPathMessage.Resumed(4096), read("7e03 0008 0000000000001000"));
+    }
+
+    @Test
+    void aBrokenRecvBitmapIsNamed() {
+        StreamFormatException end = assertThrows(StreamFormatException.class,
+                () -> read("0005 0004 03 72616d 0000000000000008 0100000000000000 0123456789abcdee"));
+        assertEquals("RECV_BITMAP for block 'ram' ends with 0x0123456789abcdee, not QEMU's end mark at offset 24",
+                end.getMessage());
+        StreamFormatException size = assertThrows(StreamFormatException.class,
+                () -> read("0005 0004 03 72616d 0000000000000007"));
+        assertEquals("RECV_BITMAP of 7 bytes for block 'ram' at offset 8", size.getMessage());
+        StreamFormatException huge = assertThrows(StreamFormatException.class,
+                () -> read("0005 0004 03 72616d 4000000000000000"));
+        assertEquals("RECV_BITMAP of 4611686018427387904 bytes for block 'ram' at offset 8", huge.getMessage());
+        StreamFormatException name = assertThrows(StreamFormatException.class, () -> read("0005 0003 05 7261"));
+        assertEquals("RECV_BITMAP whose block name does not fill its 3-byte payload at offset 4", name.getMessage());
+        Truncation.assertFailsCleanlyWhenCut(
+                Hex.bytes("0005 0004 03 72616d 0000000000000008 0100000000000000 0123456789abcdef"),
+                ReturnPathMessage::read);
+    }
+
     @Test
     void badTypeAndLengthAreNamed() {
         StreamFormatException type = assertThrows(StreamFormatException.class, () -> read("0063 0000"));
