@@ -78,8 +78,8 @@ final class ProgressReporter implements Reporter {
 
     @Override
     public void note(String event, String message) {
-        // Where a receiver listens is an answer, not progress, and a lost link is news: always printed.
-        if (style != Style.NONE || "LISTENING".equals(event) || event.startsWith("LINK_")) {
+        // Where a receiver (or QMP) listens is an answer, not progress, and a lost link is news: always printed.
+        if (style != Style.NONE || "LISTENING".equals(event) || "QMP".equals(event) || event.startsWith("LINK_")) {
             line(message);
         }
     }

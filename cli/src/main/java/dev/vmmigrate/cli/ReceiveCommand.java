@@ -13,6 +13,7 @@ import dev.vmmigrate.migration.JitWarmUp;
 import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.migration.VmControl;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.ram.RamLayoutProbe;
 import dev.vmmigrate.stream.MigrationInput;
@@ -73,8 +74,13 @@ final class ReceiveCommand implements Callable<Integer> {
                     + "tcp: and unix: only.")
     Duration reconnect;
 
+    @Mixin
+    ControlOptions controlOptions;
+
     /** The endpoint, listening during the load with --reconnect. */
     private IncomingEndpoint endpoint;
+    /** The monitor's terminal with --monitor, else null. */
+    private Monitor monitor;
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
@@ -89,9 +95,10 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
                     + " cannot be connected to again)");
         }
-        try (Reporter reporter = Reporter.create(outputOptions, System.err);
+        try (Monitor opened = controlOptions.openMonitor(); Reporter reporter = Reporter.create(outputOptions, opened);
              IncomingEndpoint listening = listen(source)) {
             endpoint = listening;
+            monitor = opened;
             if (reconnect != null && !endpoint.keepListening()) {
                 throw new IllegalStateException(source + " cannot keep listening");
             }
@@ -208,6 +215,21 @@ final class ReceiveCommand implements Callable<Integer> {
         boolean holdAfterLoad = paused || (runFor != null && runFor.isZero());
         IncomingMigration incoming = streams.incoming(guest, holdAfterLoad || save != null);
         CountDownLatch interrupted = new CountDownLatch(1);
+        // QMP and the monitor see the load, then the guest: it may migrate on from here (A -> B -> C).
+        VmControl vm = new VmControl(guest, false, null);
+        vm.receiving(incoming);
+        try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, () -> {
+            interrupted.countDown();
+            incoming.cancel();
+            vm.cancel();
+        }, reporter)) {
+            return receive(guest, streams, incoming, connection, in, reporter, interrupted, holdAfterLoad, vm);
+        }
+    }
+
+    private int receive(Guest guest, MachineStreams streams, IncomingMigration incoming, Connection connection,
+                        MigrationInput in, Reporter reporter, CountDownLatch interrupted, boolean holdAfterLoad,
+                        VmControl vm) throws InterruptedException, IOException {
         MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end != MigrationStatus.COMPLETED) {
@@ -234,11 +256,19 @@ final class ReceiveCommand implements Callable<Integer> {
         reporter.note("LOADED", String.format("guest loaded in %d ms (%s RAM), %s", incoming.totalMillis(),
                 dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName()));
         reporter.summary(info);
+        // The guest may migrate on (QMP's or the monitor's migrate): Ctrl-C cancels that too.
+        vm.outgoing().addListener(reporter);
+        Interrupts.onInterrupt(() -> {
+            interrupted.countDown();
+            vm.cancel();
+        });
         if (runFor == null) {
             interrupted.await();
         } else if (!runFor.isZero()) {
             interrupted.await(runFor.toMillis(), TimeUnit.MILLISECONDS);
         }
+        vm.cancel(); // the process ends: an onward migration still in flight is cancelled (its guest runs here, then stops)
+        vm.outgoing().awaitFinished();
         if (guest.runState() == RunState.RUNNING) {
             guest.stop(RunState.PAUSED);
         }
@@ -255,6 +285,11 @@ final class ReceiveCommand implements Callable<Integer> {
      */
     private int receiveHeld(Connection connection, MigrationInput in, Reporter reporter)
             throws IOException, InterruptedException {
+        if (controlOptions.qmp != null || controlOptions.monitor) {
+            connection.close();
+            throw new CliFailure(ExitCode.USAGE, "--qmp and --monitor apply to the built-in guest (machine none); a "
+                    + "held VM does not run here");
+        }
         if (guestOptions.disk != null || guestOptions.ram != null) {
             connection.close();
             throw new CliFailure(ExitCode.USAGE, (guestOptions.disk != null ? "--disk" : "--ram")

@@ -39,6 +39,16 @@ interface Reporter extends MigrationListener, AutoCloseable {
     default void close() {
     }
 
+    /** On stderr, or above the monitor's prompt (then a plain line a second: the terminal is the monitor's). */
+    static Reporter create(OutputOptions options, Monitor monitor) {
+        if (monitor == null) {
+            return create(options, System.err);
+        }
+        return options.json ? new JsonReporter(monitor.output())
+                : new ProgressReporter(monitor.output(), options.progress == OutputOptions.ProgressMode.NONE
+                        ? ProgressReporter.Style.NONE : ProgressReporter.Style.PLAIN);
+    }
+
     static Reporter create(OutputOptions options, PrintStream err) {
         if (options.json) {
             return new JsonReporter(err);

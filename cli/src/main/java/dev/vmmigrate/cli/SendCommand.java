@@ -17,6 +17,7 @@ import dev.vmmigrate.migration.MigrationException;
 import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
+import dev.vmmigrate.migration.VmControl;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
@@ -87,6 +88,9 @@ final class SendCommand implements Callable<Integer> {
 
     @Mixin
     StallOptions stall;
+
+    @Mixin
+    ControlOptions controlOptions;
 
     @Option(names = "--reconnect", paramLabel = "DURATION", converter = UnitConverters.PositiveTime.class,
             description = "When the connection breaks while RAM is being sent (before the switchover), keep the guest "
@@ -188,9 +192,13 @@ final class SendCommand implements Callable<Integer> {
         }
     }
 
+    /** The monitor's terminal with --monitor, else null. */
+    private Monitor monitor;
+
     @Override
     public Integer call() throws Exception {
-        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+        try (Monitor opened = controlOptions.openMonitor(); Reporter reporter = Reporter.create(outputOptions, opened)) {
+            monitor = opened;
             try {
                 return send(reporter);
             } catch (CliFailure e) {
@@ -220,8 +228,8 @@ final class SendCommand implements Callable<Integer> {
             // A loaded guest that came from QEMU has no sections of ours: send it back as QEMU expects.
             boolean qemuCompatible = compat == Compat.QEMU || (saved != null && !saved.carriesOwnSections());
             // Every refusal of the options comes before the guest is filled, started and warmed up.
-            MachineStreams streams = MachineStreams.of(guest, qemuCompatible, blockMigration(guest));
-            OutgoingMigration migration = new OutgoingMigration(guest, streams);
+            VmControl vm = new VmControl(guest, qemuCompatible, blockMigration(guest));
+            OutgoingMigration migration = vm.outgoing();
             migration.setParameters(parameters);
             migration.setStallTimeout(stall.stallTimeout);
             try {
@@ -251,34 +259,30 @@ final class SendCommand implements Callable<Integer> {
                 Thread.sleep(warmup.toMillis());
             }
             jitWarmUp.await(JIT_WARM_UP_WAIT);
-            migration.addListener(reporter);
-            Connection connection;
-            try {
-                connection = target.connect();
-            } catch (IOException e) {
-                // The seeds' migrate_fd_error: the migration fails, with its MIGRATION event and
-                // final record in --json, and one line for people.
-                migration.failBeforeStart(describe(e));
-                reporter.summary(migration.info());
-                return ExitCode.FAILED;
+            vm.addListener(reporter);
+            try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, migration::cancel, reporter)) {
+                Interrupts.onInterrupt(migration::cancel);
+                try {
+                    if (!vm.migrate(target)) {
+                        // The seeds' migrate_fd_error: the migration failed, with its MIGRATION event
+                        // and final record in --json, and one line for people.
+                        reporter.summary(migration.info());
+                        return ExitCode.FAILED;
+                    }
+                } catch (MigrationException e) {
+                    throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+                }
+                reporter.track(migration::info);
+                MigrationStatus end = migration.awaitFinished();
+                reporter.summary(migration.info(), end == MigrationStatus.COMPLETED && !migration.destinationConfirmed()
+                        ? "the destination's verdict is unknown (no return path: " + target + "), check it there"
+                        : null);
+                return switch (end) {
+                    case COMPLETED -> ExitCode.OK;
+                    case CANCELLED -> ExitCode.CANCELLED;
+                    default -> ExitCode.FAILED;
+                };
             }
-            Interrupts.onInterrupt(migration::cancel);
-            try {
-                migration.start(connection);
-            } catch (MigrationException e) {
-                connection.close();
-                throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
-            }
-            reporter.track(migration::info);
-            MigrationStatus end = migration.awaitFinished();
-            reporter.summary(migration.info(), end == MigrationStatus.COMPLETED && !migration.destinationConfirmed()
-                    ? "the destination's verdict is unknown (no return path: " + connection.description()
-                            + "), check it there" : null);
-            return switch (end) {
-                case COMPLETED -> ExitCode.OK;
-                case CANCELLED -> ExitCode.CANCELLED;
-                default -> ExitCode.FAILED;
-            };
         }
     }
 

@@ -6,12 +6,12 @@ package dev.vmmigrate.migration;
  * counter is not reset by a quiet period in between), throttle the guest: 20 % first, then 10 %
  * more each time, at most 99 % (QEMU's cpu-throttle-initial, -increment and max).
  */
-final class AutoConverge {
-    static final int INITIAL = 20;
-    static final int INCREMENT = 10;
-    static final int MAX = 99;
+public final class AutoConverge {
+    public static final int INITIAL = 20;
+    public static final int INCREMENT = 10;
+    public static final int MAX = 99;
     /** QEMU's throttle-trigger-threshold: dirtied bytes as a percentage of transferred ones. */
-    static final int TRIGGER_PERCENT = 50;
+    public static final int TRIGGER_PERCENT = 50;
 
     private int highPeriods;
 

@@ -464,10 +464,16 @@ public final class IncomingMigration {
         }
     }
 
+    /** A query-migrate snapshot of the receiving side: status, total time, and why it failed. */
+    public MigrationInfo info() {
+        MigrationStatus now = status.get();
+        return MigrationInfo.of(now.qmpName(), now == MigrationStatus.NONE ? null
+                        : totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
+                now == MigrationStatus.FAILED ? error : null);
+    }
+
     private void notifyStatus(MigrationStatus to) {
-        MigrationInfo info = MigrationInfo.of(to.qmpName(),
-                totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
-                to == MigrationStatus.FAILED ? error : null);
+        MigrationInfo info = info();
         for (MigrationListener listener : listeners) {
             listener.statusChanged(to, info);
         }
