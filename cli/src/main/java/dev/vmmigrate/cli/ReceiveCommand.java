@@ -66,6 +66,12 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     StallOptions stall;
 
+    @Option(names = "--max-ram", paramLabel = "SIZE", converter = UnitConverters.Size.class,
+            description = "The most RAM a stream may announce in all when the receiver sizes its guest from the "
+                    + "stream (no --ram, a new --ram-file, a held VM) (K/M/G/T); a larger claim is refused before "
+                    + "anything is allocated. Default: this host's physical memory.")
+    Long maxRam;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -148,12 +154,21 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
+    private long maxRamBytes() {
+        return maxRam != null ? maxRam : dev.vmmigrate.ram.RamLimit.hostMemory();
+    }
+
     private Guest buildGuest(byte[] head) throws IOException {
         Guest.Builder builder = guestOptions.builder().incoming(true);
         boolean sized = guestOptions.ram != null
                 || (guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
                     && Files.size(guestOptions.ramFile) > 0);
         if (!sized) {
+            try {
+                RamLayoutProbe.requireWithin(head, maxRamBytes(), "--max-ram");
+            } catch (dev.vmmigrate.stream.StreamFormatException e) {
+                throw new CliFailure(ExitCode.FAILED, "load of migration failed: " + e.getMessage());
+            }
             Map<String, Long> layout = RamLayoutProbe.probe(head);
             if (layout.isEmpty() && guestOptions.ramFile != null && !RamLayoutProbe.complete(head)) {
                 // A new RAM file needs its size from the stream, which ended or broke before saying
@@ -167,7 +182,8 @@ final class ReceiveCommand implements Callable<Integer> {
                 builder.ramSize(length);
             } else if (!layout.isEmpty()) {
                 throw new IllegalArgumentException("the stream has no RAM block '" + guestOptions.ramId
-                        + "' (it has: " + String.join(", ", layout.keySet()) + "); use --ram-id");
+                        + "' (it has: " + String.join(", ", layout.keySet().stream()
+                                .map(dev.vmmigrate.stream.StreamText::quote).toList()) + "); use --ram-id");
             }
         }
         return builder.build();
@@ -234,8 +250,7 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, (guestOptions.disk != null ? "--disk" : "--ram")
                     + " applies to the built-in guest (machine none); a held VM's RAM comes from the stream");
         }
-        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId,
-                guestOptions.ramFile);
+        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId, guestOptions.ramFile, maxRamBytes());
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
         CountDownLatch interrupted = new CountDownLatch(1);
@@ -249,7 +264,7 @@ final class ReceiveCommand implements Callable<Integer> {
             vm.force();
             reporter.note("LOADED", String.format("VM loaded in %d ms (machine %s, %d RAM blocks, %s RAM, %d device "
                     + "sections), held stopped: vm-migrate cannot run its CPUs%s", incoming.totalMillis(),
-                    vm.machineType(), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
+                    dev.vmmigrate.stream.StreamText.escape(vm.machineType()), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
                     vm.devices().size(), vm.sourceRunState().map(s -> " (the source had it " + s.qemuName() + ")")
                             .orElse("")));
             if (save != null) {

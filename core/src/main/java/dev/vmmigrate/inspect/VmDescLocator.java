@@ -15,8 +15,8 @@ import java.nio.file.StandardOpenOption;
  * whose be32 length reaches exactly to the end, as QEMU's analyze-migration.py does.
  */
 final class VmDescLocator {
-    /** How far back to look: QEMU's vmdesc for a full PC is about 100 KiB. */
-    private static final int MAX_TAIL = 16 << 20;
+    /** How far back to look: the largest vmdesc the reader takes, with its type and length. */
+    private static final int MAX_TAIL = dev.vmmigrate.savevm.SectionReader.MAX_VMDESC + 5;
 
     private VmDescLocator() {
     }

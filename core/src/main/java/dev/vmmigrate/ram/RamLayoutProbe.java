@@ -3,6 +3,7 @@ package dev.vmmigrate.ram;
 import dev.vmmigrate.savevm.Section;
 import dev.vmmigrate.savevm.SectionReader;
 import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.StreamFormatException;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -30,6 +31,21 @@ public final class RamLayoutProbe {
         }
     }
 
+    /**
+     * Refuses a stream whose RAM START announces more than {@code maxBytes} in all (MEM_SIZE), so
+     * a receiver that sizes its guest from the stream never maps the claim; a head that does not
+     * read that far passes (the load checks the rest).
+     */
+    public static void requireWithin(byte[] head, long maxBytes, String limitName) throws StreamFormatException {
+        try {
+            read(head, maxBytes, limitName);
+        } catch (OverLimit e) {
+            throw e.refusal;
+        } catch (IOException e) {
+            // not readable this far: the load itself reports it
+        }
+    }
+
     /** Whether {@code head} reads to the end of its RAM layout (or to where the stream says it has none). */
     public static boolean complete(byte[] head) {
         return whyNoLayout(head).isEmpty();
@@ -48,7 +64,21 @@ public final class RamLayoutProbe {
         }
     }
 
+    /** A claim over the limit, told apart from the head's other faults. */
+    private static final class OverLimit extends IOException {
+        final StreamFormatException refusal;
+
+        OverLimit(StreamFormatException refusal) {
+            super(refusal.getMessage());
+            this.refusal = refusal;
+        }
+    }
+
     private static Map<String, Long> read(byte[] head) throws IOException {
+        return read(head, Long.MAX_VALUE, null);
+    }
+
+    private static Map<String, Long> read(byte[] head, long maxBytes, String limitName) throws IOException {
         Map<String, Long> blocks = new LinkedHashMap<>();
         SectionReader reader = new SectionReader(MigrationInput.of(head));
         MigrationInput in = reader.input();
@@ -62,7 +92,7 @@ public final class RamLayoutProbe {
             }
             switch (start.header().idstr()) {
                 case RamHandler.IDSTR -> {
-                    readBlockList(in, blocks);
+                    readBlockList(in, blocks, maxBytes, limitName);
                     return blocks;
                 }
                 case "block" -> {
@@ -78,12 +108,19 @@ public final class RamLayoutProbe {
         }
     }
 
-    private static void readBlockList(MigrationInput in, Map<String, Long> blocks) throws IOException {
+    private static void readBlockList(MigrationInput in, Map<String, Long> blocks, long maxBytes, String limitName)
+            throws IOException {
+        long at = in.position();
         long word = in.readBe64();
         if ((word & RamFlags.MASK) != RamFlags.MEM_SIZE) {
             return;
         }
         long total = word & ~RamFlags.MASK;
+        if (Long.compareUnsigned(total, maxBytes) > 0) {
+            throw new OverLimit(new StreamFormatException("the stream announces " + Long.toUnsignedString(total)
+                    + " bytes of RAM (MEM_SIZE), more than the " + maxBytes + " bytes this receiver takes ("
+                    + limitName + ")", at));
+        }
         long seen = 0;
         while (seen < total) {
             String id = in.readCountedString();

@@ -3,6 +3,7 @@ package dev.vmmigrate.savevm;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -116,7 +117,7 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
                 }
             }
             case UUID_SUBSECTION -> in.skip(16);
-            default -> throw new StreamFormatException("unknown configuration subsection '" + name + "'", at);
+            default -> throw new StreamFormatException("unknown configuration subsection " + StreamText.quote(name) + "", at);
         }
     }
 }
