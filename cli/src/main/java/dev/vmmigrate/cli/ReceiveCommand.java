@@ -128,6 +128,10 @@ final class ReceiveCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             connection.close();
             throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+        } finally {
+            if (guestOptions.ramFile != null) {
+                Files.deleteIfExists(CheckpointFile.partialOf(guestOptions.ramFile)); // gone once renamed
+            }
         }
     }
 
@@ -160,9 +164,12 @@ final class ReceiveCommand implements Callable<Integer> {
 
     private Guest buildGuest(byte[] head) throws IOException {
         Guest.Builder builder = guestOptions.builder().incoming(true);
-        boolean sized = guestOptions.ram != null
-                || (guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
-                    && Files.size(guestOptions.ramFile) > 0);
+        boolean fileSized = guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
+                && Files.size(guestOptions.ramFile) > 0;
+        boolean sized = guestOptions.ram != null || fileSized;
+        if (guestOptions.ramFile != null) {
+            stageRamFile(builder, fileSized);
+        }
         if (!sized) {
             try {
                 RamLayoutProbe.requireWithin(head, maxRamBytes(), "--max-ram");
@@ -189,6 +196,35 @@ final class ReceiveCommand implements Callable<Integer> {
         return builder.build();
     }
 
+    /**
+     * The guest's RAM goes into a fresh sibling of --ram-file, renamed over it once the load is
+     * verified ({@link #commitRamFile}): a failed load leaves the file as it was, or absent. A
+     * stream carries every page, so the file's old content is not needed; an existing file still
+     * gives the guest its size.
+     */
+    private void stageRamFile(Guest.Builder builder, boolean fileSized) throws IOException {
+        Path file = guestOptions.ramFile;
+        if (fileSized) {
+            long size = Files.size(file);
+            if (guestOptions.ram != null && guestOptions.ram != size) {
+                throw new IllegalArgumentException("ram file " + file + " has " + size + " bytes, guest RAM is "
+                        + guestOptions.ram + " bytes");
+            }
+            builder.ramSize(size);
+        }
+        Path partial = CheckpointFile.partialOf(file);
+        Files.deleteIfExists(partial); // a leftover of an earlier failed run
+        builder.ramFile(partial);
+    }
+
+    /** The load was verified: the staged RAM takes the place of --ram-file. */
+    private void commitRamFile(Guest guest) throws IOException {
+        if (guestOptions.ramFile != null) {
+            guest.ramBlocks().forEach(RamBlock::force);
+            CheckpointFile.replace(CheckpointFile.partialOf(guestOptions.ramFile), guestOptions.ramFile);
+        }
+    }
+
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
             throws InterruptedException, IOException {
         // Always able to read a block section: without --disk it then fails naming the device.
@@ -200,6 +236,9 @@ final class ReceiveCommand implements Callable<Integer> {
         CountDownLatch interrupted = new CountDownLatch(1);
         MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
+        if (end == MigrationStatus.COMPLETED || incoming.failure() == IncomingMigration.Failure.UNCOMMITTED) {
+            commitRamFile(guest);
+        }
         if (end != MigrationStatus.COMPLETED) {
             if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
                 // The only verified copy may be this paused one: keep it (a failed save does not

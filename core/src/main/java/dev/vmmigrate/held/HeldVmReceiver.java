@@ -66,8 +66,9 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
 
     private synchronized RamBlock newBlock(String id, long length, long offset) throws StreamFormatException {
         try {
+            // Loaded beside the file and renamed over it once verified: a failed load leaves it as it was.
             RamBlock block = ramFile != null && id.equals(ramFileId)
-                    ? RamBlock.mapFile(id, ramFile, length)
+                    ? RamBlock.mapFile(id, freshPartial(), length)
                     : RamBlock.anonymous(id, length, RamBlock.Pages.SMALL);
             blocks.add(block);
             return block;
@@ -77,10 +78,28 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
         }
     }
 
+    /** The RAM file's sibling, emptied: a leftover of an earlier failed run is not RAM of this one. */
+    private Path freshPartial() {
+        Path partial = CheckpointFile.partialOf(ramFile);
+        try {
+            java.nio.file.Files.deleteIfExists(partial);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot remove " + partial + ": " + e.getMessage(), e);
+        }
+        return partial;
+    }
+
     @Override
     public synchronized void loadFailed() {
         blocks.forEach(RamBlock::close);
         blocks.clear();
+        if (ramFile != null) {
+            try {
+                java.nio.file.Files.deleteIfExists(CheckpointFile.partialOf(ramFile));
+            } catch (java.io.IOException ignored) {
+                // a leftover sibling is emptied by the next run; the RAM file itself is untouched
+            }
+        }
     }
 
     @Override
@@ -89,6 +108,15 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
             throw new StreamFormatException("the stream has no RAM block " + StreamText.quote(ramFileId)
                     + " for the RAM file (it has: " + String.join(", ", blocks.stream().map(RamBlock::id).toList())
                     + "); use --ram-id", 0);
+        }
+        if (ramFile != null) {
+            blocks.stream().filter(b -> b.id().equals(ramFileId)).forEach(RamBlock::force);
+            try {
+                CheckpointFile.replace(CheckpointFile.partialOf(ramFile), ramFile);
+            } catch (java.io.IOException e) {
+                throw new StreamFormatException("cannot put the received RAM in place of " + ramFile + ": "
+                        + e.getMessage(), 0);
+            }
         }
         vm = new HeldVm(result.preamble(), blocks, result.deviceSections(), result.vmdesc());
     }

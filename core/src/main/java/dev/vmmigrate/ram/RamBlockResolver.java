@@ -27,9 +27,11 @@ public interface RamBlockResolver {
     default void checkTotal(long announced, long total, long offset) throws StreamFormatException {
     }
 
-    /** Resolves against a guest's fixed blocks: name and length must match, as QEMU demands. */
+    /**
+     * Resolves against a guest's fixed blocks: name and length must match, as QEMU demands (so
+     * nothing the stream claims is allocated: no ceiling needed).
+     */
     static RamBlockResolver of(List<RamBlock> blocks) {
-        long guestBytes = blocks.stream().mapToLong(RamBlock::length).sum();
         return new RamBlockResolver() {
             @Override
             public RamBlock resolve(String id, long length, long offset) throws StreamFormatException {
@@ -44,14 +46,6 @@ public interface RamBlockResolver {
                 }
                 throw new StreamFormatException("RAM block " + StreamText.quote(id) + " is not in this guest (it has: "
                         + String.join(", ", blocks.stream().map(RamBlock::id).toList()) + ")", offset);
-            }
-
-            @Override
-            public void checkTotal(long announced, long total, long offset) throws StreamFormatException {
-                if (total < 0 || total > guestBytes - announced) {
-                    throw new StreamFormatException("the stream announces " + Long.toUnsignedString(total)
-                            + " bytes of RAM (MEM_SIZE), this guest has " + guestBytes, offset);
-                }
             }
         };
     }
