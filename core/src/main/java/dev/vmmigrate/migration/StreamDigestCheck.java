@@ -33,16 +33,27 @@ public final class StreamDigestCheck {
         record Mismatch(String what) implements Verdict {
         }
 
+        /** The stream carries no digest (QEMU's, or vm-migrate's with --compat qemu). */
+        record Absent() implements Verdict {
+        }
+
         /** The stream cannot be loaded into the built-in guest, so the digest was not checked. */
         record NotChecked(String why) implements Verdict {
         }
     }
 
     /**
+     * @param sections the id strings of the stream's sections (inspect read them already)
      * @param maxRamBytes the most RAM the scratch guest may take: a larger claim is refused
      * @throws StreamFormatException when the receiver's loader refuses the stream
      */
-    public static Verdict check(Path file, long maxRamBytes) throws IOException {
+    public static Verdict check(Path file, java.util.Set<String> sections, long maxRamBytes) throws IOException {
+        if (!sections.contains(dev.vmmigrate.ownsections.IntegrityDigest.IDSTR)) {
+            return new Verdict.Absent();
+        }
+        if (sections.contains(BlockMigration.IDSTR)) {
+            return new Verdict.NotChecked("the stream migrates a disk, which inspect does not load");
+        }
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
              MigrationInput in = new MigrationInput(channel)) {
             byte[] head = in.peekBytes(RamLayoutProbe.PEEK_BYTES);
