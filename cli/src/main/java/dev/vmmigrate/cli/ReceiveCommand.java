@@ -84,8 +84,14 @@ final class ReceiveCommand implements Callable<Integer> {
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
+            IncomingEndpoint endpoint;
+            try {
+                endpoint = source.listen();
+            } catch (IOException e) {
+                throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
+            }
             // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
-            try (IncomingEndpoint endpoint = source.listen(); JitWarmUp warmUp = JitWarmUp.start()) {
+            try (JitWarmUp warmUp = JitWarmUp.start()) {
                 // Ctrl-C while waiting: stop listening and exit with the cancelled code.
                 Interrupts.onInterrupt(() -> {
                     interruptedWaiting.set(true);
@@ -98,14 +104,17 @@ final class ReceiveCommand implements Callable<Integer> {
                 reporter.note("LISTENING", (source instanceof dev.vmmigrate.transport.TcpUri
                         || source instanceof dev.vmmigrate.transport.UnixUri ? "listening on " : "reading from ")
                         + endpoint.boundAddress());
-                connection = endpoint.accept();
+                // Screened and admitted once: a client that sends no header is dropped, any other
+                // connection refused, each with a line, while this receiver listens (until it exits).
+                connection = endpoint.acceptMigration(notice -> reporter.note("WARNING", notice));
             } catch (IOException e) {
+                endpoint.close();
                 if (interruptedWaiting.get()) {
                     throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");
                 }
                 throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
             }
-            try {
+            try (endpoint) {
                 return receive(connection, reporter);
             } catch (CliFailure e) {
                 reporter.failed(e.getMessage());

@@ -4,6 +4,8 @@ import dev.vmmigrate.savevm.Section;
 import dev.vmmigrate.savevm.SectionReader;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
+import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -32,14 +34,15 @@ public final class RamLayoutProbe {
     }
 
     /**
-     * Refuses a stream whose RAM START announces more than {@code maxBytes} in all (MEM_SIZE), so
-     * a receiver that sizes its guest from the stream never maps the claim; a head that does not
-     * read that far passes (the load checks the rest).
+     * Refuses a stream whose RAM START announces more than {@code maxBytes} in all (MEM_SIZE), or
+     * a block whose length is not a whole number of pages within that total, so a receiver that
+     * sizes its guest from the stream never maps the claim; a head that does not read that far
+     * passes (the load checks the rest).
      */
     public static void requireWithin(byte[] head, long maxBytes, String limitName) throws StreamFormatException {
         try {
             read(head, maxBytes, limitName);
-        } catch (OverLimit e) {
+        } catch (Refused e) {
             throw e.refusal;
         } catch (IOException e) {
             // not readable this far: the load itself reports it
@@ -64,11 +67,11 @@ public final class RamLayoutProbe {
         }
     }
 
-    /** A claim over the limit, told apart from the head's other faults. */
-    private static final class OverLimit extends IOException {
+    /** A claim a receiver must not size itself by, told apart from a head that is merely short. */
+    private static final class Refused extends IOException {
         final StreamFormatException refusal;
 
-        OverLimit(StreamFormatException refusal) {
+        Refused(StreamFormatException refusal) {
             super(refusal.getMessage());
             this.refusal = refusal;
         }
@@ -117,17 +120,20 @@ public final class RamLayoutProbe {
         }
         long total = word & ~RamFlags.MASK;
         if (Long.compareUnsigned(total, maxBytes) > 0) {
-            throw new OverLimit(new StreamFormatException("the stream announces " + Long.toUnsignedString(total)
+            throw new Refused(new StreamFormatException("the stream announces " + Long.toUnsignedString(total)
                     + " bytes of RAM (MEM_SIZE), more than the " + maxBytes + " bytes this receiver takes ("
                     + limitName + ")", at));
         }
         long seen = 0;
         while (seen < total) {
+            long blockAt = in.position();
             String id = in.readCountedString();
             long length = in.readBe64();
-            if (length <= 0) {
-                blocks.clear();
-                return;
+            if (length <= 0 || length % TargetPage.SIZE != 0 || length > total - seen) {
+                // RamReceiver refuses the same at the same offset: no guest is sized by it first
+                throw new Refused(new StreamFormatException("RAM block " + StreamText.quote(id)
+                        + " announced with bad length " + Long.toUnsignedString(length) + " (total " + total + ")",
+                        blockAt));
             }
             blocks.put(id, length);
             seen += length;

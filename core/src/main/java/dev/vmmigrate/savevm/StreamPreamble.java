@@ -20,7 +20,7 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
     public static final int MAGIC = 0x5145564d;
     public static final int VERSION = 3;
     /** What a multifd channel starts with instead (MULTIFD_MAGIC in QEMU's multifd.c). */
-    static final int MULTIFD_MAGIC = 0x11223344;
+    public static final int MULTIFD_MAGIC = 0x11223344;
     /** Where the machine type name starts: after magic, version, the 0x07 byte and its length. */
     public static final long MACHINE_NAME_OFFSET = 13;
     /** Bounds a configuration's machine name: QEMU's are short, so a huge value means corruption. */
