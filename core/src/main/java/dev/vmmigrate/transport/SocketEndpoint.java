@@ -121,8 +121,8 @@ final class SocketEndpoint implements IncomingEndpoint {
                             refuse(candidate, notices); // another one was admitted while this was screened
                         }
                     } catch (HeaderGate.Dropped e) {
-                        closeQuietly(candidate);
                         notices.accept("dropped a connection (" + candidate.description() + "): " + e.getMessage());
+                        closeQuietly(candidate);
                     }
                 });
             }
@@ -132,9 +132,9 @@ final class SocketEndpoint implements IncomingEndpoint {
     }
 
     private void refuse(Connection candidate, Consumer<String> notices) {
-        closeQuietly(candidate);
         notices.accept("refused a connection (" + candidate.description()
                 + "): this receiver takes one migration connection and has it");
+        closeQuietly(candidate);
     }
 
     private static void closeQuietly(Connection connection) {
