@@ -117,6 +117,8 @@ public final class StreamInspector {
         BlockTally block = null;
         /** The first device section left undecoded for want of a vmdesc, to report once the stream says why. */
         StreamFormatException undecoded = null;
+        // The report keeps every section's fields: bounded over the stream, not per section only.
+        long decodedValues = 0;
         while (true) {
             Section next = reader.next();
             long at = next.offset();
@@ -155,6 +157,11 @@ public final class StreamInspector {
                         }
                     } else {
                         section.fields = decodeDevice(vmdesc, full.header(), in, at);
+                        decodedValues += weight(section.fields);
+                        if (decodedValues > VmDescDecoder.MAX_VALUES) {
+                            throw new StreamFormatException("the device sections decode to more than "
+                                    + VmDescDecoder.MAX_VALUES + " values in all", at);
+                        }
                     }
                     if (section.fields != null && full.header().idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
                             .announced(section.fields.path("capabilities").asLong()).contains(Capability.COMPRESS)) {
@@ -180,6 +187,18 @@ public final class StreamInspector {
                 section.bytes += in.position() - at;
             }
         }
+    }
+
+    /** How much a decoded section weighs in the report: a value each, long texts (hex) by their length. */
+    private static long weight(JsonNode node) {
+        if (node.isContainerNode()) {
+            long sum = 1;
+            for (JsonNode child : node) {
+                sum += weight(child);
+            }
+            return sum;
+        }
+        return 1 + (node.isTextual() ? node.textValue().length() / 64 : 0);
     }
 
     /** A PART or END: more payload for the section its START opened. */

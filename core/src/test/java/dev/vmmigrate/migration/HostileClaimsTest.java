@@ -114,6 +114,27 @@ class HostileClaimsTest {
         assertEquals(HostileInput.Outcome.REFUSED, HostileInput.inspect(bad, dir));
     }
 
+    /** A vmdesc of two million tokens (4 MiB, within the length bound): refused, not parsed into a huge tree. */
+    @Test
+    void aVmdescOfMillionsOfTokensIsRefused() throws Exception {
+        byte[] valid = HostileCorpusReplayTest.committedInputs().get("own-plain");
+        int eof = valid.length - 1;
+        while (!(valid[eof] == 0x00 && valid[eof + 1] == 0x06 && valid[eof + 6] == '{')) {
+            eof--;
+        }
+        byte[] json = ("{\"page_size\":4096,\"devices\":[" + "0,".repeat(2_000_000) + "0]}")
+                .getBytes(StandardCharsets.US_ASCII);
+        ByteArrayOutputStream stream = new ByteArrayOutputStream();
+        stream.write(valid, 0, eof + 2);
+        stream.writeBytes(java.nio.ByteBuffer.allocate(4).putInt(json.length).array());
+        stream.writeBytes(json);
+        Path file = Files.write(dir.resolve("tokens.mig"), stream.toByteArray());
+        StreamFormatException e = assertThrows(StreamFormatException.class, () -> new StreamInspector(null).inspect(file));
+        assertTrue(e.getMessage().startsWith("vmdesc too large to decode (Token count (1048577) exceeds the maximum"),
+                e.getMessage());
+        assertTrue(e.getMessage().endsWith("at offset " + (eof + 1)), e.getMessage());
+    }
+
     /** A PAGE record at 0x2000 of a 4096-byte block (offset 72, in the PART): refused naming both. */
     @Test
     void aPageOffsetPastItsBlockIsRefused() throws Exception {
