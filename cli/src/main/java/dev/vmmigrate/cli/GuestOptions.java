@@ -14,7 +14,8 @@ final class GuestOptions {
 
     @Option(names = "--ram-file", paramLabel = "FILE",
             description = "Map this file shared as guest RAM: the file is the guest's memory. "
-                    + "Created (sparse) when missing.")
+                    + "Created (sparse) when missing. Receive: loaded into a sibling .FILE.partial, renamed over "
+                    + "FILE once verified (a failed receive leaves FILE as it was, or absent).")
     Path ramFile;
 
     @Option(names = "--ram-id", paramLabel = "ID", defaultValue = Guest.DEFAULT_RAM_ID,

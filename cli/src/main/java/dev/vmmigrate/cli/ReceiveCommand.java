@@ -77,10 +77,16 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     ControlOptions controlOptions;
 
-    /** The endpoint, listening during the load with --reconnect. */
+    /** The endpoint: it refuses other connections, or with --reconnect hands a resumed source's on, until exit. */
     private IncomingEndpoint endpoint;
     /** The monitor's terminal with --monitor, else null. */
     private Monitor monitor;
+
+    @Option(names = "--max-ram", paramLabel = "SIZE", converter = UnitConverters.Size.class,
+            description = "The most RAM a stream may announce in all when the receiver sizes its guest from the "
+                    + "stream (no --ram, a new --ram-file, a held VM) (K/M/G/T); a larger claim is refused before "
+                    + "anything is allocated. Default: this host's physical memory.")
+    Long maxRam;
 
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
@@ -99,9 +105,6 @@ final class ReceiveCommand implements Callable<Integer> {
              IncomingEndpoint listening = listen(source)) {
             endpoint = listening;
             monitor = opened;
-            if (reconnect != null && !endpoint.keepListening()) {
-                throw new IllegalStateException(source + " cannot keep listening");
-            }
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
             // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
@@ -117,7 +120,9 @@ final class ReceiveCommand implements Callable<Integer> {
                 });
                 reporter.note("LISTENING", (source.isSocket() ? "listening on " : "reading from ")
                         + endpoint.boundAddress());
-                connection = endpoint.accept();
+                // Screened and admitted once: a client that sends no header is dropped, any other
+                // connection refused, each with a line, while this receiver listens (until it exits).
+                connection = endpoint.acceptMigration(notice -> reporter.note("WARNING", notice));
             } catch (IOException e) {
                 if (interruptedWaiting.get()) {
                     throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");
@@ -155,6 +160,10 @@ final class ReceiveCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             connection.close();
             throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
+        } finally {
+            if (guestOptions.ramFile != null) {
+                Files.deleteIfExists(CheckpointFile.partialOf(guestOptions.ramFile)); // gone once renamed
+            }
         }
     }
 
@@ -181,12 +190,24 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
+    private long maxRamBytes() {
+        return maxRam != null ? maxRam : dev.vmmigrate.ram.RamLimit.hostMemory();
+    }
+
     private Guest buildGuest(byte[] head) throws IOException {
         Guest.Builder builder = guestOptions.builder().incoming(true);
-        boolean sized = guestOptions.ram != null
-                || (guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
-                    && Files.size(guestOptions.ramFile) > 0);
+        boolean fileSized = guestOptions.ramFile != null && Files.exists(guestOptions.ramFile)
+                && Files.size(guestOptions.ramFile) > 0;
+        boolean sized = guestOptions.ram != null || fileSized;
+        if (guestOptions.ramFile != null) {
+            stageRamFile(builder, fileSized);
+        }
         if (!sized) {
+            try {
+                RamLayoutProbe.requireWithin(head, maxRamBytes(), "--max-ram");
+            } catch (dev.vmmigrate.stream.StreamFormatException e) {
+                throw new CliFailure(ExitCode.FAILED, "load of migration failed: " + e.getMessage());
+            }
             Map<String, Long> layout = RamLayoutProbe.probe(head);
             if (layout.isEmpty() && guestOptions.ramFile != null && !RamLayoutProbe.complete(head)) {
                 // A new RAM file needs its size from the stream, which ended or broke before saying
@@ -200,10 +221,40 @@ final class ReceiveCommand implements Callable<Integer> {
                 builder.ramSize(length);
             } else if (!layout.isEmpty()) {
                 throw new IllegalArgumentException("the stream has no RAM block '" + guestOptions.ramId
-                        + "' (it has: " + String.join(", ", layout.keySet()) + "); use --ram-id");
+                        + "' (it has: " + String.join(", ", layout.keySet().stream()
+                                .map(dev.vmmigrate.stream.StreamText::quote).toList()) + "); use --ram-id");
             }
         }
         return builder.build();
+    }
+
+    /**
+     * The guest's RAM goes into a fresh sibling of --ram-file, renamed over it once the load is
+     * verified ({@link #commitRamFile}): a failed load leaves the file as it was, or absent. A
+     * stream carries every page, so the file's old content is not needed; an existing file still
+     * gives the guest its size.
+     */
+    private void stageRamFile(Guest.Builder builder, boolean fileSized) throws IOException {
+        Path file = guestOptions.ramFile;
+        if (fileSized) {
+            long size = Files.size(file);
+            if (guestOptions.ram != null && guestOptions.ram != size) {
+                throw new IllegalArgumentException("ram file " + file + " has " + size + " bytes, guest RAM is "
+                        + guestOptions.ram + " bytes");
+            }
+            builder.ramSize(size);
+        }
+        Path partial = CheckpointFile.partialOf(file);
+        Files.deleteIfExists(partial); // a leftover of an earlier failed run
+        builder.ramFile(partial);
+    }
+
+    /** The load was verified: the staged RAM takes the place of --ram-file. */
+    private void commitRamFile(Guest guest) throws IOException {
+        if (guestOptions.ramFile != null) {
+            guest.ramBlocks().forEach(RamBlock::force);
+            CheckpointFile.replace(CheckpointFile.partialOf(guestOptions.ramFile), guestOptions.ramFile);
+        }
     }
 
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
@@ -232,6 +283,9 @@ final class ReceiveCommand implements Callable<Integer> {
                         VmControl vm) throws InterruptedException, IOException {
         MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
+        if (end == MigrationStatus.COMPLETED || incoming.failure() == IncomingMigration.Failure.UNCOMMITTED) {
+            commitRamFile(guest);
+        }
         if (end != MigrationStatus.COMPLETED) {
             if (incoming.failure() == IncomingMigration.Failure.UNCOMMITTED && save != null) {
                 // The only verified copy may be this paused one: keep it (a failed save does not
@@ -295,8 +349,7 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, (guestOptions.disk != null ? "--disk" : "--ram")
                     + " applies to the built-in guest (machine none); a held VM's RAM comes from the stream");
         }
-        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId,
-                guestOptions.ramFile);
+        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId, guestOptions.ramFile, maxRamBytes());
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
         CountDownLatch interrupted = new CountDownLatch(1);
@@ -310,7 +363,7 @@ final class ReceiveCommand implements Callable<Integer> {
             vm.force();
             reporter.note("LOADED", String.format("VM loaded in %d ms (machine %s, %d RAM blocks, %s RAM, %d device "
                     + "sections), held stopped: vm-migrate cannot run its CPUs%s", incoming.totalMillis(),
-                    vm.machineType(), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
+                    dev.vmmigrate.stream.StreamText.escape(vm.machineType()), vm.ramBlocks().size(), dev.vmmigrate.units.Units.formatSize(vm.ramBytes()),
                     vm.devices().size(), vm.sourceRunState().map(s -> " (the source had it " + s.qemuName() + ")")
                             .orElse("")));
             if (save != null) {
@@ -339,15 +392,7 @@ final class ReceiveCommand implements Callable<Integer> {
             incoming.cancel();
         });
         incoming.start(connection, in);
-        try {
-            return incoming.awaitFinished();
-        } finally {
-            try { // kept listening for a resumed source (--reconnect) until now: no one else is let in
-                endpoint.close();
-            } catch (IOException ignored) {
-                // not listening any more either way
-            }
-        }
+        return incoming.awaitFinished();
     }
 
     private static int failureCode(IncomingMigration incoming, boolean interrupted) {

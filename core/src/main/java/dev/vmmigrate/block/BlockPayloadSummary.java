@@ -17,6 +17,9 @@ import java.util.Map;
  */
 public record BlockPayloadSummary(Map<String, Long> chunks, long dataChunks, long zeroChunks, int progress,
                                   long bytes) {
+    /** Distinct device names a stream may name (inspect counts per name): QEMU migrates a handful of drives. */
+    public static final int MAX_DEVICES = 256;
+
     public BlockPayloadSummary {
         chunks = Map.copyOf(chunks);
     }
@@ -39,6 +42,9 @@ public record BlockPayloadSummary(Map<String, Long> chunks, long dataChunks, lon
             }
             if ((flags & BlockFlags.DEVICE_BLOCK) != 0) {
                 chunks.merge(in.readCountedString(), 1L, Long::sum);
+                if (chunks.size() > MAX_DEVICES) {
+                    throw new StreamFormatException("block records name more than " + MAX_DEVICES + " devices", at);
+                }
                 if ((flags & BlockFlags.ZERO_BLOCK) != 0) {
                     zero++;
                 } else {

@@ -2,6 +2,7 @@ package dev.vmmigrate.block;
 
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -62,7 +63,7 @@ final class BlockReceiver {
         String name = in.readCountedString();
         Disk disk = disks.get(name);
         if (disk == null) {
-            throw new StreamFormatException("unknown block device '" + name + "' (this side has "
+            throw new StreamFormatException("unknown block device " + StreamText.quote(name) + " (this side has "
                     + (disks.isEmpty() ? "no disk" : String.join(", ", disks.keySet())) + ")", at);
         }
         long offset = sector << BlockFlags.SECTOR_BITS;

@@ -66,22 +66,15 @@ public final class GlobalStateDevice {
         }
         String name = new String(buffer, 0, end, StandardCharsets.ISO_8859_1);
         if (size < 1 || size > RUNSTATE_BYTES) {
-            throw new IllegalArgumentException("globalstate: bad size " + size + " (run state '" + name + "'), expected 1.." + RUNSTATE_BYTES);
+            throw new IllegalArgumentException("globalstate: bad size " + size + " (run state " + dev.vmmigrate.stream.StreamText.quote(name) + "), expected 1.." + RUNSTATE_BYTES);
         }
         RunState state;
         try {
             state = RunState.fromQemuName(name);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("globalstate: bad run state '" + printable(name) + "'", e);
+            throw new IllegalArgumentException("globalstate: bad run state " + dev.vmmigrate.stream.StreamText.quote(name), e);
         }
         store(state);
     }
 
-    private static String printable(String s) {
-        StringBuilder b = new StringBuilder();
-        for (char c : s.toCharArray()) {
-            b.append(c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\x%02x", (int) c));
-        }
-        return b.toString();
-    }
 }

@@ -22,10 +22,24 @@ public final class CheckpointFile {
     private CheckpointFile() {
     }
 
+    /**
+     * The sibling a file is written as before it replaces {@code file} ({@code .NAME.partial} in
+     * the same directory, so the rename is atomic): also where {@code receive --ram-file} loads.
+     */
+    public static Path partialOf(Path file) {
+        Path target = file.toAbsolutePath();
+        return target.resolveSibling("." + target.getFileName() + ".partial");
+    }
+
+    /** Puts the finished {@code partial} in place of {@code file} in one step (rename(2)). */
+    public static void replace(Path partial, Path file) throws IOException {
+        Files.move(partial, file.toAbsolutePath(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
     /** @return the bytes written */
     public static long write(Path file, StreamWriter writer) throws IOException {
         Path target = file.toAbsolutePath();
-        Path partial = target.resolveSibling("." + target.getFileName() + ".partial");
+        Path partial = partialOf(target);
         try {
             long size;
             try (FileChannel channel = FileChannel.open(partial, StandardOpenOption.CREATE,
@@ -36,7 +50,7 @@ public final class CheckpointFile {
                 size = out.position();
                 channel.force(true);
             }
-            Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            replace(partial, target);
             return size;
         } finally {
             Files.deleteIfExists(partial);

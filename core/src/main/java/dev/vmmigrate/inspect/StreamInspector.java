@@ -35,11 +35,22 @@ import java.util.Map;
  */
 public final class StreamInspector {
     private final Path extractDir;
+    private final long maxExtractBytes;
     private final List<RamBlock> extracted = new ArrayList<>();
 
     /** @param extractDir where to write each RAM block as a file, or null to only count pages */
     public StreamInspector(Path extractDir) {
+        this(extractDir, dev.vmmigrate.ram.RamLimit.hostMemory());
+    }
+
+    /**
+     * @param extractDir where to write each RAM block as a file, or null to only count pages
+     * @param maxExtractBytes the most RAM the stream may announce in all when extracting: a
+     *     larger claim is refused before any file is made
+     */
+    public StreamInspector(Path extractDir, long maxExtractBytes) {
         this.extractDir = extractDir;
+        this.maxExtractBytes = maxExtractBytes;
     }
 
     public StreamReport inspect(Path file) throws IOException {
@@ -89,7 +100,8 @@ public final class StreamInspector {
     }
 
     private StreamReport read(MigrationInput in, JsonNode vmdesc, long size) throws IOException {
-        RamHandler ram = new RamHandler(this::resolveBlock);
+        RamHandler ram = new RamHandler(extractDir == null ? this::resolveBlock
+                : RamBlockResolver.limited(maxExtractBytes, "--max-ram", this::resolveBlock));
         try {
             return read(in, vmdesc, size, ram);
         } finally {
@@ -103,6 +115,10 @@ public final class StreamInspector {
         List<OpenSection> sections = new ArrayList<>();
         Map<Integer, OpenSection> iterative = new HashMap<>();
         BlockTally block = null;
+        /** The first device section left undecoded for want of a vmdesc, to report once the stream says why. */
+        StreamFormatException undecoded = null;
+        // The report keeps every section's fields: bounded over the stream, not per section only.
+        long decodedValues = 0;
         while (true) {
             Section next = reader.next();
             long at = next.offset();
@@ -116,7 +132,7 @@ public final class StreamInspector {
                     iterative.put(header.sectionId(), section);
                     if (header.idstr().equals(BlockMigration.IDSTR)) {
                         block = block == null ? new BlockTally() : block;
-                        block.add(BlockPayloadSummary.read(in));
+                        block.add(BlockPayloadSummary.read(in), at);
                     } else {
                         ram.load(in, SectionType.START, header.version());
                     }
@@ -131,8 +147,23 @@ public final class StreamInspector {
                 case Section.Full full -> {
                     section = new OpenSection(at, full.header());
                     sections.add(section);
-                    section.fields = decodeDevice(vmdesc, full.header(), in, at);
-                    if (full.header().idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
+                    if (vmdesc == null) {
+                        // Read past it; the stream's end says why there is no vmdesc (none, or a bad one).
+                        reader.readOpaquePayload(full);
+                        if (undecoded == null) {
+                            undecoded = new StreamFormatException("device section "
+                                    + StreamText.quote(full.header().idstr())
+                                    + " cannot be decoded: the stream has no vmdesc", at);
+                        }
+                    } else {
+                        section.fields = decodeDevice(vmdesc, full.header(), in, at);
+                        decodedValues += weight(section.fields);
+                        if (decodedValues > VmDescDecoder.MAX_VALUES) {
+                            throw new StreamFormatException("the device sections decode to more than "
+                                    + VmDescDecoder.MAX_VALUES + " values in all", at);
+                        }
+                    }
+                    if (section.fields != null && full.header().idstr().equals(StreamCapabilities.IDSTR) && StreamCapabilities
                             .announced(section.fields.path("capabilities").asLong()).contains(Capability.COMPRESS)) {
                         ram.expectCompressedPages(); // the pages after it are zstd frames
                     }
@@ -142,6 +173,9 @@ public final class StreamInspector {
                     section = null; // whole already, no footer
                 }
                 case Section.Eof eof -> {
+                    if (undecoded != null) {
+                        throw undecoded;
+                    }
                     long vmdescBytes = eof.vmdesc() == null ? 0 : eof.vmdesc().length;
                     return new StreamReport(size, StreamPreamble.VERSION, preamble.machineType(),
                             preamble.capabilities(), sections.stream().map(OpenSection::report).toList(),
@@ -155,11 +189,23 @@ public final class StreamInspector {
         }
     }
 
+    /** How much a decoded section weighs in the report: a value each, long texts (hex) by their length. */
+    private static long weight(JsonNode node) {
+        if (node.isContainerNode()) {
+            long sum = 1;
+            for (JsonNode child : node) {
+                sum += weight(child);
+            }
+            return sum;
+        }
+        return 1 + (node.isTextual() ? node.textValue().length() / 64 : 0);
+    }
+
     /** A PART or END: more payload for the section its START opened. */
     private static OpenSection continueIterative(OpenSection opened, BlockTally block, RamHandler ram,
                                                  MigrationInput in, SectionType type) throws IOException {
         if (opened.header.idstr().equals(BlockMigration.IDSTR)) {
-            block.add(BlockPayloadSummary.read(in));
+            block.add(BlockPayloadSummary.read(in), in.position());
         } else {
             ram.load(in, type, opened.header.version());
         }
@@ -179,8 +225,12 @@ public final class StreamInspector {
         private long data;
         private long zero;
 
-        void add(BlockPayloadSummary payload) {
+        void add(BlockPayloadSummary payload, long at) throws StreamFormatException {
             payload.chunks().forEach((device, count) -> chunks.merge(device, count, Long::sum));
+            if (chunks.size() > BlockPayloadSummary.MAX_DEVICES) {
+                throw new StreamFormatException("block sections name more than " + BlockPayloadSummary.MAX_DEVICES
+                        + " devices", at);
+            }
             data += payload.dataChunks();
             zero += payload.zeroChunks();
         }
@@ -213,7 +263,7 @@ public final class StreamInspector {
             extracted.add(block);
             return block;
         } catch (IOException | RuntimeException e) {
-            throw new StreamFormatException("cannot extract RAM block '" + id + "' to " + target + ": "
+            throw new StreamFormatException("cannot extract RAM block " + StreamText.quote(id) + " to " + target + ": "
                     + e.getMessage(), offset);
         }
     }

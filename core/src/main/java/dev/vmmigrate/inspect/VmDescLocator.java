@@ -15,8 +15,17 @@ import java.nio.file.StandardOpenOption;
  * whose be32 length reaches exactly to the end, as QEMU's analyze-migration.py does.
  */
 final class VmDescLocator {
-    /** How far back to look: QEMU's vmdesc for a full PC is about 100 KiB. */
-    private static final int MAX_TAIL = 16 << 20;
+    /** How far back to look: the largest vmdesc the reader takes, with its type and length. */
+    private static final int MAX_TAIL = dev.vmmigrate.savevm.SectionReader.MAX_VMDESC + 5;
+
+    /**
+     * Bounds the tree a vmdesc parses into (a JSON value takes tens of bytes as a node): QEMU's
+     * for a full PC has a few thousand tokens.
+     */
+    private static final ObjectMapper PARSER = new ObjectMapper(com.fasterxml.jackson.core.JsonFactory.builder()
+            .streamReadConstraints(com.fasterxml.jackson.core.StreamReadConstraints.builder()
+                    .maxTokenCount(1L << 20).maxNestingDepth(64).build())
+            .build());
 
     private VmDescLocator() {
     }
@@ -36,7 +45,10 @@ final class VmDescLocator {
                 int length = ByteBuffer.wrap(bytes, p + 1, 4).getInt();
                 if (length == tailLength - p - 5) {
                     try {
-                        return new ObjectMapper().readTree(bytes, p + 5, length);
+                        return PARSER.readTree(bytes, p + 5, length);
+                    } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException tooBig) {
+                        throw new dev.vmmigrate.stream.StreamFormatException("vmdesc too large to decode ("
+                                + tooBig.getOriginalMessage() + ")", size - tailLength + p);
                     } catch (IOException notJson) {
                         // a 0x06 inside the JSON or page data: keep looking further back
                     }

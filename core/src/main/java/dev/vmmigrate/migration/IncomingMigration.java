@@ -143,9 +143,9 @@ public final class IncomingMigration {
     /**
      * Lets a vm-migrate source resume after the link breaks while RAM iterates (receive
      * --reconnect): the load then waits up to {@code window} for the source's new connection on
-     * {@code endpoint}, which must {@linkplain IncomingEndpoint#keepListening keep listening},
-     * instead of failing. Connections that are not this migration's are closed and told to
-     * {@code refused}. Call before {@link #start}.
+     * {@code endpoint} (whose {@linkplain IncomingEndpoint#acceptMigration migration connection}
+     * this is: it hands later ones here), instead of failing. Connections that are not this
+     * migration's are closed and told to {@code refused}. Call before {@link #start}.
      */
     public void resumeWithin(Duration window, IncomingEndpoint endpoint, Consumer<String> refused) {
         resumeWindow = Objects.requireNonNull(window, "window");

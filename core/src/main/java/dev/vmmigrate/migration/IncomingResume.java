@@ -11,8 +11,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
- * The destination's side of a resumed migration (receive --reconnect): keeps accepting on the
- * endpoint while the load runs, admits a connection only when its first bytes are a
+ * The destination's side of a resumed migration (receive --reconnect): takes the connections the
+ * endpoint gets after the migration's own while the load runs, admits one only when its first bytes are a
  * {@link ResumeHello} with this migration's token, and hands it to the loader. Anything else is
  * closed with a line saying so. An admitted connection means the source gave the old link up, so
  * {@code linkReplaced} shuts the old one down: a loader blocked on a stalled link moves on.
@@ -22,7 +22,7 @@ final class IncomingResume implements AutoCloseable {
     record Resumed(Connection connection, MigrationInput in) {
     }
 
-    /** The receiver's endpoint, {@linkplain IncomingEndpoint#keepListening still listening}. */
+    /** The receiver's endpoint, which {@linkplain IncomingEndpoint#handOverLaterConnections hands later connections} here. */
     private final IncomingEndpoint endpoint;
     private final Duration helloTimeout;
     private final Consumer<String> refused;
@@ -31,7 +31,6 @@ final class IncomingResume implements AutoCloseable {
     private volatile long token;
     private final SynchronousQueue<Resumed> admitted = new SynchronousQueue<>();
     private volatile boolean closed;
-    private Thread acceptor;
 
     /**
      * @param helloTimeout how long a new connection may take to send its hello
@@ -50,19 +49,11 @@ final class IncomingResume implements AutoCloseable {
         this.token = token;
     }
 
+    /** From now on the endpoint hands each connection after the migration's own to this one. */
     void start() {
-        acceptor = Thread.ofVirtual().name("resume-acceptor").start(this::acceptLoop);
-    }
-
-    private void acceptLoop() {
-        while (!closed) {
-            Connection connection;
-            try {
-                connection = endpoint.accept();
-            } catch (IOException | RuntimeException e) {
-                return; // the endpoint closed: the load is over
-            }
-            Thread.ofVirtual().name("resume-hello").start(() -> admit(connection));
+        if (!endpoint.handOverLaterConnections(connection -> Thread.ofVirtual().name("resume-hello")
+                .start(() -> admit(connection)))) {
+            throw new IllegalStateException(endpoint.boundAddress() + " cannot take a resumed source's connection");
         }
     }
 
@@ -135,13 +126,11 @@ final class IncomingResume implements AutoCloseable {
         return null;
     }
 
-    /** Stops admitting (the endpoint's owner closes the endpoint, which ends the acceptor). */
+    /** Stops admitting: the endpoint refuses later connections again, until its owner closes it. */
     @Override
     public void close() {
         closed = true;
-        if (acceptor != null) {
-            acceptor.interrupt();
-        }
+        endpoint.handOverLaterConnections(null);
     }
 
     static void closeQuietly(Connection connection, MigrationInput in) {

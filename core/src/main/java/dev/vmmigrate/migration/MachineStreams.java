@@ -2,6 +2,7 @@ package dev.vmmigrate.migration;
 
 import dev.vmmigrate.ownsections.StreamCapabilities;
 import dev.vmmigrate.ownsections.IntegrityDigest;
+import dev.vmmigrate.ownsections.RequiredSections;
 
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
@@ -60,8 +61,26 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
         return new SaveVm(registry, new StreamPreamble(guest.machineType()));
     }
 
+    /**
+     * The loader for {@code guest}: refuses a stream that leaves out any of its RAM blocks or
+     * sections (the disk's is optional: without --copy-storage there is none).
+     */
     public LoadVm loadVm(Guest guest) {
-        return new LoadVm(registry, guest.machineType());
+        java.util.List<String> required = new java.util.ArrayList<>();
+        registry.iterative().stream().map(h -> h.idstr()).filter(id -> !id.equals(BlockMigration.IDSTR))
+                .forEach(required::add);
+        registry.devices().forEach(d -> required.add(d.idstr()));
+        return new LoadVm(registry, guest.machineType()).requiring(RequiredSections.of(required))
+                .requiring((sections, at) -> {
+                    java.util.Set<String> loaded = new java.util.HashSet<>();
+                    ram.loadedBlocks().forEach(b -> loaded.add(b.id()));
+                    for (dev.vmmigrate.ram.RamBlock block : guest.ramBlocks()) {
+                        if (!loaded.contains(block.id())) {
+                            throw new dev.vmmigrate.stream.StreamFormatException("the stream ended without RAM block '"
+                                    + block.id() + "' of this guest: a guest it leaves out is not resumed", at);
+                        }
+                    }
+                });
     }
 
     /** An incoming migration into {@code guest} that verifies the digest before the guest runs. */

@@ -2,6 +2,7 @@ package dev.vmmigrate.ram;
 
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -18,6 +19,8 @@ final class RamReceiver {
     /** Blocks announced by MEM_SIZE, by id, with the counts inspect reports. */
     private final Map<String, ReceivedBlock> announced = new LinkedHashMap<>();
     private ReceivedBlock lastBlock;
+    /** Bytes of RAM announced so far, over every START: what the resolver's ceiling is checked against. */
+    private long announcedTotal;
     private final byte[] encoded = new byte[TargetPage.SIZE];
     private final byte[] page = new byte[TargetPage.SIZE];
     /** Set when the stream announced zstd pages (vm-migrate/capabilities). */
@@ -218,18 +221,20 @@ final class RamReceiver {
     }
 
     private void readBlockList(MigrationInput in, long total, long at) throws IOException {
+        resolver.checkTotal(announcedTotal, total, at); // before anything is mapped
         long announcedBytes = 0;
         while (announcedBytes < total) {
             long blockAt = in.position();
             String id = in.readCountedString();
             long length = in.readBe64();
             if (length <= 0 || length % TargetPage.SIZE != 0 || length > total - announcedBytes) {
-                throw new StreamFormatException("RAM block '" + id + "' announced with bad length "
+                throw new StreamFormatException("RAM block " + StreamText.quote(id) + " announced with bad length "
                         + Long.toUnsignedString(length) + " (total " + total + ")", blockAt);
             }
             if (announced.containsKey(id)) {
-                throw new StreamFormatException("RAM block '" + id + "' announced twice", blockAt);
+                throw new StreamFormatException("RAM block " + StreamText.quote(id) + " announced twice", blockAt);
             }
+            announcedTotal += length;
             announced.put(id, new ReceivedBlock(id, length, resolver.resolve(id, length, blockAt)));
             announcedBytes += length;
         }
@@ -250,13 +255,14 @@ final class RamReceiver {
             String id = in.readCountedString();
             target = announced.get(id);
             if (target == null) {
-                throw new StreamFormatException("RAM record for block '" + id + "' that MEM_SIZE did not announce", at);
+                throw new StreamFormatException("RAM record for block " + StreamText.quote(id)
+                        + " that MEM_SIZE did not announce", at);
             }
             lastBlock = target;
         }
         if (offset < 0 || offset > target.length - TargetPage.SIZE) {
-            throw new StreamFormatException(String.format("RAM offset 0x%x is beyond block '%s' (%d bytes)",
-                    offset, target.id, target.length), at);
+            throw new StreamFormatException(String.format("RAM offset 0x%x is beyond block %s (%d bytes)",
+                    offset, StreamText.quote(target.id), target.length), at);
         }
         return target;
     }

@@ -31,16 +31,43 @@ public final class LoadVm {
     /** The machine type the stream must name, or null for any. */
     private final String machineType;
     private final boolean keepUnknownDevices;
+    private final Completeness completeness;
+
+    /**
+     * What a whole stream must have carried (every RAM block and device of the guest, the digest
+     * when the source is vm-migrate), checked at EOF before any device state is applied: QEMU
+     * leaves a device it got no section for at its reset state, which for a guest that was
+     * running is a guest half received.
+     */
+    @FunctionalInterface
+    public interface Completeness {
+        /**
+         * @param sections the id strings of every section seen
+         * @param eofOffset where the EOF section is, for the error
+         */
+        void check(Set<String> sections, long eofOffset) throws StreamFormatException;
+    }
 
     /** A loader for a machine of {@code machineType} whose every section has a handler. */
     public LoadVm(HandlerRegistry registry, String machineType) {
-        this(registry, machineType, false);
+        this(registry, machineType, false, (sections, at) -> { });
     }
 
-    private LoadVm(HandlerRegistry registry, String machineType, boolean keepUnknownDevices) {
+    private LoadVm(HandlerRegistry registry, String machineType, boolean keepUnknownDevices,
+                   Completeness completeness) {
         this.registry = registry;
         this.machineType = machineType;
         this.keepUnknownDevices = keepUnknownDevices;
+        this.completeness = completeness;
+    }
+
+    /** This loader, also refusing a stream that fails {@code check} at its EOF. */
+    public LoadVm requiring(Completeness check) {
+        Completeness before = completeness;
+        return new LoadVm(registry, machineType, keepUnknownDevices, (sections, at) -> {
+            before.check(sections, at);
+            check.check(sections, at);
+        });
     }
 
     /**
@@ -49,7 +76,7 @@ public final class LoadVm {
      * @param machineType the machine type the stream must name, or null for any
      */
     public static LoadVm keepingUnknownDevices(HandlerRegistry registry, String machineType) {
-        return new LoadVm(registry, machineType, true);
+        return new LoadVm(registry, machineType, true, (sections, at) -> { });
     }
 
     /**
@@ -136,6 +163,7 @@ public final class LoadVm {
                     iterating = false; // the switchover began: from here a break fails the load
                 }
                 if (section instanceof Section.Eof eof) {
+                    completeness.check(Set.copyOf(loaded.seen), eof.offset());
                     applyDevices(loaded.devices);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();
                     loaded.devices.forEach((device, state) -> devices.put(device.idstr(), state.values()));

@@ -25,9 +25,17 @@ import java.util.Map;
  */
 public final class SectionReader {
     /** Bounds the vmdesc: QEMU's for a full PC is a few hundred KiB. */
-    public static final int MAX_VMDESC = 64 << 20;
-    /** Bounds one device section kept as bytes: QEMU's largest (VGA, e1000) are far below. */
-    public static final int MAX_OPAQUE_SECTION = 64 << 20;
+    public static final int MAX_VMDESC = 16 << 20;
+    /**
+     * Bounds the device sections kept as bytes, all of them together: QEMU's largest (VGA,
+     * e1000) are a few KiB, a whole pc's a few hundred. Memory a receiver holds beside guest RAM.
+     */
+    public static final int MAX_OPAQUE_BYTES = 32 << 20;
+    /**
+     * Bounds START, FULL and COMMAND sections in one stream (inspect keeps a line for each; a
+     * PART or END adds none): QEMU's pc has about a hundred devices.
+     */
+    public static final int MAX_SECTIONS = 1 << 16;
     /** Longest id string plus its length byte, instance id and version: what a header needs to be told apart. */
     private static final int MAX_OPEN_HEADER = 1 + 4 + 1 + 255 + 4 + 4;
 
@@ -37,6 +45,8 @@ public final class SectionReader {
     /** The section whose footer is next, or null. */
     private Section unfinished;
     private boolean atEof;
+    private int sections;
+    private long opaqueBytes;
 
     public SectionReader(MigrationInput in) {
         this.in = in;
@@ -79,6 +89,10 @@ public final class SectionReader {
         preamble();
         long at = in.position();
         SectionType type = SectionType.fromCode(in.readU8(), at);
+        if ((type == SectionType.START || type == SectionType.FULL || type == SectionType.COMMAND)
+                && ++sections > MAX_SECTIONS) {
+            throw new StreamFormatException("more than " + MAX_SECTIONS + " START, FULL and COMMAND sections", at);
+        }
         Section section = switch (type) {
             case START -> {
                 SectionHeader.Open header = SectionHeader.readOpen(in, type);
@@ -148,12 +162,13 @@ public final class SectionReader {
         long start = in.position();
         ByteArrayOutputStream payload = new ByteArrayOutputStream();
         while (!footerFollows(header.sectionId())) {
-            if (payload.size() >= MAX_OPAQUE_SECTION) {
+            if (opaqueBytes + payload.size() >= MAX_OPAQUE_BYTES) {
                 throw new StreamFormatException("device section " + StreamText.quote(header.idstr())
-                        + " runs past " + MAX_OPAQUE_SECTION + " bytes without its footer", start);
+                        + " runs past " + MAX_OPAQUE_BYTES + " bytes of device state in all without its footer", start);
             }
             payload.write(in.readU8());
         }
+        opaqueBytes += payload.size();
         return payload.toByteArray();
     }
 

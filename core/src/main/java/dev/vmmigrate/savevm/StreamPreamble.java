@@ -3,6 +3,7 @@ package dev.vmmigrate.savevm;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -19,7 +20,7 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
     public static final int MAGIC = 0x5145564d;
     public static final int VERSION = 3;
     /** What a multifd channel starts with instead (MULTIFD_MAGIC in QEMU's multifd.c). */
-    static final int MULTIFD_MAGIC = 0x11223344;
+    public static final int MULTIFD_MAGIC = 0x11223344;
     /** Where the machine type name starts: after magic, version, the 0x07 byte and its length. */
     public static final long MACHINE_NAME_OFFSET = 13;
     /** Bounds a configuration's machine name: QEMU's are short, so a huge value means corruption. */
@@ -116,7 +117,7 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
                 }
             }
             case UUID_SUBSECTION -> in.skip(16);
-            default -> throw new StreamFormatException("unknown configuration subsection '" + name + "'", at);
+            default -> throw new StreamFormatException("unknown configuration subsection " + StreamText.quote(name) + "", at);
         }
     }
 }

@@ -23,6 +23,8 @@ public final class MigrationInput implements Closeable {
     public static final int MAX_PEEK = ReadAhead.HEADROOM;
     /** In-memory inputs: a heap buffer, not native memory that stays allocated until a GC. */
     private static final int MEMORY_BUFFER_SIZE = MAX_PEEK;
+    /** {@link #readBytes} allocates at most this much before the bytes arrive. */
+    private static final int READ_BYTES_STEP = 1 << 20;
 
     private final ReadableByteChannel channel;
     /** Reads the channel on a thread of its own; null for inputs in memory. */
@@ -100,10 +102,25 @@ public final class MigrationInput implements Closeable {
         return buffer.getLong();
     }
 
+    /**
+     * Reads exactly {@code length} bytes. A large length is taken in growing steps, so a length a
+     * stream claims costs memory only as its bytes actually arrive (a truncated claim fails early).
+     */
     public byte[] readBytes(int length) throws IOException {
-        byte[] bytes = new byte[length];
-        readInto(MemorySegment.ofArray(bytes), 0, length);
-        return bytes;
+        if (length < 0) {
+            throw new IllegalArgumentException("negative length " + length);
+        }
+        int step = Math.min(length, READ_BYTES_STEP);
+        byte[] bytes = new byte[step];
+        int done = 0;
+        while (true) {
+            readInto(MemorySegment.ofArray(bytes), done, bytes.length - done);
+            done = bytes.length;
+            if (done == length) {
+                return bytes;
+            }
+            bytes = java.util.Arrays.copyOf(bytes, (int) Math.min(length, 2L * done));
+        }
     }
 
     /** Reads exactly {@code length} bytes into {@code target} at {@code offset} (guest pages land here). */

@@ -13,7 +13,15 @@ public final class StreamText {
 
     /** {@code text} in single quotes, printable ASCII as is, everything else as \xNN, cut to {@link #MAX_SHOWN}. */
     public static String quote(String text) {
-        StringBuilder out = new StringBuilder("'");
+        return "'" + escape(text) + "'";
+    }
+
+    /**
+     * {@code text} without quotes (for columns of a table): printable ASCII as is, a backslash, a
+     * quote and everything else as \xNN (\\uNNNN above 0xff), cut to {@link #MAX_SHOWN} characters.
+     */
+    public static String escape(String text) {
+        StringBuilder out = new StringBuilder();
         int shown = 0;
         for (int i = 0; i < text.length(); i++) {
             if (shown == MAX_SHOWN) {
@@ -30,6 +38,6 @@ public final class StreamText {
             }
             shown++;
         }
-        return out.append('\'').toString();
+        return out.toString();
     }
 }

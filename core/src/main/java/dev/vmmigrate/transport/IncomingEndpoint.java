@@ -29,6 +29,27 @@ public interface IncomingEndpoint extends Closeable {
         return false;
     }
 
+    /**
+     * Waits for the migration connection, as a receiver does (instead of {@link #accept()}).
+     * tcp and unix screen each connection ({@code HeaderGate}: a client that sends no migration
+     * header within a few seconds is dropped) and admit exactly one; they keep listening until
+     * {@link #close()} and refuse every other connection, before the one admitted or after it.
+     * Each drop and refusal is told to {@code notices} as one line. Other transports have one
+     * connection by nature: this is {@link #accept()}.
+     */
+    default Connection acceptMigration(java.util.function.Consumer<String> notices) throws IOException {
+        return accept();
+    }
+
+    /**
+     * After {@link #acceptMigration} admitted its connection, hands every later one to
+     * {@code handler} instead of refusing it (receive --reconnect: the handler admits a resumed
+     * source and refuses the rest). False for transports with one connection by nature.
+     */
+    default boolean handOverLaterConnections(java.util.function.Consumer<Connection> handler) {
+        return false;
+    }
+
     /** Stops listening; unblocks a pending {@link #accept()}, which then throws. */
     @Override
     void close() throws IOException;

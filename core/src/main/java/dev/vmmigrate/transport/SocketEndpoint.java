@@ -4,12 +4,16 @@ import java.io.IOException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
- * A listening tcp or unix socket that accepts exactly one connection and then stops
- * listening, as QEMU's -incoming does: a second sender gets "connection refused" rather than
- * a connection nobody reads.
+ * A listening tcp or unix socket. {@link #accept()} takes exactly one connection and then stops
+ * listening, as QEMU's -incoming does: a second sender gets "connection refused" rather than a
+ * connection nobody reads. {@link #acceptMigration} screens every connection instead and admits
+ * one ({@link ConnectionAdmission}), refusing the others with a notice until closed.
  */
 final class SocketEndpoint implements IncomingEndpoint {
 
@@ -31,7 +35,11 @@ final class SocketEndpoint implements IncomingEndpoint {
     private final Cleanup cleanup;
     private final AtomicBoolean acceptCalled = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final ConnectionAdmission admission = new ConnectionAdmission();
+    /** accept() may be called again (a QMP socket's clients); see {@link #keepListening}. */
     private volatile boolean keepListening;
+    /** Takes the connections after the admitted one instead of refusing them (receive --reconnect); or null. */
+    private volatile Consumer<Connection> laterConnections;
 
     SocketEndpoint(ServerSocketChannel server, String boundAddress,
                    Wrapper wrapper, Cleanup cleanup) {
@@ -73,6 +81,90 @@ final class SocketEndpoint implements IncomingEndpoint {
             if (!keepListening) {
                 close();
             }
+        }
+    }
+
+    @Override
+    public boolean handOverLaterConnections(Consumer<Connection> handler) {
+        laterConnections = handler;
+        return true;
+    }
+
+    @Override
+    public Connection acceptMigration(Consumer<String> notices) throws IOException {
+        if (!acceptCalled.compareAndSet(false, true)) {
+            throw new IllegalStateException("accept() already called on " + boundAddress);
+        }
+        CompletableFuture<Connection> admitted = new CompletableFuture<>();
+        Thread.ofVirtual().name("accept " + boundAddress).start(() -> acceptEach(admitted, notices));
+        try {
+            return admitted.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            close();
+            throw new IOException("interrupted while listening on " + boundAddress, e);
+        } catch (ExecutionException e) {
+            close();
+            if (e.getCause() instanceof ClosedChannelException closedFirst) {
+                throw new IOException("stopped listening on " + boundAddress + " before a connection arrived", closedFirst);
+            }
+            throw IoErrors.wrap("cannot accept on " + boundAddress,
+                    e.getCause() instanceof IOException io ? io : new IOException(e.getCause()));
+        }
+    }
+
+    /** Accepts until closed: each connection is screened on a thread of its own, or refused at once. */
+    private void acceptEach(CompletableFuture<Connection> admitted, Consumer<String> notices) {
+        try {
+            while (true) {
+                SocketChannel channel = server.accept();
+                Connection candidate;
+                try {
+                    candidate = wrapper.wrap(channel);
+                } catch (IOException | RuntimeException e) {
+                    channel.close();
+                    notices.accept("dropped a connection on " + boundAddress + ": " + e.getMessage());
+                    continue;
+                }
+                if (!admission.admitsMore()) {
+                    Consumer<Connection> later = laterConnections;
+                    if (later != null) {
+                        later.accept(candidate);
+                    } else {
+                        refuse(candidate, notices);
+                    }
+                    continue;
+                }
+                Thread.ofVirtual().name("screen " + candidate.description()).start(() -> {
+                    try {
+                        Connection screened = HeaderGate.screen(candidate, HeaderGate.TIMEOUT);
+                        if (admission.admit()) {
+                            admitted.complete(screened);
+                        } else {
+                            refuse(candidate, notices); // another one was admitted while this was screened
+                        }
+                    } catch (HeaderGate.Dropped e) {
+                        notices.accept("dropped a connection (" + candidate.description() + "): " + e.getMessage());
+                        closeQuietly(candidate);
+                    }
+                });
+            }
+        } catch (IOException e) {
+            admitted.completeExceptionally(e); // nothing if one was admitted: then this is close()
+        }
+    }
+
+    private void refuse(Connection candidate, Consumer<String> notices) {
+        notices.accept("refused a connection (" + candidate.description()
+                + "): this receiver takes one migration connection and has it");
+        closeQuietly(candidate);
+    }
+
+    private static void closeQuietly(Connection connection) {
+        try {
+            connection.close();
+        } catch (IOException ignored) {
+            // dropping it: nothing to tell
         }
     }
 

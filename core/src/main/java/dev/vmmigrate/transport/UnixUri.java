@@ -10,6 +10,8 @@ import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Objects;
 
@@ -18,8 +20,9 @@ import java.util.Objects;
  *
  * <p>Listening replaces a socket file left at PATH (as QEMU does: a crashed receiver leaves
  * one behind, and probing it with a connect would hand a live receiver a bogus connection),
- * but refuses to touch anything else there. The socket file is removed after the one accept
- * or on close, and only if it is still the one we created.
+ * but refuses to touch anything else there. The socket file is removed after the one accept()
+ * or on close, and only if it is still the one we created. The socket file is 0600: only the
+ * receiver's user can connect.
  */
 public record UnixUri(Path path) implements MigrationUri {
 
@@ -63,7 +66,7 @@ public record UnixUri(Path path) implements MigrationUri {
         ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         Object ourSocket;
         try {
-            server.bind(UnixDomainSocketAddress.of(path), 1);
+            bindPrivately(server);
             BasicFileAttributes created = attributes(path);
             ourSocket = created == null ? null : created.fileKey();
         } catch (IOException e) {
@@ -73,6 +76,25 @@ public record UnixUri(Path path) implements MigrationUri {
         return new SocketEndpoint(server, toString(),
                 channel -> ChannelConnection.ofSocket("unix " + path, channel),
                 () -> removeIfOurs(ourSocket));
+    }
+
+    /**
+     * Binds the socket file 0600, so only its owner can connect (the stream is a whole machine's
+     * memory): bound in a new directory only we can enter (0700), made 0600 there, then renamed
+     * to PATH, so it is never reachable with the umask's wider mode.
+     */
+    private void bindPrivately(ServerSocketChannel server) throws IOException {
+        Path parent = path.toAbsolutePath().getParent();
+        Path staging = Files.createTempDirectory(parent, ".vm-migrate-bind");
+        Path socket = staging.resolve("s");
+        try {
+            server.bind(UnixDomainSocketAddress.of(socket), 1);
+            Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+            Files.move(socket, path, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(socket);
+            Files.deleteIfExists(staging);
+        }
     }
 
     /** Deletes PATH unless someone replaced our socket file in the meantime. */

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 
 import java.io.IOException;
 import java.math.BigInteger;
@@ -99,11 +100,11 @@ public final class VmDescDecoder {
     /** A description object: {"vmsd_name"?, "version"?, "fields", "subsections"?}. */
     private ObjectNode decodeState(JsonNode desc, String owner, int depth) throws IOException {
         if (depth > MAX_DEPTH) {
-            throw fail("vmdesc of '" + owner + "' nests deeper than " + MAX_DEPTH + " levels", in.position());
+            throw fail("vmdesc of " + StreamText.quote(owner) + " nests deeper than " + MAX_DEPTH + " levels", in.position());
         }
         JsonNode fields = desc.get("fields");
         if (fields == null || !fields.isArray()) {
-            throw fail("vmdesc of '" + owner + "' has no \"fields\" array", in.position());
+            throw fail("vmdesc of " + StreamText.quote(owner) + " has no \"fields\" array", in.position());
         }
         ObjectNode out = JSON.objectNode();
         for (JsonNode field : fields) {
@@ -121,12 +122,12 @@ public final class VmDescDecoder {
     private void decodeField(JsonNode field, String owner, int depth, ObjectNode out) throws IOException {
         String name = text(field, "name", null);
         if (name == null || text(field, "type", null) == null) {
-            throw fail("vmdesc of '" + owner + "' has a field without \"name\" or \"type\"", in.position());
+            throw fail("vmdesc of " + StreamText.quote(owner) + " has a field without \"name\" or \"type\"", in.position());
         }
         JsonNode arrayLen = field.get("array_len");
         if (arrayLen != null) {
             if (!arrayLen.canConvertToInt() || arrayLen.intValue() < 0) {
-                throw fail("vmdesc of '" + owner + "': field '" + name + "' has a bad array_len " + arrayLen,
+                throw fail("vmdesc of " + StreamText.quote(owner) + ": field " + StreamText.quote(name) + " has a bad array_len " + arrayLen,
                         in.position());
             }
             ArrayNode elements = indexed(out, name);
@@ -168,7 +169,7 @@ public final class VmDescDecoder {
         }
         long at = in.position();
         String type = field.get("type").asText();
-        String where = "field '" + name + "' of '" + owner + "'";
+        String where = "field " + StreamText.quote(name) + " of " + StreamText.quote(owner) + "";
         switch (type) {
             case "struct" -> {
                 JsonNode nested = field.get("struct");
@@ -263,7 +264,7 @@ public final class VmDescDecoder {
             throws IOException {
         long at = in.position();
         String expectedName = text(expected, "vmsd_name", "?");
-        String where = "subsection '" + expectedName + "' of '" + owner + "'";
+        String where = "subsection " + StreamText.quote(expectedName) + " of " + StreamText.quote(owner) + "";
         need(1, where, at);
         int marker = in.readU8();
         if (marker != VmStateCodec.SUBSECTION) {
@@ -283,7 +284,7 @@ public final class VmDescDecoder {
                 }
             }
             if (desc == null) {
-                throw fail("unknown subsection '" + name + "' of '" + owner + "'", at);
+                throw fail("unknown subsection " + StreamText.quote(name) + " of " + StreamText.quote(owner) + "", at);
             }
         }
         out.set(name, decodeState(desc, name, depth + 1));

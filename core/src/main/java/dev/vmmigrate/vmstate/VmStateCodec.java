@@ -3,6 +3,7 @@ package dev.vmmigrate.vmstate;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -69,7 +70,7 @@ public final class VmStateCodec {
     private static void saveState(MigrationOutput out, VmStateDescription d, FieldValues v, String path)
             throws IOException {
         if (v == null) {
-            throw new IllegalArgumentException("no values for '" + path + "'");
+            throw new IllegalArgumentException("no values for " + StreamText.quote(path) + "");
         }
         for (VmStateField f : d.fields()) {
             if (f.sinceVersion() > d.version()) {
@@ -84,7 +85,7 @@ public final class VmStateCodec {
             VmStateDescription sd = sub.description();
             Object nested = v.get(sd.name());
             if (!(nested instanceof FieldValues subValues)) {
-                throw new IllegalArgumentException("subsection '" + sd.name() + "' of '" + path
+                throw new IllegalArgumentException("subsection " + StreamText.quote(sd.name()) + " of '" + path
                         + "' is needed but has no values");
             }
             out.putU8(SUBSECTION);
@@ -112,7 +113,7 @@ public final class VmStateCodec {
                     throw wrongKind(path, "a byte[] of " + f.size() + " bytes", v.get(f.name()));
                 }
                 if (bytes.length != f.size()) {
-                    throw new IllegalArgumentException("field '" + path + "': buffer of " + bytes.length
+                    throw new IllegalArgumentException("field " + StreamText.quote(path) + ": buffer of " + bytes.length
                             + " bytes, the description says " + f.size());
                 }
                 out.putBytes(bytes);
@@ -140,14 +141,14 @@ public final class VmStateCodec {
         long x = n.longValue();
         int bits = f.size() * 8;
         if (bits < 64 && (x < -(1L << (bits - 1)) || x >= (1L << bits))) {
-            throw new IllegalArgumentException("field '" + path + "': " + x + " does not fit "
+            throw new IllegalArgumentException("field " + StreamText.quote(path) + ": " + x + " does not fit "
                     + f.type().vmdescName());
         }
         return x;
     }
 
     private static IllegalArgumentException wrongKind(String path, String expected, Object actual) {
-        return new IllegalArgumentException("field '" + path + "': expected " + expected + ", got "
+        return new IllegalArgumentException("field " + StreamText.quote(path) + ": expected " + expected + ", got "
                 + (actual == null ? "no value" : actual.getClass().getSimpleName()));
     }
 
@@ -156,11 +157,11 @@ public final class VmStateCodec {
     private static FieldValues loadState(MigrationInput in, VmStateDescription d, int version, String kind,
             long versionOffset) throws IOException {
         if (version > d.version()) {
-            throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
+            throw new StreamFormatException(kind + " " + StreamText.quote(d.name()) + ": stream has version " + version
                     + ", this side knows up to " + d.version(), versionOffset);
         }
         if (version < d.minimumVersion()) {
-            throw new StreamFormatException(kind + " '" + d.name() + "': stream has version " + version
+            throw new StreamFormatException(kind + " " + StreamText.quote(d.name()) + ": stream has version " + version
                     + ", this side needs at least " + d.minimumVersion(), versionOffset);
         }
         FieldValues values = new FieldValues();
@@ -222,7 +223,7 @@ public final class VmStateCodec {
             String name = new String(header, 2, len, StandardCharsets.UTF_8);
             VmStateDescription sub = find(d, name);
             if (sub == null) {
-                throw new StreamFormatException("unknown subsection '" + name + "' of '" + d.name() + "'",
+                throw new StreamFormatException("unknown subsection " + StreamText.quote(name) + " of " + StreamText.quote(d.name()) + "",
                         headerOffset);
             }
             in.skip(2 + len);
@@ -255,7 +256,7 @@ public final class VmStateCodec {
             throw new StreamFormatException("truncated stream: subsection header cut short", in.position());
         }
         String name = new String(header, 2, len, StandardCharsets.UTF_8);
-        throw new StreamFormatException("subsection '" + name + "' does not belong to device '"
+        throw new StreamFormatException("subsection " + StreamText.quote(name) + " does not belong to device '"
                 + d.name() + "'", in.position());
     }
 }

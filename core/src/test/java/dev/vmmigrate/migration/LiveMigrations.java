@@ -89,6 +89,24 @@ public final class LiveMigrations {
         return started;
     }
 
+    /**
+     * Accepts the endpoint's migration connection as a receiver does (screened; later ones
+     * refused, or handed to a resume) on another thread and starts loading from it.
+     */
+    public static CompletableFuture<Void> acceptMigrationAndLoad(IncomingEndpoint endpoint, IncomingMigration incoming,
+                                                                 java.util.function.Consumer<String> notices) {
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("test-accept").start(() -> {
+            try {
+                incoming.start(endpoint.acceptMigration(notices));
+                started.complete(null);
+            } catch (Throwable t) {
+                started.completeExceptionally(t);
+            }
+        });
+        return started;
+    }
+
     /** Waits (hang guard only) for the outgoing side to finish. */
     public static MigrationStatus awaitOutgoing(OutgoingMigration migration) throws InterruptedException {
         MigrationStatus status = migration.awaitFinished(GUARD);

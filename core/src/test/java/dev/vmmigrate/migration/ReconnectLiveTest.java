@@ -67,12 +67,11 @@ class ReconnectLiveTest {
             incoming.stallTimeout(STALL);
             List<String> refused = new CopyOnWriteArrayList<>();
             if (destinationResumes) {
-                assertTrue(endpoint.keepListening());
                 incoming.resumeWithin(WINDOW, endpoint, refused::add);
             }
             LinkEvents destinationLink = new LinkEvents();
             incoming.addListener(destinationLink);
-            LiveMigrations.acceptAndLoad(endpoint, incoming);
+            LiveMigrations.acceptMigrationAndLoad(endpoint, incoming, refused::add);
             int port = Integer.parseInt(endpoint.boundAddress().substring(endpoint.boundAddress().lastIndexOf(':') + 1));
             try (FaultProxy proxy = FaultProxy.restoring(port, fault)) {
                 OutgoingMigration outgoing = LiveMigrations.outgoing(source, BANDWIDTH, null);
