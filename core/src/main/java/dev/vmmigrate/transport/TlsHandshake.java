@@ -1,0 +1,129 @@
+package dev.vmmigrate.transport;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+
+/**
+ * The TLS handshake on an established socket (QEMU's migration_tls_channel_connect and
+ * migration_tls_channel_process_incoming), bounded as a whole: a peer that connects and never
+ * finishes it is dropped when the time is up.
+ */
+final class TlsHandshake {
+    /** How long a refused peer is given to read our alert before the socket closes. */
+    private static final Duration ALERT_WAIT = Duration.ofSeconds(1);
+    private TlsHandshake() {
+    }
+
+    static Connection run(TlsCredentials creds, Connection plain, String peerName, Duration timeout)
+            throws IOException {
+        if (!(plain instanceof ChannelConnection channelConnection) || channelConnection.socket() == null) {
+            plain.close();
+            throw new IllegalArgumentException("TLS needs a tcp: or unix: socket; " + plain.description() + " is not one");
+        }
+        SocketChannel socket = channelConnection.socket();
+        boolean client = creds.role() == TlsRole.CLIENT;
+        if (client && (peerName == null || peerName.isEmpty())) {
+            plain.close();
+            throw new IllegalArgumentException("no host name to check the certificate of " + plain.description()
+                    + " against (QEMU's tls-hostname)");
+        }
+        String peer = peerAddress(socket, plain);
+        InetSocketAddress remote = socket.getRemoteAddress() instanceof InetSocketAddress inet ? inet : null;
+        AtomicBoolean timedOut = new AtomicBoolean();
+        CountDownLatch done = new CountDownLatch(1);
+        Thread deadline = Thread.ofVirtual().name("tls-handshake-deadline").start(() -> {
+            try {
+                if (!done.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                    timedOut.set(true);
+                    plain.shutdown(); // wakes the handshake, which then fails
+                }
+            } catch (InterruptedException ignored) {
+                // the handshake ended
+            }
+        });
+        try {
+            SSLSocket ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
+                    client ? peerName : null, remote != null ? remote.getPort() : 0, true);
+            SSLParameters parameters = ssl.getSSLParameters();
+            parameters.setProtocols(TlsCredentials.PROTOCOLS);
+            ssl.setUseClientMode(client);
+            if (client) {
+                // The receiver's certificate must name the host we meant (IP addresses: an IP SAN).
+                parameters.setEndpointIdentificationAlgorithm("HTTPS");
+            } else {
+                parameters.setNeedClientAuth(true); // QEMU's verify-peer=on
+            }
+            ssl.setSSLParameters(parameters);
+            ssl.startHandshake();
+            done.countDown();
+            if (timedOut.get()) {
+                throw new java.net.SocketTimeoutException("timed out");
+            }
+            return new TlsConnection(plain, ssl, creds, client ? peerName : peer);
+        } catch (IOException | RuntimeException e) {
+            done.countDown();
+            if (!timedOut.get()) {
+                letTheAlertArrive(socket);
+            }
+            plain.close();
+            String reason = timedOut.get()
+                    ? "no TLS handshake within " + seconds(timeout) + " (the peer connected but did not complete it)"
+                    : TlsFailures.reason(e, creds, peerName);
+            throw new IOException("TLS handshake with " + peer + " failed: " + reason, e);
+        } finally {
+            deadline.interrupt();
+        }
+    }
+
+    /**
+     * Closing a socket with unread bytes in it sends a reset, which can overtake the alert that
+     * says why we refused the peer: send our end's FIN after the alert and read what the peer
+     * still sends until it closes too, for at most {@link #ALERT_WAIT}.
+     */
+    private static void letTheAlertArrive(SocketChannel socket) {
+        Thread limit = Thread.ofVirtual().name("tls-alert-wait").unstarted(() -> {
+            try {
+                Thread.sleep(ALERT_WAIT);
+                socket.shutdownInput();
+            } catch (InterruptedException | IOException ignored) {
+                // the peer closed first, or the socket is gone
+            }
+        });
+        try {
+            socket.shutdownOutput();
+            limit.start();
+            java.nio.ByteBuffer sink = java.nio.ByteBuffer.allocate(16 * 1024);
+            while (socket.read(sink.clear()) >= 0) {
+                // discard
+            }
+        } catch (IOException ignored) {
+            // the peer reset or the socket is gone: nothing more to wait for
+        } finally {
+            limit.interrupt();
+        }
+    }
+
+    /** "127.0.0.1:4444" for tcp (the peer's address), the connection's description otherwise. */
+    private static String peerAddress(SocketChannel socket, Connection plain) {
+        try {
+            if (socket.getRemoteAddress() instanceof InetSocketAddress inet) {
+                String host = TcpUri.format(inet.getAddress());
+                return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + inet.getPort();
+            }
+        } catch (IOException ignored) {
+            // fall back to the description
+        }
+        return plain.description();
+    }
+
+    private static String seconds(Duration timeout) {
+        return timeout.toMillis() % 1000 == 0 ? timeout.toSeconds() + " s" : timeout.toMillis() + " ms";
+    }
+}
