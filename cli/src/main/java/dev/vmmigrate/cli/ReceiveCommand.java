@@ -66,6 +66,9 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     StallOptions stall;
 
+    @Mixin
+    TlsOptions tls;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -75,6 +78,7 @@ final class ReceiveCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(uri);
+        dev.vmmigrate.transport.TlsCredentials tlsCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
@@ -92,7 +96,8 @@ final class ReceiveCommand implements Callable<Integer> {
                 reporter.note("LISTENING", (source instanceof dev.vmmigrate.transport.TcpUri
                         || source instanceof dev.vmmigrate.transport.UnixUri ? "listening on " : "reading from ")
                         + endpoint.boundAddress());
-                connection = endpoint.accept();
+                // With --tls-creds, a peer that does not complete the handshake in time is dropped.
+                connection = TlsOptions.secure(endpoint.accept(), tlsCredentials, null, stall.stallTimeout);
             } catch (IOException e) {
                 if (interruptedWaiting.get()) {
                     throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");
@@ -133,19 +138,27 @@ final class ReceiveCommand implements Callable<Integer> {
      */
     private byte[] peekHead(MigrationInput in, Connection connection) throws IOException {
         try (StallWatchdog guard = new StallWatchdog(stall.stallTimeout, () -> 0L, connection::shutdown)) {
-            int want = 256;
+            // The header first: a TLS ClientHello (a source with --tls-creds) is shorter than 256
+            // bytes and waits for an answer, so a larger first peek would hold it until the stall.
+            int want = 8;
             while (true) {
                 byte[] head = in.peekBytes(want);
                 if (guard.stalled()) {
                     throw new CliFailure(ExitCode.FAILED, "load of migration failed: "
                             + guard.describe("no bytes from the source"));
                 }
-                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)) {
+                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)
+                        || !startsAsAStream(head)) {
                     return head;
                 }
                 want = Math.min(RamLayoutProbe.PEEK_BYTES, want * 4);
             }
         }
+    }
+
+    /** Whether {@code head} begins with QEMU's magic: anything else is refused by the load, without waiting for more. */
+    private static boolean startsAsAStream(byte[] head) {
+        return head.length < 4 || java.nio.ByteBuffer.wrap(head).getInt() == StreamPreamble.MAGIC;
     }
 
     private Guest buildGuest(byte[] head) throws IOException {

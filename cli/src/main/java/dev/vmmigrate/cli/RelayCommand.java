@@ -54,18 +54,28 @@ final class RelayCommand implements Callable<Integer> {
     StallOptions stall;
 
     @Mixin
+    TlsOptions tls;
+
+    @Mixin
+    TlsHostnameOptions tlsHostname;
+
+    @Mixin
     OutputOptions outputOptions;
 
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(in);
         MigrationUri target = MigrationUri.parse(out);
+        // --tls-creds covers both sides: the relay is the server to IN and the client to OUT.
+        dev.vmmigrate.transport.TlsCredentials inCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
+        dev.vmmigrate.transport.TlsCredentials outCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
+        String outPeerName = tlsHostname.peerName(target, outCredentials);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             try {
-                Connection incoming = accept(source, reporter);
+                Connection incoming = accept(source, inCredentials, reporter);
                 Connection outgoing;
                 try {
-                    outgoing = target.connect();
+                    outgoing = TlsOptions.secure(target.connect(), outCredentials, outPeerName, stall.stallTimeout);
                 } catch (IOException e) {
                     incoming.close(); // the source sees the connection drop and keeps its VM running
                     throw new CliFailure(ExitCode.FAILED, "cannot pass the VM on: " + e.getMessage(), e);
@@ -79,7 +89,8 @@ final class RelayCommand implements Callable<Integer> {
         }
     }
 
-    private Connection accept(MigrationUri source, Reporter reporter) {
+    private Connection accept(MigrationUri source, dev.vmmigrate.transport.TlsCredentials credentials,
+                              Reporter reporter) {
         AtomicBoolean interrupted = new AtomicBoolean();
         try (IncomingEndpoint endpoint = source.listen()) {
             Interrupts.onInterrupt(() -> {
@@ -92,7 +103,7 @@ final class RelayCommand implements Callable<Integer> {
             });
             reporter.note("LISTENING", (source instanceof TcpUri || source instanceof UnixUri
                     ? "listening on " : "reading from ") + endpoint.boundAddress());
-            return endpoint.accept();
+            return TlsOptions.secure(endpoint.accept(), credentials, null, stall.stallTimeout);
         } catch (IOException e) {
             if (interrupted.get()) {
                 throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");

@@ -88,6 +88,16 @@ final class SendCommand implements Callable<Integer> {
     @Mixin
     StallOptions stall;
 
+    @Mixin
+    TlsOptions tls;
+
+    @Mixin
+    TlsHostnameOptions tlsHostname;
+
+    /** Set by send() before anything connects: --tls-creds loaded, and the name the receiver must carry. */
+    private dev.vmmigrate.transport.TlsCredentials tlsCredentials;
+    private String tlsPeerName;
+
     @Option(names = "--capability", paramLabel = "NAME=on|off",
             description = "Switch a capability (a bare NAME means on; the last setting wins): return-path (the "
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
@@ -196,6 +206,8 @@ final class SendCommand implements Callable<Integer> {
     private int send(Reporter reporter) throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
+        tlsCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
+        tlsPeerName = tlsHostname.peerName(target, tlsCredentials);
         SavedVm saved = null;
         if (load != null) {
             saved = SavedVm.open(load);
@@ -240,7 +252,7 @@ final class SendCommand implements Callable<Integer> {
             migration.addListener(reporter);
             Connection connection;
             try {
-                connection = target.connect();
+                connection = connect(target);
             } catch (IOException e) {
                 // The seeds' migrate_fd_error: the migration fails, with its MIGRATION event and
                 // final record in --json, and one line for people.
@@ -268,6 +280,11 @@ final class SendCommand implements Callable<Integer> {
         }
     }
 
+    /** Connects, then the TLS handshake with --tls-creds (bounded by the stall timeout). */
+    private Connection connect(MigrationUri target) throws IOException {
+        return TlsOptions.secure(target.connect(), tlsCredentials, tlsPeerName, stall.stallTimeout);
+    }
+
     private static String describe(IOException e) {
         return e.getMessage() != null ? e.getMessage() : e.toString();
     }
@@ -293,7 +310,7 @@ final class SendCommand implements Callable<Integer> {
         try (HeldVm vm = saved.loadHeld()) {
             Connection connection;
             try {
-                connection = target.connect();
+                connection = connect(target);
             } catch (IOException e) {
                 MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, describe(e));
                 reporter.statusChanged(MigrationStatus.FAILED, failed); // as the live path: see call()
