@@ -34,6 +34,8 @@ final class TlsConnection implements Connection {
     private final ReadableByteChannel input = new Input();
     private final WritableByteChannel output = new Output();
     private volatile boolean shutDown;
+    /** Whether the peer sent any data: until then, a TLS 1.3 server may still refuse our certificate. */
+    private volatile boolean heardFromPeer;
     private volatile boolean closed;
 
     TlsConnection(Connection plain, SSLSocket ssl, TlsCredentials creds, String peerName) throws IOException {
@@ -105,9 +107,18 @@ final class TlsConnection implements Connection {
 
     /** An SSLException after the handshake (an alert from the peer) as one line that says why. */
     private IOException translate(IOException e) {
-        if (e instanceof SSLException && !shutDown) {
+        if (shutDown) {
+            return e;
+        }
+        if (e instanceof SSLException) {
             return new IOException("TLS session with " + peerName + " failed: "
                     + TlsFailures.reason(e, creds, peerName), e);
+        }
+        if (creds.role() == TlsRole.CLIENT && !heardFromPeer) {
+            // QEMU checks our certificate after gnutls' handshake and just closes: no alert to read.
+            return new IOException("TLS session with " + peerName + " failed: the peer closed the connection right "
+                    + "after the handshake (it may have refused our certificate " + creds.certFile() + "): "
+                    + e.getMessage(), e);
         }
         return e;
     }
@@ -119,14 +130,28 @@ final class TlsConnection implements Connection {
         public int read(ByteBuffer dst) throws IOException {
             if (closed) throw new ClosedChannelException();
             if (!dst.hasRemaining()) return 0;
+            int n = readSome(dst);
+            if (n < 0 && creds.role() == TlsRole.CLIENT && !heardFromPeer && !shutDown) {
+                throw translate(new java.io.EOFException("end of stream"));
+            }
+            return n;
+        }
+
+        private int readSome(ByteBuffer dst) throws IOException {
             try {
                 if (dst.hasArray()) {
                     int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
-                    if (n > 0) dst.position(dst.position() + n);
+                    if (n > 0) {
+                        dst.position(dst.position() + n);
+                        heardFromPeer = true;
+                    }
                     return n;
                 }
                 int n = in.read(bounce, 0, Math.min(bounce.length, dst.remaining()));
-                if (n > 0) dst.put(bounce, 0, n);
+                if (n > 0) {
+                    dst.put(bounce, 0, n);
+                    heardFromPeer = true;
+                }
                 return n;
             } catch (IOException e) {
                 throw translate(e);

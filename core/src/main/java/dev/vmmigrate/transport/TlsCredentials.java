@@ -35,11 +35,13 @@ public final class TlsCredentials {
     private final Path dir;
     private final TlsRole role;
     private final SSLContext context;
+    private final boolean caSignsWithRsa;
 
-    private TlsCredentials(Path dir, TlsRole role, SSLContext context) {
+    private TlsCredentials(Path dir, TlsRole role, SSLContext context, boolean caSignsWithRsa) {
         this.dir = dir;
         this.role = role;
         this.context = context;
+        this.caSignsWithRsa = caSignsWithRsa;
     }
 
     /**
@@ -65,7 +67,8 @@ public final class TlsCredentials {
             SSLContext context = SSLContext.getInstance("TLS");
             context.init(new KeyManager[] {new SingleKeyManager(key, chain.toArray(X509Certificate[]::new))},
                     trustManagers(cas, crls).getTrustManagers(), null);
-            return new TlsCredentials(dir, role, context);
+            return new TlsCredentials(dir, role, context,
+                    cas.stream().anyMatch(ca -> ca.getPublicKey().getAlgorithm().equals("RSA")));
         } catch (GeneralSecurityException e) {
             throw new IOException("TLS credentials " + dir + ": " + e.getMessage(), e);
         }
@@ -138,6 +141,11 @@ public final class TlsCredentials {
     /** Where the revocation list came from, for messages. */
     Path crlFile() {
         return dir.resolve(TlsRole.CA_CRL);
+    }
+
+    /** Whether a CA has an RSA key, so the certificates it signs carry an rsa_pkcs1 signature. */
+    boolean caSignsWithRsa() {
+        return caSignsWithRsa;
     }
 
     SSLContext context() {

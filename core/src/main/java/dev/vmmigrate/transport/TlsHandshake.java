@@ -49,10 +49,21 @@ final class TlsHandshake {
             }
         });
         try {
-            SSLSocket ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
-                    client ? peerName : null, remote != null ? remote.getPort() : 0, true);
+            SSLSocket ssl;
+            String[] protocols = TlsCredentials.PROTOCOLS;
+            if (client) {
+                ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
+                        peerName, remote != null ? remote.getPort() : 0, true);
+            } else {
+                ClientHelloPeek hello = ClientHelloPeek.read(socket);
+                if (hello.handshake() && !hello.signatureAlgorithmsCert() && creds.caSignsWithRsa()) {
+                    protocols = new String[] {"TLSv1.2"}; // see ClientHelloPeek: gnutls 3.7 and RSA certificates
+                }
+                ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
+                        new java.io.ByteArrayInputStream(hello.consumed()), true);
+            }
             SSLParameters parameters = ssl.getSSLParameters();
-            parameters.setProtocols(TlsCredentials.PROTOCOLS);
+            parameters.setProtocols(protocols);
             ssl.setUseClientMode(client);
             if (client) {
                 // The receiver's certificate must name the host we meant (IP addresses: an IP SAN).
