@@ -107,6 +107,25 @@ class TlsCliTest {
         assertArrayEquals(Files.readAllBytes(srcRam), Files.readAllBytes(dstRam), "RAM byte for byte");
     }
 
+    /** relay --tls-creds: the server to send, the client to receive; the return path passes through. */
+    @Test
+    void relayUsesTlsOnBothSides() throws IOException {
+        String tls = creds.toString();
+        try (CliProcess receiver = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-file", dstRam.toString(),
+                "--run-for", "0", "--tls-creds", tls);
+             CliProcess relay = CliProcess.start(dir, "relay", "tcp:127.0.0.1:0",
+                     "tcp:127.0.0.1:" + receiver.awaitStderr(TCP_PORT), "--tls-creds", tls)) {
+            CliProcess.Result sent = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + relay.awaitStderr(TCP_PORT),
+                    "--ram-file", srcRam.toString(), "--paused", "--max-bandwidth", "unlimited", "--tls-creds", tls);
+            assertEquals(0, sent.exitCode(), sent.describe());
+            assertTrue(!sent.stderr().contains("verdict is unknown"), sent.describe());
+            CliProcess.Result relayed = relay.await();
+            assertEquals(0, relayed.exitCode(), relayed.describe());
+            assertEquals(0, receiver.await().exitCode());
+        }
+        assertArrayEquals(Files.readAllBytes(srcRam), Files.readAllBytes(dstRam), "RAM byte for byte");
+    }
+
     @Test
     void plainClientToTlsReceiver() throws IOException {
         Ends ends = migrate(List.of("--tls-creds", creds.toString()), List.of());

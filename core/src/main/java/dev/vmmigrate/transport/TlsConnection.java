@@ -23,8 +23,11 @@ final class TlsConnection implements Connection {
     private static final int CHUNK = 256 * 1024;
     /** How long close() waits for the close_notify to go out before it just closes the socket. */
     private static final Duration CLOSE_NOTIFY_WAIT = Duration.ofSeconds(1);
+    /** How long close() waits for the peer to close its end (see {@link SocketDrain}). */
+    private static final Duration PEER_CLOSE_WAIT = Duration.ofSeconds(2);
 
     private final Connection plain;
+    private final java.nio.channels.SocketChannel socket;
     private final SSLSocket ssl;
     private final TlsCredentials creds;
     private final String peerName;
@@ -38,8 +41,10 @@ final class TlsConnection implements Connection {
     private volatile boolean heardFromPeer;
     private volatile boolean closed;
 
-    TlsConnection(Connection plain, SSLSocket ssl, TlsCredentials creds, String peerName) throws IOException {
+    TlsConnection(Connection plain, java.nio.channels.SocketChannel socket, SSLSocket ssl, TlsCredentials creds,
+                  String peerName) throws IOException {
         this.plain = plain;
+        this.socket = socket;
         this.ssl = ssl;
         this.creds = creds;
         this.peerName = peerName;
@@ -72,7 +77,8 @@ final class TlsConnection implements Connection {
     /**
      * Sends close_notify (so a gnutls peer sees a clean end, not a premature termination), but
      * waits for it at most {@link #CLOSE_NOTIFY_WAIT}: a peer that takes no more bytes must not
-     * hold the close. Then closes the socket underneath.
+     * hold the close. Then waits for the peer to close (at most {@link #PEER_CLOSE_WAIT}), so
+     * that closing sends no reset, and closes the socket underneath.
      */
     @Override
     public void close() throws IOException {
@@ -91,6 +97,7 @@ final class TlsConnection implements Connection {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            SocketDrain.untilPeerCloses(socket, PEER_CLOSE_WAIT);
         }
         plain.close();
     }

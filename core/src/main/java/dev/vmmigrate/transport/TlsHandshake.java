@@ -77,11 +77,11 @@ final class TlsHandshake {
             if (timedOut.get()) {
                 throw new java.net.SocketTimeoutException("timed out");
             }
-            return new TlsConnection(plain, ssl, creds, client ? peerName : peer);
+            return new TlsConnection(plain, socket, ssl, creds, client ? peerName : peer);
         } catch (IOException | RuntimeException e) {
             done.countDown();
             if (!timedOut.get()) {
-                letTheAlertArrive(socket);
+                SocketDrain.untilPeerCloses(socket, ALERT_WAIT); // our alert must not be overtaken by a reset
             }
             plain.close();
             String reason = timedOut.get()
@@ -90,34 +90,6 @@ final class TlsHandshake {
             throw new IOException("TLS handshake with " + peer + " failed: " + reason, e);
         } finally {
             deadline.interrupt();
-        }
-    }
-
-    /**
-     * Closing a socket with unread bytes in it sends a reset, which can overtake the alert that
-     * says why we refused the peer: send our end's FIN after the alert and read what the peer
-     * still sends until it closes too, for at most {@link #ALERT_WAIT}.
-     */
-    private static void letTheAlertArrive(SocketChannel socket) {
-        Thread limit = Thread.ofVirtual().name("tls-alert-wait").unstarted(() -> {
-            try {
-                Thread.sleep(ALERT_WAIT);
-                socket.shutdownInput();
-            } catch (InterruptedException | IOException ignored) {
-                // the peer closed first, or the socket is gone
-            }
-        });
-        try {
-            socket.shutdownOutput();
-            limit.start();
-            java.nio.ByteBuffer sink = java.nio.ByteBuffer.allocate(16 * 1024);
-            while (socket.read(sink.clear()) >= 0) {
-                // discard
-            }
-        } catch (IOException ignored) {
-            // the peer reset or the socket is gone: nothing more to wait for
-        } finally {
-            limit.interrupt();
         }
     }
 
