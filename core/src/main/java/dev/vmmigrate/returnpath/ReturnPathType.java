@@ -59,8 +59,8 @@ public enum ReturnPathType {
         }
         if (offset == 0 && (code == TLS_ALERT_RECORD || code == TLS_HANDSHAKE_RECORD)) {
             // A TLS record (content type 21 or 22, version 3.x) where the first message should be.
-            throw new StreamFormatException(String.format("unknown return path message 0x%04x: the destination "
-                    + "answered in TLS (QEMU's tls-creds), this end does not use it", code), offset);
+            throw new StreamFormatException(String.format("the destination uses TLS (QEMU's tls-creds) and this "
+                    + "end does not: a TLS record (0x%04x) instead of a return path message", code), offset);
         }
         throw new StreamFormatException(String.format("unknown return path message 0x%04x", code), offset);
     }

@@ -73,8 +73,8 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
                     + "not its main stream: QEMU's multifd capability is not supported yet", magic), at);
         }
         if ((magic & 0xffff0000) == TLS_HANDSHAKE_RECORD) {
-            throw new StreamFormatException(String.format("not a QEMU migration stream: magic 0x%08x is a TLS "
-                    + "handshake: the source uses TLS (QEMU's tls-creds), this end does not", magic), at);
+            throw new StreamFormatException(String.format("the source uses TLS (QEMU's tls-creds) and this end "
+                    + "does not: a TLS handshake (0x%08x) instead of QEMU's magic", magic), at);
         }
         if (magic != MAGIC) {
             throw new StreamFormatException(String.format(

@@ -30,7 +30,7 @@ import javax.net.ssl.TrustManagerFactory;
  */
 public final class TlsCredentials {
     /** TLS 1.3 first; 1.2 for peers without it (QEMU's gnutls priority "NORMAL" allows both). */
-    static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
+    static final List<String> PROTOCOLS = List.of("TLSv1.3", "TLSv1.2");
 
     private final Path dir;
     private final TlsRole role;

@@ -1,9 +1,11 @@
 package dev.vmmigrate.transport;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -18,6 +20,7 @@ import javax.net.ssl.SSLSocket;
 final class TlsHandshake {
     /** How long a refused peer is given to read our alert before the socket closes. */
     private static final Duration ALERT_WAIT = Duration.ofSeconds(1);
+
     private TlsHandshake() {
     }
 
@@ -49,29 +52,7 @@ final class TlsHandshake {
             }
         });
         try {
-            SSLSocket ssl;
-            String[] protocols = TlsCredentials.PROTOCOLS;
-            if (client) {
-                ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
-                        peerName, remote != null ? remote.getPort() : 0, true);
-            } else {
-                ClientHelloPeek hello = ClientHelloPeek.read(socket);
-                if (hello.handshake() && !hello.signatureAlgorithmsCert() && creds.caSignsWithRsa()) {
-                    protocols = new String[] {"TLSv1.2"}; // see ClientHelloPeek: gnutls 3.7 and RSA certificates
-                }
-                ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
-                        new java.io.ByteArrayInputStream(hello.consumed()), true);
-            }
-            SSLParameters parameters = ssl.getSSLParameters();
-            parameters.setProtocols(protocols);
-            ssl.setUseClientMode(client);
-            if (client) {
-                // The receiver's certificate must name the host we meant (IP addresses: an IP SAN).
-                parameters.setEndpointIdentificationAlgorithm("HTTPS");
-            } else {
-                parameters.setNeedClientAuth(true); // QEMU's verify-peer=on
-            }
-            ssl.setSSLParameters(parameters);
+            SSLSocket ssl = layer(creds, socket, client ? peerName : null, remote);
             ssl.startHandshake();
             done.countDown();
             if (timedOut.get()) {
@@ -91,6 +72,38 @@ final class TlsHandshake {
         } finally {
             deadline.interrupt();
         }
+    }
+
+    /**
+     * An SSLSocket over {@code socket}: a client that checks the receiver's name, or a server that
+     * requires a client certificate (QEMU's verify-peer=on).
+     */
+    private static SSLSocket layer(TlsCredentials creds, SocketChannel socket, String peerName,
+                                   InetSocketAddress remote) throws IOException {
+        SSLSocket ssl;
+        List<String> protocols = TlsCredentials.PROTOCOLS;
+        if (peerName != null) {
+            ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
+                    peerName, remote != null ? remote.getPort() : 0, true);
+        } else {
+            ClientHelloPeek hello = ClientHelloPeek.read(socket);
+            if (hello.handshake() && !hello.signatureAlgorithmsCert() && creds.caSignsWithRsa()) {
+                protocols = List.of("TLSv1.2"); // see ClientHelloPeek: gnutls 3.7 and RSA certificates
+            }
+            ssl = (SSLSocket) creds.context().getSocketFactory().createSocket(new ChannelSocket(socket),
+                    new ByteArrayInputStream(hello.consumed()), true);
+        }
+        SSLParameters parameters = ssl.getSSLParameters();
+        parameters.setProtocols(protocols.toArray(String[]::new));
+        ssl.setUseClientMode(peerName != null);
+        if (peerName != null) {
+            // The receiver's certificate must name the host we meant (IP addresses: an IP SAN).
+            parameters.setEndpointIdentificationAlgorithm("HTTPS");
+        } else {
+            parameters.setNeedClientAuth(true);
+        }
+        ssl.setSSLParameters(parameters);
+        return ssl;
     }
 
     /** "127.0.0.1:4444" for tcp (the peer's address), the connection's description otherwise. */

@@ -16,7 +16,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -61,7 +60,6 @@ public final class TestPki {
     private final String name;
     private final KeyPair keys;
     private final X509Certificate certificate;
-    private final AtomicLong serial = new AtomicLong(2);
 
     private TestPki(String name, KeyPair keys, X509Certificate certificate) {
         this.name = name;
@@ -152,7 +150,7 @@ public final class TestPki {
             Instant notBefore = expired ? now.minus(Duration.ofDays(2)) : now.minus(Duration.ofHours(1));
             Instant notAfter = expired ? now.minus(Duration.ofHours(1)) : now.plus(VALIDITY);
             JcaX509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate,
-                    BigInteger.valueOf(serial.getAndIncrement()), Date.from(notBefore), Date.from(notAfter),
+                    new BigInteger(64, new java.security.SecureRandom()).add(BigInteger.TWO), Date.from(notBefore), Date.from(notAfter),
                     new X500Name("CN=vm-migrate test " + role + ", O=" + name), leafKeys.getPublic());
             JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
             builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
