@@ -102,6 +102,7 @@ public final class TestPki {
         private List<String> serverNames = List.of("IP:127.0.0.1", "DNS:localhost");
         private boolean clientExpired;
         private boolean serverExpired;
+        private boolean clientRevoked;
 
         private Creds(Path dir) {
             this.dir = dir;
@@ -130,20 +131,29 @@ public final class TestPki {
             return this;
         }
 
+        /** A ca-crl.pem that revokes the client certificate. */
+        public Creds clientRevoked() {
+            this.clientRevoked = true;
+            return this;
+        }
+
         /** Writes ca-cert.pem and both ends' certificates and keys; returns the directory. */
         public Path write() {
             try {
                 Files.createDirectories(dir);
                 Files.writeString(dir.resolve("ca-cert.pem"), pem(certificate));
                 leaf("server", KeyPurposeId.id_kp_serverAuth, serverNames, serverExpired);
-                leaf("client", KeyPurposeId.id_kp_clientAuth, List.of(), clientExpired);
+                X509Certificate client = leaf("client", KeyPurposeId.id_kp_clientAuth, List.of(), clientExpired);
+                if (clientRevoked) {
+                    Files.writeString(dir.resolve("ca-crl.pem"), pem(crl(client)));
+                }
                 return dir;
             } catch (GeneralSecurityException | IOException | org.bouncycastle.operator.OperatorCreationException e) {
                 throw new IllegalStateException("cannot write test credentials to " + dir, e);
             }
         }
 
-        private void leaf(String role, KeyPurposeId purpose, List<String> names, boolean expired)
+        private X509Certificate leaf(String role, KeyPurposeId purpose, List<String> names, boolean expired)
                 throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
             KeyPair leafKeys = generate(format);
             Instant now = Instant.now();
@@ -169,8 +179,21 @@ public final class TestPki {
                 builder.addExtension(Extension.subjectAlternativeName, false,
                         new GeneralNames(altNames.toArray(GeneralName[]::new)));
             }
-            Files.writeString(dir.resolve(role + "-cert.pem"), pem(sign(builder, keys.getPrivate())));
+            X509Certificate leaf = sign(builder, keys.getPrivate());
+            Files.writeString(dir.resolve(role + "-cert.pem"), pem(leaf));
             Files.writeString(dir.resolve(role + "-key.pem"), keyPem(leafKeys.getPrivate(), format));
+            return leaf;
+        }
+
+        /** This CA's revocation list naming {@code revoked}. */
+        private java.security.cert.X509CRL crl(X509Certificate revoked)
+                throws GeneralSecurityException, org.bouncycastle.operator.OperatorCreationException {
+            Date now = new Date();
+            var builder = new org.bouncycastle.cert.jcajce.JcaX509v2CRLBuilder(certificate, now);
+            builder.setNextUpdate(Date.from(now.toInstant().plus(VALIDITY)));
+            builder.addCRLEntry(revoked.getSerialNumber(), now, org.bouncycastle.asn1.x509.CRLReason.keyCompromise);
+            return new org.bouncycastle.cert.jcajce.JcaX509CRLConverter().getCRL(
+                    builder.build(new JcaContentSignerBuilder("SHA256withRSA").build(keys.getPrivate())));
         }
     }
 

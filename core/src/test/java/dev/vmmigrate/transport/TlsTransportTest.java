@@ -139,6 +139,17 @@ class TlsTransportTest {
         assertTrue(clientMessage.contains("our certificate " + creds.resolve("client-cert.pem")), clientMessage);
     }
 
+    /** ca-crl.pem is read when it is there (QEMU's QCRYPTO_TLS_CREDS_X509_CA_CRL). */
+    @Test
+    void revokedClientCertificateIsRefused() throws Exception {
+        Path creds = CA.creds(dir.resolve("creds")).clientRevoked().write();
+        Outcome outcome = handshake(new TcpUri("127.0.0.1", 0), creds, creds, "127.0.0.1");
+        assertTrue(outcome.serverError().getMessage().endsWith("failed: the peer's certificate is revoked by "
+                + creds.resolve("ca-crl.pem")), outcome.serverError().getMessage());
+        String clientMessage = outcome.client() == null ? outcome.clientError().getMessage() : readFailure(outcome.client());
+        assertTrue(clientMessage.contains("our certificate " + creds.resolve("client-cert.pem")), clientMessage);
+    }
+
     @Test
     void serverCertificateForAnotherNameIsRefused() throws Exception {
         Path creds = CA.creds(dir.resolve("creds")).serverNames("DNS:elsewhere.test").write();
