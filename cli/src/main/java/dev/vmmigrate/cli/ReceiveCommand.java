@@ -83,7 +83,9 @@ final class ReceiveCommand implements Callable<Integer> {
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
             // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
-            try (IncomingEndpoint endpoint = source.listen(); JitWarmUp warmUp = JitWarmUp.start()) {
+            // With --tls-creds, a peer that does not complete the handshake in time is dropped.
+            try (IncomingEndpoint endpoint = TlsOptions.listen(source, tlsCredentials, stall.stallTimeout);
+                 JitWarmUp warmUp = JitWarmUp.start()) {
                 // Ctrl-C while waiting: stop listening and exit with the cancelled code.
                 Interrupts.onInterrupt(() -> {
                     interruptedWaiting.set(true);
@@ -96,8 +98,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 reporter.note("LISTENING", (source instanceof dev.vmmigrate.transport.TcpUri
                         || source instanceof dev.vmmigrate.transport.UnixUri ? "listening on " : "reading from ")
                         + endpoint.boundAddress());
-                // With --tls-creds, a peer that does not complete the handshake in time is dropped.
-                connection = TlsOptions.secure(endpoint.accept(), tlsCredentials, null, stall.stallTimeout);
+                connection = endpoint.accept();
             } catch (IOException e) {
                 if (interruptedWaiting.get()) {
                     throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");

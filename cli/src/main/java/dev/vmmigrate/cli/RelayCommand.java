@@ -92,7 +92,7 @@ final class RelayCommand implements Callable<Integer> {
     private Connection accept(MigrationUri source, dev.vmmigrate.transport.TlsCredentials credentials,
                               Reporter reporter) {
         AtomicBoolean interrupted = new AtomicBoolean();
-        try (IncomingEndpoint endpoint = source.listen()) {
+        try (IncomingEndpoint endpoint = TlsOptions.listen(source, credentials, stall.stallTimeout)) {
             Interrupts.onInterrupt(() -> {
                 interrupted.set(true);
                 try {
@@ -103,7 +103,7 @@ final class RelayCommand implements Callable<Integer> {
             });
             reporter.note("LISTENING", (source instanceof TcpUri || source instanceof UnixUri
                     ? "listening on " : "reading from ") + endpoint.boundAddress());
-            return TlsOptions.secure(endpoint.accept(), credentials, null, stall.stallTimeout);
+            return endpoint.accept();
         } catch (IOException e) {
             if (interrupted.get()) {
                 throw new CliFailure(ExitCode.CANCELLED, "interrupted while waiting for a migration");

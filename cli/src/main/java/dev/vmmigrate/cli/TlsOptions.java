@@ -1,6 +1,7 @@
 package dev.vmmigrate.cli;
 
 import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
 import dev.vmmigrate.transport.TcpUri;
 import dev.vmmigrate.transport.TlsCredentials;
@@ -42,6 +43,15 @@ final class TlsOptions {
         } catch (IOException e) {
             throw new CliFailure(ExitCode.USAGE, "--tls-creds: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Listens on {@code source}; with credentials, its connection comes after the TLS handshake,
+     * which must end within {@code timeout} (and ends at once when the endpoint is closed).
+     */
+    static IncomingEndpoint listen(MigrationUri source, TlsCredentials creds, Duration timeout) throws IOException {
+        IncomingEndpoint plain = source.listen();
+        return creds == null ? plain : creds.serve(plain, timeout);
     }
 
     /** {@code plain} itself without credentials, else the connection after the TLS handshake. */

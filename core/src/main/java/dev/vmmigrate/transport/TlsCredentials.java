@@ -163,4 +163,12 @@ public final class TlsCredentials {
     public Connection handshake(Connection plain, String peerName, Duration timeout) throws IOException {
         return TlsHandshake.run(this, plain, peerName, timeout);
     }
+
+    /**
+     * The receiving end: {@code plain}'s one connection after the server handshake (see
+     * {@link #handshake}); closing the endpoint also ends a handshake under way.
+     */
+    public IncomingEndpoint serve(IncomingEndpoint plain, Duration timeout) {
+        return new TlsEndpoint(plain, this, timeout);
+    }
 }

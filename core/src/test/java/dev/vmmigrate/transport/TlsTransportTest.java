@@ -194,6 +194,22 @@ class TlsTransportTest {
         }
     }
 
+    /** Ctrl-C while a client handshakes closes the endpoint: the handshake ends then, not at its timeout. */
+    @Test
+    void closingTheEndpointEndsAHandshakeUnderWay() throws Exception {
+        TlsCredentials server = TlsCredentials.load(CA.creds(dir.resolve("creds")).write(), TlsRole.SERVER);
+        try (IncomingEndpoint endpoint = server.serve(new TcpUri("127.0.0.1", 0).listen(), Duration.ofSeconds(30));
+             Connection silent = MigrationUri.parse(endpoint.boundAddress()).connect()) {
+            Future<Connection> accepting = Streams.async(endpoint::accept);
+            Thread.sleep(300); // the accept has most likely returned and the handshake waits
+            long start = System.nanoTime();
+            endpoint.close();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> accepting.get(10, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof IOException, e.toString());
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10), "ended by the close, not the timeout");
+        }
+    }
+
     @Test
     void credentialErrorsNameTheFile() throws Exception {
         Path creds = CA.creds(dir.resolve("creds")).write();
