@@ -46,6 +46,13 @@
 #       --compress (zstd, --compress-level 1); all at --max-bandwidth 128M/s, --warmup 1s,
 #       --timeout 60s. A run that does not converge within the timeout is reported as
 #       "did not converge" with the figures it had then (that is a result, not a failure).
+#   (e) TLS, when BENCH_TLS is not 0: the guest of (a) over tcp loopback three ways, interleaved
+#       BENCH_RUNS times - plain (as (a)); both ends with --tls-creds DIR (mutual TLS); and, when
+#       QEMU is there, QEMU -> QEMU as (c) with -object tls-creds-x509 on both ends (client, and
+#       server with verify-peer=on) and migrate-set-parameters tls-creds on both. DIR is made
+#       with openssl as the README's TLS recipe does (RSA 2048, PKCS#1 keys). The report gives
+#       the TLS runs' throughput as a share of the plain run's, and vm-migrate's TLS time against
+#       QEMU's.
 #
 # Figures come from the final {"return": query-migrate} line of `send --json` (vm-migrate) and
 # from QMP query-migrate on the source (QEMU); the receiver's peak RSS is GNU time's "Maximum
@@ -56,6 +63,7 @@
 # (a), (c) and (c'), default 3), BENCH_SETTLE (pause before a settled run, seconds, default 5;
 # 0: no settled runs), BENCH_BASE=0 skips (a) and (b), BENCH_QEMU=0 skips (c) and
 # (c'), BENCH_CAPS=0 skips (d), BENCH_CAP_RAM (guest size of (d), default 512M),
+# BENCH_TLS=0 skips (e),
 # BENCH_CAP_SWEEP (rate of (d)'s sweep workload, default 256M/s), BENCH_CAP_TIMEOUT (send
 # --timeout of (d), default 60s), BENCH_CAP_XBZRLE_CACHE (default the guest size),
 # VM_MIGRATE_JAR (use this jar instead of building cli/target/vm-migrate.jar).
@@ -71,6 +79,7 @@ runs="${BENCH_RUNS:-3}"
 settle_s="${BENCH_SETTLE:-5}"
 run_base="${BENCH_BASE:-1}"
 run_caps="${BENCH_CAPS:-1}"
+run_tls="${BENCH_TLS:-1}"
 cap_ram="${BENCH_CAP_RAM:-512M}"
 cap_sweep="${BENCH_CAP_SWEEP:-256M/s}"
 cap_timeout="${BENCH_CAP_TIMEOUT:-60s}"
@@ -150,13 +159,15 @@ PY
 # after a usage error, exit 2: send never connected) is killed.
 rc_send=0
 rc_recv=0
+recv_extra=()    # receiver options of the next vm_pair ((e): --tls-creds DIR)
 vm_pair() {
     local name="$1"; shift
     local recv_out="$work/$name.recv" send_out="$work/$name.send" timef="$work/$name.time"
     local wrap=() port="" rpid i
     rc_send=0; rc_recv=0
     [ "$have_time" = 1 ] && wrap=(/usr/bin/time -v -o "$timef")
-    "${wrap[@]}" "$vm" receive tcp:127.0.0.1:0 --run-for 0 --json --progress none 2>"$recv_out" &
+    "${wrap[@]}" "$vm" receive tcp:127.0.0.1:0 --run-for 0 --json --progress none ${recv_extra[@]+"${recv_extra[@]}"} \
+        2>"$recv_out" &
     rpid=$!; pids+=("$rpid")
     port=$(listening_port "$recv_out" "$rpid")
     if [ -z "$port" ]; then
@@ -274,8 +285,12 @@ def connect(path):
     return cmd
 
 src_sock, dst_sock, port, dump, mib = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+tls = sys.argv[6] if len(sys.argv) > 6 else ""  # (e): the id of both ends' tls-creds-x509 object
 dst = connect(dst_sock)
 src = connect(src_sock)
+if tls:                                          # before the source connects: QEMU looks at accept
+    dst("migrate-set-parameters", **{"tls-creds": tls})
+    src("migrate-set-parameters", **{"tls-creds": tls})
 src("migrate-set-parameters", **{"max-bandwidth": 100 << 30})   # 7.2's default is 128 MiB/s
 src("migrate", uri="tcp:127.0.0.1:" + port)
 while True:
@@ -298,12 +313,18 @@ dst("quit")
 PY
 )
 
-# qemu_run NAME ram|file - one QEMU -> QEMU migration of $src_ram into a destination with
+# qemu_run NAME ram|file [TLS-DIR] - one QEMU -> QEMU migration (over TLS with TLS-DIR) of $src_ram into a destination with
 # memory-backend-ram or memory-backend-file (share=on, $dst_ram); leaves NAME.send (the
 # source's query-migrate), NAME.time (the destination's GNU time report) and NAME.same (yes
 # when the destination's RAM equals the source's file, else NO).
 qemu_run() {
-    local name="$1" kind="$2" port backend dump="" check qwrap=() src_pid dst_pid same
+    local name="$1" kind="$2" tls_dir="${3:-}" port backend dump="" check qwrap=() src_pid dst_pid same
+    local dst_tls=() src_tls=() tls_id=""
+    if [ -n "$tls_dir" ]; then
+        tls_id=tls0
+        dst_tls=(-object "tls-creds-x509,id=tls0,dir=$tls_dir,endpoint=server,verify-peer=on")
+        src_tls=(-object "tls-creds-x509,id=tls0,dir=$tls_dir,endpoint=client")
+    fi
     port=$(free_port)
     [ "$have_time" = 1 ] && qwrap=(/usr/bin/time -v -o "$work/$name.time")
     # Every run starts from the same source: the zero pages holes (a read through QEMU's shared
@@ -319,14 +340,14 @@ qemu_run() {
         check="$dump"
     fi
     say "$name: QEMU -> QEMU, destination ${backend%%,*}: migrate tcp:127.0.0.1:$port"
-    "${qwrap[@]}" "$qemu" "${qemu_common[@]}" -object "$backend" \
+    "${qwrap[@]}" "$qemu" "${qemu_common[@]}" -object "$backend" ${dst_tls[@]+"${dst_tls[@]}"} \
         -incoming "tcp:127.0.0.1:$port" -qmp "unix:$work/$name.dst.sock,server=on,wait=off" 2>"$work/$name.dst.err" &
     dst_pid=$!; pids+=("$dst_pid")
-    "$qemu" "${qemu_common[@]}" -S \
+    "$qemu" "${qemu_common[@]}" -S ${src_tls[@]+"${src_tls[@]}"} \
         -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
         -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
     src_pid=$!; pids+=("$src_pid")
-    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$dump" "$ram_mib" >"$work/$name.send" \
+    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$dump" "$ram_mib" "$tls_id" >"$work/$name.send" \
         || { cat "$work/$name.src.err" "$work/$name.dst.err" >&2; die "$name: QEMU migration failed"; }
     wait "$src_pid" || true; forget "$src_pid"
     wait "$dst_pid" || true; forget "$dst_pid"
@@ -344,8 +365,37 @@ settle() {
     sleep "$settle_s"
 }
 
+# make_tls_creds DIR - a QEMU tls-creds-x509 directory for (e), made as the README's recipe does.
+make_tls_creds() {
+    local dir="$1" end ext
+    command -v openssl >/dev/null 2>&1 || die "e: openssl not installed (apt-get install openssl), or BENCH_TLS=0"
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca-cert.pem -days 2 -subj "/CN=bench CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        for end in server client; do
+            openssl genrsa -traditional -out "$end-key.pem" 2048 2>/dev/null
+            ext="extendedKeyUsage=clientAuth"
+            [ "$end" = server ] && ext=$'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1'
+            openssl req -new -key "$end-key.pem" -subj "/CN=bench $end" \
+                | openssl x509 -req -CA ca-cert.pem -CAkey ca-key.pem -days 2 -out "$end-cert.pem" \
+                    -extfile <(printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n%s\n' "$ext") 2>/dev/null
+        done
+    ) || die "e: openssl could not make the TLS credentials in $dir"
+}
+
+tls_dir="$work/pki"
+[ "$run_tls" != 0 ] && make_tls_creds "$tls_dir"
 [ "$qemu_on" = 1 ] && qemu_source_ram
 for ((i = 1; i <= runs; i++)); do
+    if [ "$run_tls" != 0 ]; then
+        vm_run "tp.$i" "${guest[@]}" --paused --max-bandwidth unlimited
+        recv_extra=(--tls-creds "$tls_dir")
+        vm_run "tt.$i" "${guest[@]}" --paused --max-bandwidth unlimited --tls-creds "$tls_dir"
+        recv_extra=()
+        [ "$qemu_on" = 1 ] && qemu_run "qt.$i" ram "$tls_dir"
+    fi
     if [ "$run_base" != 0 ]; then
         vm_run "a.$i" "${guest[@]}" --paused --max-bandwidth unlimited
     fi
@@ -549,6 +599,29 @@ if [ "$run_base" != 0 ] || [ "$qemu_on" = 1 ]; then
     else
         echo "  (a), (b) not run (BENCH_BASE=0)"
     fi
+fi
+
+if [ "$run_tls" != 0 ]; then
+    read -ra tp_runs <<<"$(names tp)"
+    read -ra tt_runs <<<"$(names tt)"
+    read -ra qt_runs <<<"$(names qt)"
+    echo
+    echo "(e) TLS: guest $ram, paused, unlimited, tcp loopback; medians of $runs run(s), interleaved:"
+    table_row "run" "total ms" "total min-max" "down ms" "Mbit/s" "bytes sent" "syncs" "peak RSS MiB"
+    row "(e) vm-migrate, plain" "${tp_runs[@]}"
+    row "(e) vm-migrate, --tls-creds" "${tt_runs[@]}"
+    [ "$qemu_on" = 1 ] && row "(e) QEMU -> QEMU, tls-creds" "${qt_runs[@]}"
+    tp_mbps=$(median ram.mbps "${tp_runs[@]}"); tt_mbps=$(median ram.mbps "${tt_runs[@]}")
+    echo "  vm-migrate TLS throughput / plain:        $(ratio "$tt_mbps" "$tp_mbps")  ($(fmt '%.0f' "$tt_mbps") / $(fmt '%.0f' "$tp_mbps") Mbit/s)"
+    if [ "$qemu_on" = 1 ]; then
+        tt_total=$(median total-time "${tt_runs[@]}"); qt_total=$(median total-time "${qt_runs[@]}")
+        echo "  vm-migrate TLS total time / QEMU TLS:     $(ratio "$tt_total" "$qt_total")  ($(fmt '%.0f' "$tt_total") / $(fmt '%.0f' "$qt_total") ms)"
+        same=yes
+        for n in "${qt_runs[@]}"; do [ "$(cat "$work/$n.same")" = yes ] || same=NO; done
+        echo "  (QEMU's destination RAM equal to the source's in every TLS run: $same)"
+    fi
+    echo "  (openssl-made RSA 2048 credentials, mutual authentication; vm-migrate to vm-migrate negotiates"
+    echo "   TLS 1.3, QEMU to QEMU what gnutls chooses.)"
 fi
 
 if [ "${#cap_names[@]}" -gt 0 ]; then

@@ -88,6 +88,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     + "anything is allocated. Default: this host's physical memory.")
     Long maxRam;
 
+    @Mixin
+    TlsOptions tls;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -101,8 +104,13 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
                     + " cannot be connected to again)");
         }
+        dev.vmmigrate.transport.TlsCredentials tlsCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
+        if (reconnect != null && tlsCredentials != null) {
+            throw new CliFailure(ExitCode.USAGE, "--reconnect does not work with --tls-creds yet (a resumed "
+                    + "source's connection would have to pass the TLS handshake first)");
+        }
         try (Monitor opened = controlOptions.openMonitor(); Reporter reporter = Reporter.create(outputOptions, opened);
-             IncomingEndpoint listening = listen(source)) {
+             IncomingEndpoint listening = listen(source, tlsCredentials)) {
             endpoint = listening;
             monitor = opened;
             Connection connection;
@@ -138,9 +146,10 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
-    private static IncomingEndpoint listen(MigrationUri source) {
+    /** With --tls-creds, a peer that does not complete the handshake in time is dropped. */
+    private IncomingEndpoint listen(MigrationUri source, dev.vmmigrate.transport.TlsCredentials tlsCredentials) {
         try {
-            return source.listen();
+            return TlsOptions.listen(source, tlsCredentials, stall.stallTimeout);
         } catch (IOException e) {
             throw new CliFailure(ExitCode.FAILED, e.getMessage(), e);
         }
@@ -175,14 +184,17 @@ final class ReceiveCommand implements Callable<Integer> {
      */
     private byte[] peekHead(MigrationInput in, Connection connection) throws IOException {
         try (StallWatchdog guard = new StallWatchdog(stall.stallTimeout, () -> 0L, connection::shutdown)) {
-            int want = 256;
+            // The header first: a TLS ClientHello (a source with --tls-creds) is shorter than 256
+            // bytes and waits for an answer, so a larger first peek would hold it until the stall.
+            int want = 8;
             while (true) {
                 byte[] head = in.peekBytes(want);
                 if (guard.stalled()) {
                     throw new CliFailure(ExitCode.FAILED, "load of migration failed: "
                             + guard.describe("no bytes from the source"));
                 }
-                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)) {
+                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)
+                        || !startsAsAStream(head)) {
                     return head;
                 }
                 want = Math.min(RamLayoutProbe.PEEK_BYTES, want * 4);
@@ -192,6 +204,11 @@ final class ReceiveCommand implements Callable<Integer> {
 
     private long maxRamBytes() {
         return maxRam != null ? maxRam : dev.vmmigrate.ram.RamLimit.hostMemory();
+    }
+
+    /** Whether {@code head} begins with QEMU's magic: anything else is refused by the load, without waiting for more. */
+    private static boolean startsAsAStream(byte[] head) {
+        return head.length < 4 || java.nio.ByteBuffer.wrap(head).getInt() == StreamPreamble.MAGIC;
     }
 
     private Guest buildGuest(byte[] head) throws IOException {

@@ -52,18 +52,28 @@ final class RelayCommand implements Callable<Integer> {
     StallOptions stall;
 
     @Mixin
+    TlsOptions tls;
+
+    @Mixin
+    TlsHostnameOptions tlsHostname;
+
+    @Mixin
     OutputOptions outputOptions;
 
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(in);
         MigrationUri target = MigrationUri.parse(out);
+        // --tls-creds covers both sides: the relay is the server to IN and the client to OUT.
+        dev.vmmigrate.transport.TlsCredentials inCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
+        dev.vmmigrate.transport.TlsCredentials outCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
+        String outPeerName = tlsHostname.peerName(target, outCredentials);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             try {
-                Connection incoming = accept(source, reporter);
+                Connection incoming = accept(source, inCredentials, reporter);
                 Connection outgoing;
                 try {
-                    outgoing = target.connect();
+                    outgoing = TlsOptions.secure(target.connect(), outCredentials, outPeerName, stall.stallTimeout);
                 } catch (IOException e) {
                     incoming.close(); // the source sees the connection drop and keeps its VM running
                     throw new CliFailure(ExitCode.FAILED, "cannot pass the VM on: " + e.getMessage(), e);
@@ -77,9 +87,10 @@ final class RelayCommand implements Callable<Integer> {
         }
     }
 
-    private Connection accept(MigrationUri source, Reporter reporter) {
+    private Connection accept(MigrationUri source, dev.vmmigrate.transport.TlsCredentials credentials,
+                              Reporter reporter) {
         AtomicBoolean interrupted = new AtomicBoolean();
-        try (IncomingEndpoint endpoint = source.listen()) {
+        try (IncomingEndpoint endpoint = TlsOptions.listen(source, credentials, stall.stallTimeout)) {
             Interrupts.onInterrupt(() -> {
                 interrupted.set(true);
                 try {

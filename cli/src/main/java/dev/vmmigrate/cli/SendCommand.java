@@ -100,6 +100,16 @@ final class SendCommand implements Callable<Integer> {
                     + "--copy-storage. A break during the switchover still fails the migration.")
     Duration reconnect;
 
+    @Mixin
+    TlsOptions tls;
+
+    @Mixin
+    TlsHostnameOptions tlsHostname;
+
+    /** Set by send() before anything connects: --tls-creds loaded, and the name the receiver must carry. */
+    private dev.vmmigrate.transport.TlsCredentials tlsCredentials;
+    private String tlsPeerName;
+
     @Option(names = "--capability", paramLabel = "NAME=on|off",
             description = "Switch a capability (a bare NAME means on; the last setting wins): return-path (the "
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
@@ -211,6 +221,8 @@ final class SendCommand implements Callable<Integer> {
     private int send(Reporter reporter) throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
+        tlsCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
+        tlsPeerName = tlsHostname.peerName(target, tlsCredentials);
         SavedVm saved = null;
         if (load != null) {
             saved = SavedVm.open(load);
@@ -239,7 +251,7 @@ final class SendCommand implements Callable<Integer> {
                         throw new MigrationException("--reconnect needs a tcp: or unix: URI (" + target
                                 + " cannot be connected to again)");
                     }
-                    migration.setReconnect(reconnect, target);
+                    migration.setReconnect(reconnect, target, this::connect);
                 }
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
@@ -260,6 +272,7 @@ final class SendCommand implements Callable<Integer> {
             }
             jitWarmUp.await(JIT_WARM_UP_WAIT);
             vm.addListener(reporter);
+            vm.connector(this::connect);
             try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, migration::cancel, reporter)) {
                 Interrupts.onInterrupt(migration::cancel);
                 try {
@@ -284,6 +297,11 @@ final class SendCommand implements Callable<Integer> {
                 };
             }
         }
+    }
+
+    /** Connects, then the TLS handshake with --tls-creds (bounded by the stall timeout). */
+    private Connection connect(MigrationUri target) throws IOException {
+        return TlsOptions.secure(target.connect(), tlsCredentials, tlsPeerName, stall.stallTimeout);
     }
 
     private static String describe(IOException e) {
@@ -314,7 +332,7 @@ final class SendCommand implements Callable<Integer> {
         try (HeldVm vm = saved.loadHeld()) {
             Connection connection;
             try {
-                connection = target.connect();
+                connection = connect(target);
             } catch (IOException e) {
                 MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, describe(e));
                 reporter.statusChanged(MigrationStatus.FAILED, failed); // as the live path: see call()

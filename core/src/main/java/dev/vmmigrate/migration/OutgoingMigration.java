@@ -54,6 +54,7 @@ public final class OutgoingMigration {
     /** send --reconnect: how long to try to resume a broken link, and where; null window: never. */
     private volatile java.time.Duration reconnectWindow;
     private volatile MigrationUri reconnectTarget;
+    private volatile Connector reconnectConnector;
     private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong resentBytes = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong linkDownNanos = new java.util.concurrent.atomic.AtomicLong();
@@ -113,7 +114,7 @@ public final class OutgoingMigration {
      * the return-path capability and vm-migrate's own sections, not block migration. Null
      * {@code window}: a broken link fails the migration (the default).
      */
-    public void setReconnect(java.time.Duration window, MigrationUri target) {
+    public void setReconnect(java.time.Duration window, MigrationUri target, Connector connector) {
         if (status.get().isActive()) {
             throw new MigrationException("reconnect cannot be changed while a migration is active");
         }
@@ -122,6 +123,7 @@ public final class OutgoingMigration {
         }
         reconnectWindow = window;
         reconnectTarget = window == null ? null : Objects.requireNonNull(target, "target");
+        reconnectConnector = window == null ? null : Objects.requireNonNull(connector, "connector");
     }
 
     java.time.Duration reconnectWindow() {
@@ -130,6 +132,10 @@ public final class OutgoingMigration {
 
     MigrationUri reconnectTarget() {
         return reconnectTarget;
+    }
+
+    Connector reconnectConnector() {
+        return reconnectConnector;
     }
 
     /** The loop goes on over a new link: it gets this migration's rate limit, and the counters count it. */

@@ -63,7 +63,7 @@ final class PrecopyLoop {
         this.switchoverCostMillis = useReturnPath && migration.carriesOwnSections() ? 2 * digest : digest;
         this.stallTimeout = migration.stallTimeout();
         this.resume = migration.reconnectWindow() == null ? null : new SourceResume(migration.reconnectTarget(),
-                migration.reconnectWindow(), stallTimeout, () -> migration.status() == MigrationStatus.ACTIVE);
+                migration.reconnectConnector(), migration.reconnectWindow(), stallTimeout, () -> migration.status() == MigrationStatus.ACTIVE);
     }
 
     /**

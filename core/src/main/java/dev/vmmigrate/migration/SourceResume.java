@@ -30,6 +30,7 @@ final class SourceResume {
     }
 
     private final MigrationUri target;
+    private final Connector connector;
     private final Duration window;
     private final Duration answerTimeout;
     private final BooleanSupplier active;
@@ -38,8 +39,10 @@ final class SourceResume {
      * @param answerTimeout how long a connected destination may take to answer (the stall timeout)
      * @param active false once the migration is cancelled: the attempts stop
      */
-    SourceResume(MigrationUri target, Duration window, Duration answerTimeout, BooleanSupplier active) {
+    SourceResume(MigrationUri target, Connector connector, Duration window, Duration answerTimeout,
+                 BooleanSupplier active) {
         this.target = target;
+        this.connector = connector;
         this.window = window;
         this.answerTimeout = answerTimeout;
         this.active = active;
@@ -78,7 +81,7 @@ final class SourceResume {
         CompletableFuture<Connection> attempt = new CompletableFuture<>();
         Thread.ofVirtual().name("reconnect").start(() -> {
             try {
-                Connection connection = target.connect();
+                Connection connection = connector.connect(target);
                 if (!attempt.complete(connection)) {
                     connection.shutdown(); // given up on meanwhile
                     connection.close();

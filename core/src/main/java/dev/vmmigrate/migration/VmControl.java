@@ -22,6 +22,7 @@ public final class VmControl {
     private final OutgoingMigration outgoing;
     private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
     private volatile IncomingMigration incoming;
+    private volatile Connector connector = MigrationUri::connect;
     /** QEMU's "events" capability: MIGRATION and MIGRATION_PASS events on QMP. */
     private volatile boolean events;
 
@@ -120,7 +121,7 @@ public final class VmControl {
         }
         Connection connection;
         try {
-            connection = target.connect();
+            connection = connector.connect(target);
         } catch (IOException e) {
             outgoing.failBeforeStart(e.getMessage() != null ? e.getMessage() : e.toString());
             return false;
@@ -145,6 +146,11 @@ public final class VmControl {
 
     public void events(boolean on) {
         events = on;
+    }
+
+    /** How {@link #migrate} connects (send --tls-creds wraps the connection); the URI's own by default. */
+    public void connector(Connector next) {
+        connector = Objects.requireNonNull(next, "connector");
     }
 
     /** QMP's migrate_cancel: the migration out of this guest is cancelled; the guest runs again if it ran. */

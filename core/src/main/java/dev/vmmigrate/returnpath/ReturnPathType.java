@@ -58,12 +58,20 @@ public enum ReturnPathType {
         return length;
     }
 
+    private static final int TLS_ALERT_RECORD = 0x1503;
+    private static final int TLS_HANDSHAKE_RECORD = 0x1603;
+
     /** @param offset where the code was read on the return path, for the error */
     public static ReturnPathType fromCode(int code, long offset) throws StreamFormatException {
         for (ReturnPathType type : values()) {
             if (type.code == code) {
                 return type;
             }
+        }
+        if (offset == 0 && (code == TLS_ALERT_RECORD || code == TLS_HANDSHAKE_RECORD)) {
+            // A TLS record (content type 21 or 22, version 3.x) where the first message should be.
+            throw new StreamFormatException(String.format("the destination uses TLS (QEMU's tls-creds) and this "
+                    + "end does not: a TLS record (0x%04x) instead of a return path message", code), offset);
         }
         throw new StreamFormatException(String.format("unknown return path message 0x%04x", code), offset);
     }

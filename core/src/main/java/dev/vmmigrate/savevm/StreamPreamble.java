@@ -21,6 +21,9 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
     public static final int VERSION = 3;
     /** What a multifd channel starts with instead (MULTIFD_MAGIC in QEMU's multifd.c). */
     public static final int MULTIFD_MAGIC = 0x11223344;
+
+    /** What a TLS client's first record starts with: content type 22 (handshake), version 3.x. */
+    private static final int TLS_HANDSHAKE_RECORD = 0x16030000;
     /** Where the machine type name starts: after magic, version, the 0x07 byte and its length. */
     public static final long MACHINE_NAME_OFFSET = 13;
     /** Bounds a configuration's machine name: QEMU's are short, so a huge value means corruption. */
@@ -69,6 +72,10 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
         if (magic == MULTIFD_MAGIC) {
             throw new StreamFormatException(String.format("this is one of QEMU's multifd channels (magic 0x%08x), "
                     + "not its main stream: QEMU's multifd capability is not supported yet", magic), at);
+        }
+        if ((magic & 0xffff0000) == TLS_HANDSHAKE_RECORD) {
+            throw new StreamFormatException(String.format("the source uses TLS (QEMU's tls-creds) and this end "
+                    + "does not: a TLS handshake (0x%08x) instead of QEMU's magic", magic), at);
         }
         if (magic != MAGIC) {
             throw new StreamFormatException(String.format(

@@ -26,6 +26,7 @@ final class ChannelConnection implements Connection {
     private final boolean writable;
     private final Unblocker unblocker;
     private final boolean backChannel;
+    private final SocketChannel socket;
 
     ChannelConnection(String description, ByteChannel channel, boolean readable, boolean writable,
                       Unblocker unblocker) {
@@ -40,6 +41,7 @@ final class ChannelConnection implements Connection {
         this.writable = writable;
         this.unblocker = Objects.requireNonNull(unblocker);
         this.backChannel = backChannel;
+        this.socket = channel instanceof SocketChannel s ? s : null;
     }
 
     /**
@@ -54,6 +56,11 @@ final class ChannelConnection implements Connection {
                 socket.shutdownOutput();
             }
         }, true);
+    }
+
+    /** The socket of a tcp: or unix: connection, for TLS to be layered over it; null otherwise. */
+    SocketChannel socket() {
+        return socket;
     }
 
     @Override

@@ -88,4 +88,16 @@ class ReturnPathMessageTest {
     void truncatedMessagesFailCleanly() {
         Truncation.assertFailsCleanlyWhenCut(Hex.bytes("0001 0004 00000000"), ReturnPathMessage::read);
     }
+
+    /** A TLS alert where the destination's first message should be: the destination uses TLS. */
+    @org.junit.jupiter.api.Test
+    void aTlsRecordOnTheReturnPathIsNamed() {
+        StreamFormatException e = assertThrows(StreamFormatException.class, () -> ReturnPathType.fromCode(0x1503, 0));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().startsWith("the destination uses TLS (QEMU's tls-creds) and "
+                + "this end does not: a TLS record (0x1503) instead of a return path message at offset 0"), e.getMessage());
+        StreamFormatException later = assertThrows(StreamFormatException.class,
+                () -> ReturnPathType.fromCode(0x1503, 12));
+        org.junit.jupiter.api.Assertions.assertTrue(later.getMessage().startsWith("unknown return path message 0x1503 "),
+                later.getMessage());
+    }
 }

@@ -27,6 +27,15 @@ class StreamPreambleTest {
         return sink.toByteArray();
     }
 
+    /** A TLS client's ClientHello where QEMU's magic should be: the receiver says the source uses TLS. */
+    @Test
+    void aTlsHandshakeIsNamed() {
+        StreamFormatException e = assertThrows(StreamFormatException.class,
+                () -> StreamPreamble.read(MigrationInput.of(Hex.bytes("16030301 02000100"))));
+        assertTrue(e.getMessage().startsWith("the source uses TLS (QEMU's tls-creds) and this end does not: a TLS "
+                + "handshake (0x16030301) instead of QEMU's magic at offset 0"), e.getMessage());
+    }
+
     @Test
     void goldenBytes() throws IOException {
         assertArrayEquals(NONE, write(new StreamPreamble("none")));
