@@ -58,6 +58,7 @@ final class RelayCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(in);
         MigrationUri target = MigrationUri.parse(out);
+        TerminalGuard.refuseTerminal(target);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             try {
                 Connection incoming = accept(source, reporter);
