@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 + "tcp:127.0.0.1:<free port>, a sender whose guest dirties memory, progress and a summary.",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Migrated and the destination's RAM equals the source's.", "1:Failed.",
-            "2:Bad usage.", "3:Cancelled (Ctrl-C).", "4:The destination's RAM differs."})
+            "2:Bad usage.", "3:Cancelled (Ctrl-C, SIGTERM or SIGHUP).", "4:The destination's RAM differs."})
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--ram", paramLabel = "SIZE", converter = UnitConverters.Size.class, defaultValue = "512M",
             description = "Guest RAM. Default: ${DEFAULT-VALUE}.")

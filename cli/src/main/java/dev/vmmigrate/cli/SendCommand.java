@@ -37,7 +37,7 @@ import picocli.CommandLine.Parameters;
             "URI: tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:N, file:PATH."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Completed.", "1:Failed (the guest runs on here).", "2:Bad usage or input.",
-            "3:Cancelled (the guest runs on here)."})
+            "3:Cancelled by Ctrl-C, SIGTERM or SIGHUP (the guest runs on here)."})
 final class SendCommand implements Callable<Integer> {
     /** The migration waits this long at most for the JIT warm-up still running when the guest is ready. */
     private static final Duration JIT_WARM_UP_WAIT = Duration.ofSeconds(1);
