@@ -27,7 +27,13 @@ final class ControlChannels implements AutoCloseable {
         if (options.qmp == null && monitor == null) {
             return new ControlChannels(null);
         }
-        Qmp qmp = new Qmp(vm, new VersionProvider().getVersion()[0], onQuit);
+        String version;
+        try {
+            version = "vm-migrate " + VersionProvider.buildVersion();
+        } catch (IOException e) {
+            version = "vm-migrate"; // the greeting's package is information only
+        }
+        Qmp qmp = new Qmp(vm, version, onQuit);
         QmpServer server = null;
         if (options.qmp != null) {
             MigrationUri where;

@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 + "tcp:127.0.0.1:<free port>, a sender whose guest dirties memory, progress and a summary.",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Migrated and the destination's RAM equals the source's.", "1:Failed.",
-            "2:Bad usage.", "3:Cancelled (Ctrl-C).", "4:The destination's RAM differs."})
+            "2:Bad usage.", "3:Cancelled (Ctrl-C, SIGTERM or SIGHUP).", "4:The destination's RAM differs."})
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--ram", paramLabel = "SIZE", converter = UnitConverters.Size.class, defaultValue = "512M",
             description = "Guest RAM. Default: ${DEFAULT-VALUE}.")
@@ -49,8 +49,22 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (Reporter reporter = Reporter.create(outputOptions, System.err);
-             Guest source = Guest.builder().ramSize(ram).workload(workload).seed(42).build();
+        try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
+            // A signal cancels from the start, also while the guests are built and filled.
+            Interrupts.Cancellation cancellation = Interrupts.cancellation();
+            try {
+                return demo(reporter, cancellation);
+            } catch (InterruptedException e) {
+                if (!cancellation.beforeHandOver()) {
+                    throw e;
+                }
+                return Interrupts.cancelledBeforeStart(reporter);
+            }
+        }
+    }
+
+    private int demo(Reporter reporter, Interrupts.Cancellation cancellation) throws Exception {
+        try (Guest source = Guest.builder().ramSize(ram).workload(workload).seed(42).build();
              Guest destination = Guest.builder().ramSize(ram).incoming(true).build();
              IncomingEndpoint endpoint = MigrationUri.parse("tcp:127.0.0.1:0").listen()) {
             reporter.note("DEMO", String.format("guest of %s (half random pages), workload %s; receiver on %s",
@@ -58,6 +72,7 @@ final class DemoCommand implements Callable<Integer> {
             for (RamBlock block : source.ramBlocks()) {
                 Workload.fillHalfRandom(block, 42);
             }
+            cancellation.check();
             MachineStreams destinationStreams = MachineStreams.of(destination, false);
             IncomingMigration incoming = destinationStreams.incoming(destination, true);
             CompletableFuture<MigrationStatus> received = CompletableFuture.supplyAsync(() -> {
@@ -75,8 +90,8 @@ final class DemoCommand implements Callable<Integer> {
             migration.setParameters(new MigrationParameters(maxBandwidth,
                     MigrationParameters.DEFAULT_DOWNTIME_LIMIT, Duration.ofMinutes(2)));
             migration.addListener(reporter);
-            Interrupts.onInterrupt(migration::cancel);
             migration.start(MigrationUri.parse(endpoint.boundAddress()).connect());
+            cancellation.handOver(migration::cancel);
             reporter.track(migration::info);
             MigrationStatus sent = migration.awaitFinished();
             reporter.summary(migration.info());

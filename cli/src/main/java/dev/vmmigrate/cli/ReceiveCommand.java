@@ -40,7 +40,7 @@ import picocli.CommandLine.Parameters;
             "URI: tcp:HOST:PORT (port 0 picks a free port and prints it), unix:PATH, exec:COMMAND, fd:N, file:PATH."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Loaded (and run for --run-for).", "1:The load failed; the guest was not resumed.",
-            "2:Bad usage.", "3:Interrupted (Ctrl-C) while waiting for the stream or loading it.",
+            "2:Bad usage.", "3:Interrupted (Ctrl-C, SIGTERM or SIGHUP) while waiting for the stream or loading it.",
             "4:Verification mismatch; the guest was not resumed.",
             "5:Loaded and verified, but the source's commit never arrived: the guest is held paused here "
                 + "(the source may still run its copy)."})

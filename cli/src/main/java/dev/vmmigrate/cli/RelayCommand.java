@@ -35,7 +35,7 @@ import picocli.CommandLine.Parameters;
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:The whole stream was passed on and read to its end.",
             "1:Failed: IN or OUT broke, or the stream was malformed (OUT got it only up to there).",
-            "2:Bad usage.", "3:Interrupted (Ctrl-C)."})
+            "2:Bad usage.", "3:Interrupted (Ctrl-C, SIGTERM or SIGHUP)."})
 final class RelayCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN", description = "Where to accept the migration.")
     String in;
@@ -68,6 +68,7 @@ final class RelayCommand implements Callable<Integer> {
         dev.vmmigrate.transport.TlsCredentials inCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
         dev.vmmigrate.transport.TlsCredentials outCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
         String outPeerName = tlsHostname.peerName(target, outCredentials);
+        TerminalGuard.refuseTerminal(target);
         try (Reporter reporter = Reporter.create(outputOptions, System.err)) {
             try {
                 Connection incoming = accept(source, inCredentials, reporter);

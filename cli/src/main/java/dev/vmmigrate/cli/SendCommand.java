@@ -38,7 +38,7 @@ import picocli.CommandLine.Parameters;
             "URI: tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:N, file:PATH."},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:Completed.", "1:Failed (the guest runs on here).", "2:Bad usage or input.",
-            "3:Cancelled (the guest runs on here)."})
+            "3:Cancelled by Ctrl-C, SIGTERM or SIGHUP (the guest runs on here)."})
 final class SendCommand implements Callable<Integer> {
     /** The migration waits this long at most for the JIT warm-up still running when the guest is ready. */
     private static final Duration JIT_WARM_UP_WAIT = Duration.ofSeconds(1);
@@ -209,25 +209,33 @@ final class SendCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         try (Monitor opened = controlOptions.openMonitor(); Reporter reporter = Reporter.create(outputOptions, opened)) {
             monitor = opened;
+            // From here on a signal cancels, also while the guest is built, filled and warmed up.
+            Interrupts.Cancellation cancellation = Interrupts.cancellation();
             try {
-                return send(reporter);
+                return send(reporter, cancellation);
             } catch (CliFailure e) {
                 reporter.failed(e.getMessage()); // --json still ends with the final record
                 throw e;
+            } catch (InterruptedException | java.nio.channels.ClosedByInterruptException e) {
+                if (!cancellation.beforeHandOver()) {
+                    throw e;
+                }
+                return Interrupts.cancelledBeforeStart(reporter);
             }
         }
     }
 
-    private int send(Reporter reporter) throws Exception {
+    private int send(Reporter reporter, Interrupts.Cancellation cancellation) throws Exception {
         MigrationParameters parameters = new MigrationParameters(maxBandwidth, downtimeLimit, timeout);
         MigrationUri target = MigrationUri.parse(uri);
         tlsCredentials = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
         tlsPeerName = tlsHostname.peerName(target, tlsCredentials);
+        TerminalGuard.refuseTerminal(target);
         SavedVm saved = null;
         if (load != null) {
             saved = SavedVm.open(load);
             if (!saved.machineType().equals(Guest.DEFAULT_MACHINE)) {
-                return sendHeld(target, saved, reporter);
+                return sendHeld(target, saved, reporter, cancellation);
             }
         } else if (guestOptions.machine != null && !guestOptions.machine.equals(Guest.DEFAULT_MACHINE)) {
             throw new CliFailure(ExitCode.USAGE, "--machine " + guestOptions.machine + ": the built-in guest is "
@@ -258,9 +266,11 @@ final class SendCommand implements Callable<Integer> {
             }
             if (fill == Fill.HALF_RANDOM && saved == null) {
                 for (RamBlock block : guest.ramBlocks()) {
+                    cancellation.check();
                     Workload.fillHalfRandom(block, guestOptions.seed);
                 }
             }
+            cancellation.check();
             boolean runs = saved != null ? saved.ranAtSource() && !paused : !paused;
             if (runs) {
                 guest.start();
@@ -271,20 +281,24 @@ final class SendCommand implements Callable<Integer> {
                 Thread.sleep(warmup.toMillis());
             }
             jitWarmUp.await(JIT_WARM_UP_WAIT);
+            cancellation.check();
             vm.addListener(reporter);
             vm.connector(this::connect);
             try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, migration::cancel, reporter)) {
-                Interrupts.onInterrupt(migration::cancel);
+                boolean started;
                 try {
-                    if (!vm.migrate(target)) {
-                        // The seeds' migrate_fd_error: the migration failed, with its MIGRATION event
-                        // and final record in --json, and one line for people.
-                        reporter.summary(migration.info());
-                        return ExitCode.FAILED;
-                    }
+                    started = vm.migrate(target);
                 } catch (MigrationException e) {
                     throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
                 }
+                if (!started) {
+                    cancellation.check(); // interrupted while connecting: cancelled, not failed
+                    // The seeds' migrate_fd_error: the migration failed, with its MIGRATION event
+                    // and final record in --json, and one line for people.
+                    reporter.summary(migration.info());
+                    return ExitCode.FAILED;
+                }
+                cancellation.handOver(migration::cancel); // a signal from here on cancels it as QEMU's migrate_cancel
                 reporter.track(migration::info);
                 MigrationStatus end = migration.awaitFinished();
                 reporter.summary(migration.info(), end == MigrationStatus.COMPLETED && !migration.destinationConfirmed()
@@ -309,7 +323,8 @@ final class SendCommand implements Callable<Integer> {
     }
 
     /** A VM of another machine type from --load: sent once, as it is, stopped (it cannot run here). */
-    private int sendHeld(MigrationUri target, SavedVm saved, Reporter reporter) throws IOException {
+    private int sendHeld(MigrationUri target, SavedVm saved, Reporter reporter, Interrupts.Cancellation cancellation)
+            throws IOException, InterruptedException {
         List<String> ignored = new java.util.ArrayList<>();
         if (guestOptions.ram != null || guestOptions.ramFile != null || guestOptions.disk != null) {
             ignored.add("--ram, --ram-file and --disk");
@@ -330,16 +345,24 @@ final class SendCommand implements Callable<Integer> {
                     + " VM from --load: it is sent stopped, as it was saved");
         }
         try (HeldVm vm = saved.loadHeld()) {
+            cancellation.check();
             Connection connection;
             try {
                 connection = connect(target);
             } catch (IOException e) {
+                cancellation.check();
                 MigrationInfo failed = MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, describe(e));
                 reporter.statusChanged(MigrationStatus.FAILED, failed); // as the live path: see call()
                 reporter.summary(failed);
                 return ExitCode.FAILED;
             }
+            cancellation.handOver(connection::shutdown); // the VM stays in --load's file either way
             MigrationInfo info = HeldVmSend.send(vm, connection, reporter);
+            if (cancellation.requested()) {
+                reporter.summary(MigrationInfo.of(MigrationStatus.CANCELLED.qmpName(), info.totalTime(),
+                        "interrupted: the VM was not sent whole; it stays in " + load));
+                return ExitCode.CANCELLED;
+            }
             reporter.summary(info);
             return info.status().equals(MigrationStatus.COMPLETED.qmpName()) ? ExitCode.OK : ExitCode.FAILED;
         }

@@ -3,6 +3,8 @@ package dev.vmmigrate.cli;
 import dev.vmmigrate.stream.StreamFormatException;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.List;
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,16 +18,21 @@ import picocli.CommandLine.Option;
                 CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
-            "0:Completed (send), loaded and verified (receive), read (inspect).",
-            "1:Migration failed (connection lost, peer failed, timeout).",
-            "2:Bad usage or input (option, value, malformed or mismatched stream).",
-            "3:Cancelled (Ctrl-C).",
-            "4:Verification mismatch: received state differs from the source's digest.",
+            "0:Completed (send), loaded and verified (receive), passed on whole (relay), read whole (inspect), "
+                + "migrated and verified (demo).",
+            "1:Failed: connection lost, peer failed, a load that failed (a malformed or mismatched stream), "
+                + "timeout or stall; inspect: the file could not be read. A failed send leaves its guest running.",
+            "2:Bad usage or input: option, value, URI, a refused capability, an fd: that is a terminal; "
+                + "inspect: a malformed stream.",
+            "3:Cancelled by Ctrl-C, SIGTERM or SIGHUP (send, receive, relay, demo): the source guest runs on; "
+                + "receive: the guest is not resumed.",
+            "4:Verification mismatch (receive, demo): the received state differs from the source's.",
             "5:receive: loaded and verified, but the source's commit never arrived; the guest is held paused.",
         },
         footerHeading = "%nSee also:%n",
-        footer = "vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-relay(1), vm-migrate-inspect(1), vm-migrate-demo(1). "
-                + "Set VM_MIGRATE_DEBUG=1 for stack traces.")
+        footer = {"vm-migrate-send(1), vm-migrate-receive(1), vm-migrate-relay(1), vm-migrate-inspect(1), "
+                + "vm-migrate-demo(1). Set VM_MIGRATE_DEBUG=1 for stack traces.",
+            "Completion for bash and zsh: source <(vm-migrate completion)%n"})
 public final class VmMigrate implements Runnable {
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
             description = "Print stack traces with errors.")
@@ -48,6 +55,8 @@ public final class VmMigrate implements Runnable {
 
     static CommandLine commandLine() {
         CommandLine commandLine = new CommandLine(new VmMigrate());
+        // picocli's own: prints a bash completion script (zsh too, through bashcompinit).
+        commandLine.addSubcommand("completion", new AutoComplete.GenerateCompletion());
         commandLine.setExecutionExceptionHandler(VmMigrate::handleFailure);
         commandLine.setParameterExceptionHandler(VmMigrate::handleUsage);
         commandLine.setCaseInsensitiveEnumValuesAllowed(true);
@@ -58,9 +67,48 @@ public final class VmMigrate implements Runnable {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
         err.println(cmd.getCommandSpec().qualifiedName() + ": " + e.getMessage());
+        if (e instanceof CommandLine.UnmatchedArgumentException unmatched) {
+            suggest(unmatched, err);
+        }
         err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
         err.flush();
         return ExitCode.USAGE;
+    }
+
+    /**
+     * picocli's suggestions for a mistyped option or command, the nearest only: "Did you mean:
+     * --max-bandwidth?". picocli offers every option sharing the first two letters (--machine
+     * too), and up to three commands, so only those nearest by edit distance are kept.
+     */
+    private static void suggest(CommandLine.UnmatchedArgumentException e, PrintWriter err) {
+        List<String> suggestions = e.getSuggestions();
+        if (suggestions.isEmpty() || e.getUnmatched().isEmpty()) {
+            return;
+        }
+        String typed = e.getUnmatched().getFirst();
+        int nearest = suggestions.stream().mapToInt(s -> editDistance(typed, s)).min().orElseThrow();
+        List<String> best = suggestions.stream().filter(s -> editDistance(typed, s) == nearest).toList();
+        err.println("Did you mean: " + String.join(" or ", best) + "?");
+    }
+
+    /** Levenshtein distance. */
+    static int editDistance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitution, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
     }
 
     private static int handleFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {

@@ -172,6 +172,21 @@ final class CliProcess implements AutoCloseable {
         return new Result(what, process.exitValue(), out, stderr());
     }
 
+    /** Sends the signal {@code name} (INT, TERM, HUP, QUIT) to the child with kill(1). */
+    void signal(String name) {
+        try {
+            Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+            if (!kill.waitFor(30, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+                fail("kill -" + name + " " + process.pid() + " failed");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fail("interrupted");
+        }
+    }
+
     String stderr() {
         synchronized (stderr) {
             return stderr.toString();

@@ -44,6 +44,40 @@ class LauncherIT {
         assertTrue(r.stdoutText().startsWith("vm-migrate "), r.describe());
     }
 
+    /** Installed as a symlink in PATH (~/bin/vm-migrate -> the tree's script): it still finds its jar. */
+    @Test
+    void aSymlinkToTheLauncherWorks(@TempDir Path dir) throws IOException {
+        Path bin = Files.createDirectories(dir.resolve("bin"));
+        Path link = Files.createSymbolicLink(bin.resolve("vm-migrate"), LAUNCHER);
+        CliProcess.Result r = CliProcess.runShell(dir, "PATH=" + CliProcess.shellQuote(bin + ":" + System.getenv("PATH"))
+                + " vm-migrate --version");
+        assertEquals(0, r.exitCode(), r.describe() + " (link " + link + ")");
+        assertTrue(r.stdoutText().matches("(?s)vm-migrate \\d+\\.\\d+\\.\\d+\\S*\n.*QEMU 7\\.2 and 10\\.0.*"), r.describe());
+    }
+
+    /**
+     * SIGQUIT asks HotSpot for a thread dump, which it prints to stdout by default: into the
+     * stream of a send fd:1. The launcher sends it to stderr; the stream stays whole.
+     */
+    @Test
+    void sigQuitDumpsThreadsToStderrNotIntoTheStream(@TempDir Path dir) throws IOException {
+        List<String> command = List.of(LAUNCHER.toString(), "send", "fd:1", "--ram", "32M", "--fill", "half_random",
+                "--paused", "--max-bandwidth", "8M/s", "--progress", "plain");
+        CliProcess.Result r;
+        try (CliProcess p = CliProcess.startCommand("vm-migrate send fd:1", dir, Map.of(), command)) {
+            p.awaitStderr(java.util.regex.Pattern.compile("migration active"));
+            p.signal("QUIT");
+            p.awaitStderr(java.util.regex.Pattern.compile("Full thread dump"));
+            r = p.await();
+        }
+        assertEquals(0, r.exitCode(), r.describe());
+        assertFalse(new String(r.stdout(), java.nio.charset.StandardCharsets.ISO_8859_1).contains("Full thread dump"),
+                "the thread dump went into the stream");
+        Path stream = Files.write(dir.resolve("out.mig"), r.stdout());
+        CliProcess.Result inspect = launch(dir, Map.of(), "inspect", stream.toString());
+        assertEquals(0, inspect.exitCode(), inspect.describe());
+    }
+
     @Test
     void aCacheThatDoesNotFitTheJarLeavesStdoutToTheStream(@TempDir Path dir) throws IOException {
         // The same jar and cache elsewhere: the cache names the jar's old path, so the JVM
