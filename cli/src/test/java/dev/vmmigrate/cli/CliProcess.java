@@ -53,6 +53,11 @@ final class CliProcess implements AutoCloseable {
         });
     }
 
+    /** The process itself (a QMP client watches it stay alive). */
+    Process process() {
+        return process;
+    }
+
     /** The java of the running test JVM. */
     static String javaBinary() {
         return ProcessHandle.current().info().command()

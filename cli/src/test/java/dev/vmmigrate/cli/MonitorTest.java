@@ -1,0 +1,70 @@
+package dev.vmmigrate.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.migration.VmControl;
+import dev.vmmigrate.qmp.Qmp;
+import java.io.ByteArrayOutputStream;
+import java.io.PipedInputStream;
+import java.io.PipedOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.jline.terminal.Terminal;
+import org.jline.terminal.impl.DumbTerminal;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The HMP monitor on jline's dumb terminal over pipes: commands in, QEMU's HMP layouts out, history kept. */
+class MonitorTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void hmpCommandsDriveTheVmAndPrintInQemusLayout() throws Exception {
+        try (Guest guest = Guest.builder().ramSize(4L << 20).build()) {
+            VmControl vm = new VmControl(guest, false, null);
+            CountDownLatch quit = new CountDownLatch(1);
+            Qmp qmp = new Qmp(vm, "vm-migrate test", quit::countDown);
+            HmpCommands hmp = new HmpCommands(qmp, () -> "none");
+            assertEquals("VM status: paused (prelaunch)\n", hmp.run("info status"));
+            assertEquals("", hmp.run("cont"));
+            assertEquals("VM status: running\n", hmp.run("info status"));
+            assertEquals("", hmp.run("migrate_set_parameter max-bandwidth 32M"));
+            assertEquals("", hmp.run("migrate_set_parameter downtime-limit 500"));
+            String parameters = hmp.run("info migrate_parameters");
+            assertTrue(parameters.contains("max-bandwidth: 33554432 bytes/second\n"), parameters);
+            assertTrue(parameters.contains("downtime-limit: 500 ms\n"), parameters);
+            assertEquals("Error: invalid xbzrle cache size 67108864: cache size exceeds guest ram size",
+                    hmp.run("migrate_set_capability xbzrle on"), "the default 64 MiB cache is more than this guest's RAM");
+            assertEquals("", hmp.run("migrate_set_parameter xbzrle-cache-size 1M"));
+            assertEquals("xbzrle cache size: 1024 kbytes\n", hmp.run("info migrate_cache_size"));
+            assertEquals("", hmp.run("migrate_set_capability xbzrle on"));
+            assertTrue(hmp.run("info migrate_capabilities").startsWith("xbzrle: on\nrdma-pin-all: off\n"));
+            assertEquals("Error: capability 'multifd' is not supported by vm-migrate",
+                    hmp.run("migrate_set_capability multifd on"));
+            assertEquals("unknown command: 'frobnicate' (help lists the commands)", hmp.run("frobnicate"));
+            assertTrue(hmp.run("help").contains("migrate_set_parameter NAME VALUE"));
+            assertEquals("", hmp.run("info migrate"), "no migration yet: nothing to show, as QEMU");
+
+            // The same commands through the monitor's line reader, history saved at close.
+            PipedOutputStream typed = new PipedOutputStream();
+            PipedInputStream input = new PipedInputStream(typed);
+            ByteArrayOutputStream screen = new ByteArrayOutputStream();
+            Path history = dir.resolve("history");
+            Terminal terminal = new DumbTerminal(input, screen);
+            Monitor monitor = Monitor.on(terminal, history);
+            monitor.start(qmp, vm.outgoing());
+            typed.write("stop\ninfo status\nquit\n".getBytes(StandardCharsets.UTF_8));
+            typed.flush();
+            assertTrue(quit.await(30, TimeUnit.SECONDS), "quit reached QMP: " + screen);
+            monitor.close();
+            assertTrue(screen.toString(StandardCharsets.UTF_8).contains("VM status: paused"), screen.toString());
+            assertTrue(Files.readString(history).contains("info status"), "history kept");
+        }
+    }
+}
