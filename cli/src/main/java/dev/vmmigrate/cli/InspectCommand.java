@@ -6,7 +6,6 @@ import dev.vmmigrate.inspect.StreamInspector;
 import dev.vmmigrate.inspect.StreamReport;
 import dev.vmmigrate.migration.StreamDigestCheck;
 import dev.vmmigrate.ownsections.IntegrityDigest;
-import dev.vmmigrate.ram.RamLimit;
 import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.ram.RamBlockSummary;
 import dev.vmmigrate.units.Units;
@@ -17,6 +16,7 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -41,11 +41,8 @@ final class InspectCommand implements Callable<Integer> {
             description = "Write each RAM block to DIR/<block>.ram (created if missing).")
     Path extractDir;
 
-    @Option(names = "--max-ram", paramLabel = "SIZE", converter = UnitConverters.Size.class,
-            description = "The most RAM the stream may announce in all for --extract and for checking its digest "
-                    + "(K/M/G/T); a larger claim is refused before anything is written. Default: this host's "
-                    + "physical memory.")
-    Long maxRam;
+    @Mixin
+    MaxRamOptions maxRam;
 
     @Override
     public Integer call() throws Exception {
@@ -55,7 +52,7 @@ final class InspectCommand implements Callable<Integer> {
         if (extractDir != null) {
             Files.createDirectories(extractDir);
         }
-        long limit = maxRam != null ? maxRam : RamLimit.hostMemory();
+        long limit = maxRam.bytes();
         StreamReport report = new StreamInspector(extractDir, limit).inspect(file);
         String digest = checkDigest(report, limit);
         PrintStream out = System.out;

@@ -82,11 +82,8 @@ final class ReceiveCommand implements Callable<Integer> {
     /** The monitor's terminal with --monitor, else null. */
     private Monitor monitor;
 
-    @Option(names = "--max-ram", paramLabel = "SIZE", converter = UnitConverters.Size.class,
-            description = "The most RAM a stream may announce in all when the receiver sizes its guest from the "
-                    + "stream (no --ram, a new --ram-file, a held VM) (K/M/G/T); a larger claim is refused before "
-                    + "anything is allocated. Default: this host's physical memory.")
-    Long maxRam;
+    @Mixin
+    MaxRamOptions maxRam;
 
     @Mixin
     TlsOptions tls;
@@ -202,10 +199,6 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
-    private long maxRamBytes() {
-        return maxRam != null ? maxRam : dev.vmmigrate.ram.RamLimit.hostMemory();
-    }
-
     /** Whether {@code head} begins with QEMU's magic: anything else is refused by the load, without waiting for more. */
     private static boolean startsAsAStream(byte[] head) {
         return head.length < 4 || java.nio.ByteBuffer.wrap(head).getInt() == StreamPreamble.MAGIC;
@@ -221,7 +214,7 @@ final class ReceiveCommand implements Callable<Integer> {
         }
         if (!sized) {
             try {
-                RamLayoutProbe.requireWithin(head, maxRamBytes(), "--max-ram");
+                RamLayoutProbe.requireWithin(head, maxRam.bytes(), "--max-ram");
             } catch (dev.vmmigrate.stream.StreamFormatException e) {
                 throw new CliFailure(ExitCode.FAILED, "load of migration failed: " + e.getMessage());
             }
@@ -366,7 +359,7 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new CliFailure(ExitCode.USAGE, (guestOptions.disk != null ? "--disk" : "--ram")
                     + " applies to the built-in guest (machine none); a held VM's RAM comes from the stream");
         }
-        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId, guestOptions.ramFile, maxRamBytes());
+        HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId, guestOptions.ramFile, maxRam.bytes());
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
         CountDownLatch interrupted = new CountDownLatch(1);
