@@ -14,6 +14,7 @@ final class JsonReporter implements Reporter {
     private final ObjectMapper mapper = new ObjectMapper();
     private final PrintStream err;
     private volatile boolean summarized;
+    private java.util.concurrent.ScheduledExecutorService ticker;
 
     JsonReporter(PrintStream err) {
         this.err = err;
@@ -36,6 +37,49 @@ final class JsonReporter implements Reporter {
     @Override
     public void note(String event, String message) {
         event(event, mapper.createObjectNode().put("message", message));
+    }
+
+    @Override
+    public void listening(String address, boolean socket) {
+        ObjectNode data = mapper.createObjectNode()
+                .put("message", (socket ? "listening on " : "reading from ") + address).put("address", address);
+        try {
+            switch (dev.vmmigrate.transport.MigrationUri.parse(address)) {
+                case dev.vmmigrate.transport.TcpUri tcp -> data.put("host", tcp.host()).put("port", tcp.port());
+                case dev.vmmigrate.transport.UnixUri unix -> data.put("path", unix.path().toString());
+                default -> {
+                }
+            }
+        } catch (IllegalArgumentException ignored) {
+            // an address this side printed itself: it parses; if not, the message says it
+        }
+        event("LISTENING", data);
+    }
+
+    /** A query-migrate snapshot a second (event MIGRATION_INFO) while the migration runs. */
+    @Override
+    public void track(java.util.function.Supplier<MigrationInfo> info) {
+        if (ticker != null) {
+            return;
+        }
+        ticker = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "json-progress");
+            thread.setDaemon(true);
+            return thread;
+        });
+        ticker.scheduleAtFixedRate(() -> {
+            MigrationInfo now = info.get();
+            if (!summarized && "active".equals(now.status())) {
+                event("MIGRATION_INFO", mapper.valueToTree(now));
+            }
+        }, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() {
+        if (ticker != null) {
+            ticker.shutdownNow();
+        }
     }
 
     @Override

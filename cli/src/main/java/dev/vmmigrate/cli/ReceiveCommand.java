@@ -123,8 +123,7 @@ final class ReceiveCommand implements Callable<Integer> {
                         // closing to wake accept(): nothing more to do
                     }
                 });
-                reporter.note("LISTENING", (source.isSocket() ? "listening on " : "reading from ")
-                        + endpoint.boundAddress());
+                reporter.listening(endpoint.boundAddress(), source.isSocket());
                 // Screened and admitted once: a client that sends no header is dropped, any other
                 // connection refused, each with a line, while this receiver listens (until it exits).
                 connection = endpoint.acceptMigration(notice -> reporter.note("WARNING", notice));

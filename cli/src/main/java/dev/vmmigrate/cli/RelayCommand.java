@@ -100,8 +100,7 @@ final class RelayCommand implements Callable<Integer> {
                     // closing to wake accept(): nothing more to do
                 }
             });
-            reporter.note("LISTENING", (source.isSocket()
-                    ? "listening on " : "reading from ") + endpoint.boundAddress());
+            reporter.listening(endpoint.boundAddress(), source.isSocket());
             return endpoint.accept();
         } catch (IOException e) {
             if (interrupted.get()) {

@@ -16,6 +16,14 @@ interface Reporter extends MigrationListener, AutoCloseable {
         note(up ? "LINK_UP" : "LINK_DOWN", detail);
     }
 
+    /**
+     * Where the command listens (tcp:, unix:) or reads from (exec:, fd:, file:): event LISTENING,
+     * always said; in JSON with the address's own fields (host and port, or path).
+     */
+    default void listening(String address, boolean socket) {
+        note("LISTENING", (socket ? "listening on " : "reading from ") + address);
+    }
+
     /** Starts periodic progress drawn from {@code info}. */
     default void track(Supplier<MigrationInfo> info) {
     }

@@ -66,13 +66,27 @@ public final class VmMigrate implements Runnable {
     private static int handleUsage(CommandLine.ParameterException e, String[] args) {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
+        String suggestion = e instanceof CommandLine.UnmatchedArgumentException unmatched ? suggestion(unmatched) : null;
+        if (java.util.Arrays.asList(args).contains("--json")) {
+            printJsonError(err, e.getMessage() + (suggestion != null ? " (" + suggestion + ")" : ""));
+            return ExitCode.USAGE;
+        }
         err.println(cmd.getCommandSpec().qualifiedName() + ": " + e.getMessage());
-        if (e instanceof CommandLine.UnmatchedArgumentException unmatched) {
-            suggest(unmatched, err);
+        if (suggestion != null) {
+            err.println(suggestion);
         }
         err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
         err.flush();
         return ExitCode.USAGE;
+    }
+
+    /** With --json, stderr carries JSON only: an error is QMP's {"error": {"class", "desc"}}. */
+    private static void printJsonError(PrintWriter err, String message) {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode line = json.createObjectNode();
+        line.putObject("error").put("class", "GenericError").put("desc", message);
+        err.println(line);
+        err.flush();
     }
 
     /**
@@ -80,15 +94,15 @@ public final class VmMigrate implements Runnable {
      * --max-bandwidth?". picocli offers every option sharing the first two letters (--machine
      * too), and up to three commands, so only those nearest by edit distance are kept.
      */
-    private static void suggest(CommandLine.UnmatchedArgumentException e, PrintWriter err) {
+    private static String suggestion(CommandLine.UnmatchedArgumentException e) {
         List<String> suggestions = e.getSuggestions();
         if (suggestions.isEmpty() || e.getUnmatched().isEmpty()) {
-            return;
+            return null;
         }
         String typed = e.getUnmatched().getFirst();
         int nearest = suggestions.stream().mapToInt(s -> editDistance(typed, s)).min().orElseThrow();
         List<String> best = suggestions.stream().filter(s -> editDistance(typed, s) == nearest).toList();
-        err.println("Did you mean: " + String.join(" or ", best) + "?");
+        return "Did you mean: " + String.join(" or ", best) + "?";
     }
 
     /** Levenshtein distance. */
@@ -131,12 +145,25 @@ public final class VmMigrate implements Runnable {
             code = ExitCode.FAILED;
             message = "internal error: " + e;
         }
-        err.println(cmd.getCommandSpec().qualifiedName() + ": " + message);
+        if (jsonRequested(parsed)) {
+            printJsonError(err, message);
+        } else {
+            err.println(cmd.getCommandSpec().qualifiedName() + ": " + message);
+        }
         if (debugRequested(parsed)) {
             e.printStackTrace(err);
         }
         err.flush();
         return code;
+    }
+
+    private static boolean jsonRequested(CommandLine.ParseResult parsed) {
+        for (CommandLine.ParseResult r = parsed; r != null; r = r.subcommand()) {
+            if (r.hasMatchedOption("--json")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean debugRequested(CommandLine.ParseResult parsed) {
