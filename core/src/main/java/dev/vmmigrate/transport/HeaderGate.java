@@ -17,6 +17,8 @@ final class HeaderGate {
     /** How long a new connection has to send its header: a real source sends it at once. */
     static final Duration TIMEOUT = Duration.ofSeconds(5);
     static final int HEADER_BYTES = 8;
+    /** A TLS record of content type 22 (handshake), version 3.x: a TLS client's first bytes. */
+    private static final int TLS_HANDSHAKE = 0x1603;
 
     private HeaderGate() {
     }
@@ -65,6 +67,10 @@ final class HeaderGate {
             throw new Dropped("it sent no header within " + timeout.toSeconds() + " s");
         }
         int magic = header.getInt(0);
+        if ((magic >>> 16) == TLS_HANDSHAKE) {
+            throw new Dropped("it began a TLS handshake: the source uses TLS (QEMU's tls-creds) and this end does not "
+                    + "(--tls-creds)");
+        }
         if (magic != StreamPreamble.MAGIC && magic != StreamPreamble.MULTIFD_MAGIC) {
             throw new Dropped("it sent 0x" + HexFormat.of().formatHex(header.array())
                     + ", not a QEMU migration stream's header");
