@@ -175,6 +175,13 @@ final class HmpCommands {
             text.append(String.format("normal bytes: %d kbytes%n", ram.get("normal-bytes").asLong() >> 10));
             text.append(String.format("dirty sync count: %d%n", ram.get("dirty-sync-count").asLong()));
             text.append(String.format("page size: %d kbytes%n", ram.get("page-size").asLong() >> 10));
+            text.append(String.format("pages-per-second: %d%n", ram.get("pages-per-second").asLong()));
+            if (ram.get("precopy-bytes").asLong() != 0) {
+                text.append(String.format("precopy ram: %d kbytes%n", ram.get("precopy-bytes").asLong() >> 10));
+            }
+            if (ram.get("downtime-bytes").asLong() != 0) {
+                text.append(String.format("downtime ram: %d kbytes%n", ram.get("downtime-bytes").asLong() >> 10));
+            }
             if (ram.get("dirty-pages-rate").asLong() != 0) {
                 text.append(String.format("dirty pages rate: %d pages%n", ram.get("dirty-pages-rate").asLong()));
             }
@@ -188,10 +195,11 @@ final class HmpCommands {
         JsonNode xbzrle = info.get("xbzrle-cache");
         if (xbzrle != null) {
             text.append(String.format("cache size: %d bytes%nxbzrle transferred: %d kbytes%nxbzrle pages: %d pages%n"
-                            + "xbzrle cache miss: %d pages%nxbzrle cache miss rate: %.2f%nxbzrle overflow: %d%n",
+                            + "xbzrle cache miss: %d pages%nxbzrle cache miss rate: %.2f%nxbzrle encoding rate: %.2f%n"
+                            + "xbzrle overflow: %d%n",
                     xbzrle.get("cache-size").asLong(), xbzrle.get("bytes").asLong() >> 10, xbzrle.get("pages").asLong(),
                     xbzrle.get("cache-miss").asLong(), xbzrle.get("cache-miss-rate").asDouble(),
-                    xbzrle.get("overflow").asLong()));
+                    xbzrle.get("encoding-rate").asDouble(), xbzrle.get("overflow").asLong()));
         }
         line(text, info, "cpu-throttle-percentage", "cpu throttle percentage: %d");
         return text.toString();

@@ -53,6 +53,13 @@ class JsonOutputTest {
             assertTrue(sendLines.stream().anyMatch(line -> line.path("event").asText().equals("MIGRATION_INFO")
                     && line.at("/data/status").asText().equals("active") && line.at("/data/ram/total").asLong() > 0),
                     "a query-migrate snapshot while active: " + sent.describe());
+            // QEMU's split of what went before and during the downtime, and the page rate.
+            JsonNode ram = sendLines.getLast().at("/return/ram");
+            assertTrue(ram.get("precopy-bytes").asLong() > 0 && ram.get("downtime-bytes").asLong() > 0, ram.toString());
+            assertEquals(ram.get("transferred").asLong(),
+                    ram.get("precopy-bytes").asLong() + ram.get("downtime-bytes").asLong(), ram.toString());
+            assertTrue(sendLines.stream().anyMatch(line -> line.at("/data/ram/pages-per-second").asLong() > 0),
+                    "pages-per-second while active: " + sent.describe());
             CliProcess.Result received = receive.await();
             JsonNode listening = lines(received).getFirst();
             assertEquals("LISTENING", listening.path("event").asText(), received.describe());

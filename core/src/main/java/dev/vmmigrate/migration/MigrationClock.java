@@ -12,6 +12,9 @@ final class MigrationClock {
     private volatile long expectedDowntimeMillis;
     private volatile double mbps = -1;
     private volatile long dirtyPagesRate;
+    private volatile long pagesPerSecond;
+    /** RAM bytes sent before the guest stopped for the switchover (QEMU's precopy-bytes); -1 before it. */
+    private volatile long precopyBytes = -1;
 
     /**
      * A migration begins; {@code downtimeLimitMillis} is the first expected downtime, as the
@@ -25,6 +28,27 @@ final class MigrationClock {
         downtimeMillis = -1;
         mbps = -1;
         dirtyPagesRate = 0;
+        pagesPerSecond = 0;
+        precopyBytes = -1;
+    }
+
+    /** Pages sent per second over the last window (QEMU's pages-per-second). */
+    void pagesPerSecond(long value) {
+        pagesPerSecond = value;
+    }
+
+    long pagesPerSecond() {
+        return pagesPerSecond;
+    }
+
+    /** The guest stops for the switchover after {@code ramBytes} of RAM went out. */
+    void switchover(long ramBytes) {
+        precopyBytes = ramBytes;
+    }
+
+    /** RAM bytes sent before the switchover, or -1 while none has begun. */
+    long precopyBytes() {
+        return precopyBytes;
     }
 
     void setupDone(long millis) {

@@ -52,6 +52,7 @@ public record MigrationInfo(
             @JsonProperty("pages") long pages,
             @JsonProperty("cache-miss") long cacheMiss,
             @JsonProperty("cache-miss-rate") double cacheMissRate,
+            @JsonProperty("encoding-rate") double encodingRate,
             @JsonProperty("overflow") long overflow) {
     }
 
@@ -75,6 +76,9 @@ public record MigrationInfo(
             @JsonProperty("dirty-pages-rate") long dirtyPagesRate,
             @JsonProperty("mbps") double mbps,
             @JsonProperty("dirty-sync-count") long dirtySyncCount,
-            @JsonProperty("page-size") int pageSize) {
+            @JsonProperty("page-size") int pageSize,
+            @JsonProperty("pages-per-second") long pagesPerSecond,
+            @JsonProperty("precopy-bytes") long precopyBytes,
+            @JsonProperty("downtime-bytes") long downtimeBytes) {
     }
 }

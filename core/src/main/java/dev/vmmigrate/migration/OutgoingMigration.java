@@ -201,6 +201,7 @@ public final class OutgoingMigration {
 
     /** The guest has stopped for the switchover: the digest starts beside the last pages. */
     void switchoverBegins() {
+        clock.switchover(ram.stats().transferredBytes.get());
         if (streams.carriesOwnSections()) {
             streams.digest().beginSwitchover();
         }
@@ -413,11 +414,14 @@ public final class OutgoingMigration {
         MigrationInfo.Ram ramInfo = null;
         if (now != MigrationStatus.NONE && now != MigrationStatus.SETUP) {
             boolean done = now == MigrationStatus.COMPLETED;
-            ramInfo = new MigrationInfo.Ram(stats.transferredBytes.get(),
+            long transferred = stats.transferredBytes.get();
+            long precopy = clock.precopyBytes() < 0 ? transferred : clock.precopyBytes();
+            ramInfo = new MigrationInfo.Ram(transferred,
                     done ? 0 : ram.remainingBytes(), ram.totalBytes(),
                     stats.duplicatePages.get(), stats.skippedPages.get(), stats.normalPages.get(),
                     stats.normalBytes.get(), clock.dirtyPagesRate(), clock.mbps(),
-                    stats.dirtySyncCount.get(), TargetPage.SIZE);
+                    stats.dirtySyncCount.get(), TargetPage.SIZE, clock.pagesPerSecond(), precopy,
+                    transferred - precopy);
         }
         boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.CANCELLING;
         MigrationCapabilities caps = capabilities;
@@ -427,7 +431,11 @@ public final class OutgoingMigration {
             long attempts = stats.xbzrleAttempts.get();
             xbzrle = new MigrationInfo.XbzrleCache(ram.options().xbzrleCacheBytes(), stats.xbzrleBytes.get(),
                     stats.xbzrlePages.get(), stats.xbzrleCacheMiss.get(),
-                    attempts == 0 ? 0 : (double) stats.xbzrleCacheMiss.get() / attempts, stats.xbzrleOverflow.get());
+                    attempts == 0 ? 0 : (double) stats.xbzrleCacheMiss.get() / attempts,
+                    // QEMU's encoding-rate: page bytes the XBZRLE pages stand for, per byte sent for them.
+                    stats.xbzrleBytes.get() == 0 ? 0
+                            : (double) stats.xbzrlePages.get() * TargetPage.SIZE / stats.xbzrleBytes.get(),
+                    stats.xbzrleOverflow.get());
         }
         MigrationInfo.Compression compression = null;
         if (started && caps.has(Capability.COMPRESS)) {

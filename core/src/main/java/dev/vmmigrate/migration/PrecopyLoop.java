@@ -135,6 +135,7 @@ final class PrecopyLoop {
         }
         long windowStart = System.currentTimeMillis();
         long windowBytes = out.position();
+        long windowPages = sentPages();
         long maxSize = 0;
         long passes = ram.stats().dirtySyncCount.get();
         long lastSyncCount = passes;
@@ -182,6 +183,8 @@ final class PrecopyLoop {
                     double bytesPerMilli = (double) transferred / spent;
                     maxSize = (long) (bytesPerMilli * transferBudgetMillis());
                     clock.mbps(transferred * 8.0 / (spent / 1000.0) / 1e6);
+                    clock.pagesPerSecond((sentPages() - windowPages) * 1000 / spent);
+                    windowPages = sentPages();
                     long dirtyBytesRate = clock.dirtyPagesRate() * TargetPage.SIZE;
                     if (dirtyBytesRate > 0 && transferred > MIN_BYTES_FOR_ESTIMATE) {
                         // The seeds' dirty_bytes_rate / bandwidth, bandwidth in bytes per ms.
@@ -204,6 +207,7 @@ final class PrecopyLoop {
                 relink(e);
                 windowStart = System.currentTimeMillis();
                 windowBytes = out.position();
+                windowPages = sentPages();
                 lastSyncBytes = out.position();
                 out.resetRateLimit();
             }
@@ -272,6 +276,12 @@ final class PrecopyLoop {
         migration.linkChanged(true, "link to the destination resumed at stream offset "
                 + relinked.point().offset() + ": " + (lostAt - relinked.point().offset()) + " bytes to send again, "
                 + redirtied + " pages dirty again");
+    }
+
+    /** Pages sent so far, whatever their record (QEMU counts every page ram_save_page sends). */
+    private long sentPages() {
+        var stats = ram.stats();
+        return stats.normalPages.get() + stats.duplicatePages.get() + stats.xbzrlePages.get();
     }
 
     /**
