@@ -206,13 +206,19 @@ class BlockMigrationTest {
         guest.start();
         receiving.load(MigrationInput.of(BlockStreams.payload(sending::saveSetup)),
                 dev.vmmigrate.savevm.SectionType.START, 1);
-        for (int i = 0; i < 20; i++) {
+        // At least 20 parts, and on until a chunk went twice (the guest wrote one already sent): how
+        // soon that happens depends on the machine, the 30 s are a hang guard only.
+        long guard = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        for (int i = 0; i < 20 || (stats.dirtyChunks.get() == 0 && System.nanoTime() < guard); i++) {
             byte[] part = BlockStreams.payload(out -> {
                 out.setRateLimit(3L * MIB);
                 sending.saveIterate(out);
             });
             receiving.load(MigrationInput.of(part), dev.vmmigrate.savevm.SectionType.PART, 1);
             assertEquals(stats.totalBytes.get(), stats.transferredBytes.get() + stats.remainingBytes());
+            if (i >= 20) {
+                Thread.sleep(10); // let the guest write its disk again
+            }
         }
         guest.stop(RunState.FINISH_MIGRATE);
         assertTrue(guest.workload().steps() > dev.vmmigrate.guest.Workload.DISK_WRITE_INTERVAL, "the guest wrote its disk");
