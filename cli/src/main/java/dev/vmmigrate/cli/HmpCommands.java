@@ -77,9 +77,7 @@ final class HmpCommands {
                 case "help", "?" -> help();
                 default -> "unknown command: '" + words[0] + "' (help lists the commands)";
             };
-        } catch (QmpException e) {
-            return "Error: " + e.getMessage();
-        } catch (IllegalArgumentException e) {
+        } catch (QmpException | IllegalArgumentException e) {
             return "Error: " + e.getMessage();
         }
     }

@@ -42,7 +42,7 @@ final class JsonReporter implements Reporter {
     @Override
     public void listening(String address, boolean socket) {
         ObjectNode data = mapper.createObjectNode()
-                .put("message", (socket ? "listening on " : "reading from ") + address).put("address", address);
+                .put("message", Reporter.listeningLine(address, socket)).put("address", address);
         try {
             switch (dev.vmmigrate.transport.MigrationUri.parse(address)) {
                 case dev.vmmigrate.transport.TcpUri tcp -> data.put("host", tcp.host()).put("port", tcp.port());

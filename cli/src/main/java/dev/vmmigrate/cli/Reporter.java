@@ -21,7 +21,12 @@ interface Reporter extends MigrationListener, AutoCloseable {
      * always said; in JSON with the address's own fields (host and port, or path).
      */
     default void listening(String address, boolean socket) {
-        note("LISTENING", (socket ? "listening on " : "reading from ") + address);
+        note("LISTENING", listeningLine(address, socket));
+    }
+
+    /** "listening on tcp:127.0.0.1:4444", or "reading from exec:..." for a transport without a listener. */
+    static String listeningLine(String address, boolean socket) {
+        return (socket ? "listening on " : "reading from ") + address;
     }
 
     /** Starts periodic progress drawn from {@code info}. */

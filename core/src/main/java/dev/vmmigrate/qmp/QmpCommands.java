@@ -162,10 +162,8 @@ final class QmpCommands {
             QmpArguments item = QmpArguments.of(json.createObjectNode().set("arguments", entry),
                     Set.of("capability", "state"));
             String name = item.string("capability");
+            item.node("state"); // required: "Parameter 'state' is missing"
             boolean state = item.bool("state", false);
-            if (!item.has("state")) {
-                throw QmpException.generic("Parameter 'state' is missing");
-            }
             if (!QEMU_CAPABILITIES.contains(name)) {
                 throw QmpException.generic("Parameter 'capability' does not accept value '" + name + "'");
             }

@@ -150,9 +150,17 @@ final class RamSender {
      * without XBZRLE or once closed.
      */
     void resizeXbzrleCache(long bytes) {
+        replaceXbzrleCache(bytes, false);
+    }
+
+    /**
+     * Puts an empty cache of {@code bytes} in place of the live one; a cache of that size already
+     * stays unless {@code evenIfSameSize}.
+     */
+    private void replaceXbzrleCache(long bytes, boolean evenIfSameSize) {
         XbzrleCache old;
         synchronized (xbzrleLock) {
-            if (!xbzrle || closed || xbzrleCache.sizeBytes() == bytes) {
+            if (!xbzrle || closed || (!evenIfSameSize && xbzrleCache.sizeBytes() == bytes)) {
                 return;
             }
             old = xbzrleCache;
@@ -199,14 +207,14 @@ final class RamSender {
 
     /** An empty cache of the same size: what was cached may never have reached the destination. */
     private void resetXbzrleCache() {
+        long size;
         synchronized (xbzrleLock) {
             if (!xbzrle || closed) {
                 return;
             }
-            XbzrleCache old = xbzrleCache;
-            xbzrleCache = new XbzrleCache(old.sizeBytes(), TargetPage.SIZE);
-            old.close();
+            size = xbzrleCache.sizeBytes();
         }
+        replaceXbzrleCache(size, true);
     }
 
     /**
