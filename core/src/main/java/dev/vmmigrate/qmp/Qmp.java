@@ -22,17 +22,19 @@ public final class Qmp {
     private final QmpCommands commands;
     private final ObjectNode version;
     private final List<QmpEvents> listeners = new CopyOnWriteArrayList<>();
+    private final Runnable onQuit;
 
     /**
      * @param packageVersion the "package" of query-version and the greeting (vm-migrate's version)
-     * @param onQuit run by the quit command, after its SHUTDOWN event
+     * @param onQuit run by the quit command, after its SHUTDOWN event and its reply
      */
     public Qmp(VmControl vm, String packageVersion, Runnable onQuit) {
         // QEMU 7.2's protocol: the version scripts see is the one whose QMP this follows.
         version = json.createObjectNode();
         version.putObject("qemu").put("micro", 0).put("minor", 2).put("major", 7);
         version.put("package", packageVersion);
-        commands = new QmpCommands(json, vm, this::emit, version, onQuit);
+        this.onQuit = onQuit;
+        commands = new QmpCommands(json, vm, this::emit, version);
         vm.addListener(new MigrationListener() {
             @Override
             public void statusChanged(MigrationStatus status, MigrationInfo info) {
@@ -81,10 +83,22 @@ public final class Qmp {
         if (arguments != null) {
             request.set("arguments", arguments);
         }
-        return commands.execute(command, request);
+        JsonNode result = commands.execute(command, request);
+        quitIf(command);
+        return result;
     }
 
-    /** Runs a request as it came from a client (its "execute" already checked to be {@code command}). */
+    /**
+     * Ends the command once quit's reply is out, as QEMU replies before it shuts down: a client
+     * gets its {"return": {}} rather than a closed socket.
+     */
+    void quitIf(String command) {
+        if (command.equals("quit")) {
+            onQuit.run();
+        }
+    }
+
+    /** Runs a request as it came from a client (the caller runs {@link #quitIf} after replying) (its "execute" already checked to be {@code command}). */
     JsonNode execute(String command, JsonNode request) throws QmpException {
         return commands.execute(command, request);
     }

@@ -46,14 +46,12 @@ final class QmpCommands {
     private final VmControl vm;
     private final QmpEvents events;
     private final ObjectNode version;
-    private final Runnable onQuit;
 
-    QmpCommands(ObjectMapper json, VmControl vm, QmpEvents events, ObjectNode version, Runnable onQuit) {
+    QmpCommands(ObjectMapper json, VmControl vm, QmpEvents events, ObjectNode version) {
         this.json = json;
         this.vm = vm;
         this.events = events;
         this.version = version;
-        this.onQuit = onQuit;
     }
 
     /** The commands, for query-commands and the CommandNotFound check. */
@@ -93,7 +91,6 @@ final class QmpCommands {
                 case "quit" -> {
                     noArguments(request, null);
                     events.emit("SHUTDOWN", json.createObjectNode().put("guest", false).put("reason", "host-qmp-quit"));
-                    onQuit.run();
                     yield json.createObjectNode();
                 }
                 default -> throw new QmpException(QmpException.ErrorClass.COMMAND_NOT_FOUND,

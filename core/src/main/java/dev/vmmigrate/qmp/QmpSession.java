@@ -41,7 +41,12 @@ final class QmpSession {
             send(greeting); // first: opening the reader below already waits for the client's first bytes
             MappingIterator<JsonNode> requests = json.readerFor(JsonNode.class).readValues(in);
             while (requests.hasNextValue()) {
-                send(answer(requests.nextValue()));
+                JsonNode request = requests.nextValue();
+                ObjectNode reply = answer(request);
+                send(reply);
+                if (reply.has("return") && request.path("execute").isTextual()) {
+                    qmp.quitIf(request.get("execute").asText());
+                }
             }
         } catch (JsonProcessingException e) {
             // QEMU answers a broken request and goes on; a stream parser cannot: say why and hang up.
