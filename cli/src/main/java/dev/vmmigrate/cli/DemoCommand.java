@@ -4,10 +4,10 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.guest.WorkloadSpec;
 import dev.vmmigrate.migration.IncomingMigration;
-import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
+import dev.vmmigrate.migration.VmControl;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.transport.IncomingEndpoint;
 import dev.vmmigrate.transport.MigrationUri;
@@ -73,8 +73,8 @@ final class DemoCommand implements Callable<Integer> {
                 Workload.fillHalfRandom(block, 42);
             }
             cancellation.check();
-            MachineStreams destinationStreams = MachineStreams.of(destination, false);
-            IncomingMigration incoming = destinationStreams.incoming(destination, true);
+            VmControl receiver = VmControl.destination(destination, null, true);
+            IncomingMigration incoming = receiver.incoming();
             CompletableFuture<MigrationStatus> received = CompletableFuture.supplyAsync(() -> {
                 try {
                     incoming.start(endpoint.accept());
@@ -85,13 +85,16 @@ final class DemoCommand implements Callable<Integer> {
             });
             source.start();
             Thread.sleep(500);
-            MachineStreams sourceStreams = MachineStreams.of(source, false);
-            OutgoingMigration migration = new OutgoingMigration(source, sourceStreams);
+            VmControl sender = VmControl.source(source, false, null);
+            OutgoingMigration migration = sender.outgoing();
             migration.setParameters(new MigrationParameters(maxBandwidth,
                     MigrationParameters.DEFAULT_DOWNTIME_LIMIT, Duration.ofMinutes(2)));
-            migration.addListener(reporter);
-            migration.start(MigrationUri.parse(endpoint.boundAddress()).connect());
-            cancellation.handOver(migration::cancel);
+            sender.addListener(reporter);
+            if (!sender.migrate(MigrationUri.parse(endpoint.boundAddress()))) {
+                reporter.summary(migration.info());
+                return ExitCode.FAILED;
+            }
+            cancellation.handOver(sender::cancel);
             reporter.track(migration::info);
             MigrationStatus sent = migration.awaitFinished();
             reporter.summary(migration.info());

@@ -10,7 +10,6 @@ import dev.vmmigrate.savevm.StreamPreamble;
 import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.migration.IncomingMigration;
 import dev.vmmigrate.migration.JitWarmUp;
-import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.VmControl;
@@ -268,28 +267,27 @@ final class ReceiveCommand implements Callable<Integer> {
 
     private int receive(Guest guest, Connection connection, MigrationInput in, Reporter reporter)
             throws InterruptedException, IOException {
-        // Always able to read a block section: without --disk it then fails naming the device.
-        MachineStreams streams = MachineStreams.of(guest, false, new BlockMigration(guest.disk().stream().toList()));
         // --run-for 0 exits right after the load: resuming first would let the workload change RAM.
         // With --save the guest stays stopped until it is saved.
         boolean holdAfterLoad = paused || (runFor != null && runFor.isZero());
-        IncomingMigration incoming = streams.incoming(guest, holdAfterLoad || save != null);
-        CountDownLatch interrupted = new CountDownLatch(1);
+        // Always able to read a block section: without --disk it then fails naming the device.
         // QMP and the monitor see the load, then the guest: it may migrate on from here (A -> B -> C).
-        VmControl vm = new VmControl(guest, false, null);
-        vm.receiving(incoming);
+        VmControl vm = VmControl.destination(guest, new BlockMigration(guest.disk().stream().toList()),
+                holdAfterLoad || save != null);
+        IncomingMigration incoming = vm.incoming();
+        CountDownLatch interrupted = new CountDownLatch(1);
         try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, () -> {
             interrupted.countDown();
             incoming.cancel();
             vm.cancel();
         }, reporter)) {
-            return receive(guest, streams, incoming, connection, in, reporter, interrupted, holdAfterLoad, vm);
+            return receive(guest, vm, connection, in, reporter, interrupted, holdAfterLoad);
         }
     }
 
-    private int receive(Guest guest, MachineStreams streams, IncomingMigration incoming, Connection connection,
-                        MigrationInput in, Reporter reporter, CountDownLatch interrupted, boolean holdAfterLoad,
-                        VmControl vm) throws InterruptedException, IOException {
+    private int receive(Guest guest, VmControl vm, Connection connection, MigrationInput in, Reporter reporter,
+                        CountDownLatch interrupted, boolean holdAfterLoad) throws InterruptedException, IOException {
+        IncomingMigration incoming = vm.incoming();
         MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
         if (end == MigrationStatus.COMPLETED || incoming.failure() == IncomingMigration.Failure.UNCOMMITTED) {
@@ -300,7 +298,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 // The only verified copy may be this paused one: keep it (a failed save does not
                 // change what happened, exit 5).
                 try {
-                    saveGuest(guest, streams, reporter);
+                    saveGuest(vm, reporter);
                 } catch (CliFailure e) {
                     reporter.note("WARNING", e.getMessage());
                 }
@@ -311,7 +309,7 @@ final class ReceiveCommand implements Callable<Integer> {
         }
         guest.ramBlocks().forEach(RamBlock::force);
         if (save != null) {
-            saveGuest(guest, streams, reporter);
+            saveGuest(vm, reporter);
             if (!holdAfterLoad && guest.globalState().runState() == RunState.RUNNING) {
                 guest.start();
             }
@@ -419,9 +417,8 @@ final class ReceiveCommand implements Callable<Integer> {
      * Checkpoints the built-in guest: what came in goes out, our own sections only if the source
      * sent them (a QEMU stream saves as one QEMU can restore).
      */
-    private void saveGuest(Guest guest, MachineStreams received, Reporter reporter) {
-        MachineStreams saved = MachineStreams.of(guest, !received.digest().received());
-        writeCheckpoint(reporter, out -> saved.saveVm(guest).saveStopped(out));
+    private void saveGuest(VmControl vm, Reporter reporter) {
+        writeCheckpoint(reporter, vm::saveStopped);
     }
 
     private void writeCheckpoint(Reporter reporter, CheckpointFile.StreamWriter writer) {

@@ -248,7 +248,7 @@ final class SendCommand implements Callable<Integer> {
             // A loaded guest that came from QEMU has no sections of ours: send it back as QEMU expects.
             boolean qemuCompatible = compat == Compat.QEMU || (saved != null && !saved.carriesOwnSections());
             // Every refusal of the options comes before the guest is filled, started and warmed up.
-            VmControl vm = new VmControl(guest, qemuCompatible, blockMigration(guest));
+            VmControl vm = VmControl.source(guest, qemuCompatible, blockMigration(guest));
             OutgoingMigration migration = vm.outgoing();
             migration.setParameters(parameters);
             migration.setStallTimeout(stall.stallTimeout);

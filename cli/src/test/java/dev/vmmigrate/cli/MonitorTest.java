@@ -27,7 +27,7 @@ class MonitorTest {
     @Test
     void hmpCommandsDriveTheVmAndPrintInQemusLayout() throws Exception {
         try (Guest guest = Guest.builder().ramSize(4L << 20).build()) {
-            VmControl vm = new VmControl(guest, false, null);
+            VmControl vm = VmControl.source(guest, false, null);
             CountDownLatch quit = new CountDownLatch(1);
             Qmp qmp = new Qmp(vm, "vm-migrate test", quit::countDown);
             HmpCommands hmp = new HmpCommands(qmp, () -> "none");

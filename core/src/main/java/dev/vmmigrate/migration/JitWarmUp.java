@@ -4,14 +4,8 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.ram.RamBlock;
-import dev.vmmigrate.savevm.LoadVm;
-import dev.vmmigrate.savevm.SaveVm;
-import dev.vmmigrate.stream.MigrationInput;
-import dev.vmmigrate.stream.MigrationOutput;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
+import dev.vmmigrate.transport.LocalPipe;
 import java.io.IOException;
-import java.nio.channels.Channels;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -26,20 +20,23 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the receiver while it waits for its connection, the sender while it fills and starts its
  * guest.
  *
- * <p>A round saves the scratch guest into memory and loads the stream back into the same guest,
- * digest check included. Rounds are few and large, so that what a migration does once per
+ * <p>A round migrates the scratch guest into a copy of it in the same process, through
+ * {@link VmControl} as a real migration (pre-copy loop, loader, digest check), over a
+ * {@link LocalPipe}. Rounds are few and large, so that what a migration does once per
  * stream (the vmdesc JSON, the device codecs) is not made hot, and compiled, by the warm-up
  * alone. Nothing of the scratch guest leaves this class, and a failed round ends the warm-up
  * quietly: going without it only costs time.
  */
 public final class JitWarmUp implements AutoCloseable {
-    /** 2,048 pages, half of them random: about 12 MiB of memory with the stream. */
+    /** 2,048 pages, half of them random, and a copy of them: about 16 MiB of memory. */
     static final long SCRATCH_RAM = 8L << 20;
     /**
      * 32,768 pages through each page loop: well past the compile thresholds of C1 (the launcher
      * runs C1 only), and past C2's (15,000 calls) when a JVM runs it.
      */
     static final int ROUNDS = 16;
+    /** A round that takes longer than this (a starved machine) ends the warm-up. */
+    private static final Duration ROUND_TIMEOUT = Duration.ofSeconds(30);
 
     private final int rounds;
     private final AtomicInteger done = new AtomicInteger();
@@ -78,65 +75,44 @@ public final class JitWarmUp implements AutoCloseable {
     }
 
     private void run() {
-        try (Guest guest = Guest.builder().ramSize(SCRATCH_RAM).build()) {
-            for (RamBlock block : guest.ramBlocks()) {
+        try (Guest scratch = Guest.builder().ramSize(SCRATCH_RAM).build();
+             Guest copy = Guest.builder().ramSize(SCRATCH_RAM).incoming(true).build()) {
+            for (RamBlock block : scratch.ramBlocks()) {
                 Workload.fillHalfRandom(block, 1);
             }
-            guest.stop(RunState.PAUSED);
-            StreamBuffer stream = new StreamBuffer((int) (SCRATCH_RAM / 2 + (1 << 20)));
-            // Stream-sized buffers, as a real migration's (an in-memory output's is small); the
-            // output serves every round, so native buffers do not pile up waiting for a GC.
-            try (MigrationOutput out = new MigrationOutput(Channels.newChannel(stream), () -> { })) {
-                while (!stopRequested && done.get() < rounds) {
-                    stream.reset();
-                    save(guest, out);
-                    try (MigrationInput in = stream.reader()) { // frees its read-ahead chunks
-                        load(guest, in);
-                    }
-                    done.incrementAndGet();
+            scratch.stop(RunState.PAUSED);
+            while (!stopRequested && done.get() < rounds) {
+                if (!migrate(scratch, copy)) {
+                    return;
                 }
+                done.incrementAndGet();
             }
         } catch (IOException | RuntimeException e) {
             // Only time is lost: the real migration compiles what it needs itself.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } finally {
             finished.countDown();
         }
     }
 
-    /** Setup, iterations and completion, as the pre-copy loop drives them. */
-    private static void save(Guest guest, MigrationOutput out) throws IOException {
-        MachineStreams streams = MachineStreams.of(guest, false);
-        SaveVm saveVm = streams.saveVm(guest);
-        try {
-            saveVm.setup(out);
-            while (!saveVm.iterate(out)) {
-                // until the first pass is out
-            }
-            streams.digest().beginSwitchover();
-            saveVm.complete(out);
-        } finally {
-            streams.digest().endSwitchover();
-            saveVm.cleanup();
+    /**
+     * One round: the scratch guest migrates into its copy through the same facade, loop and
+     * loader as a real migration, over an in-process pipe, unlimited; true if both ends completed.
+     */
+    private static boolean migrate(Guest scratch, Guest copy) throws IOException, InterruptedException {
+        VmControl destination = VmControl.destination(copy, null, true);
+        VmControl source = VmControl.source(scratch, false, null);
+        source.outgoing().setParameters(new MigrationParameters(MigrationParameters.UNLIMITED,
+                MigrationParameters.DEFAULT_DOWNTIME_LIMIT, ROUND_TIMEOUT));
+        LocalPipe pipe = LocalPipe.open();
+        destination.incoming().start(pipe.receiving());
+        source.outgoing().start(pipe.sending());
+        boolean sent = source.outgoing().awaitFinished(ROUND_TIMEOUT) == MigrationStatus.COMPLETED;
+        if (!sent) {
+            source.cancel();
+            destination.incoming().cancel();
         }
-    }
-
-    private static void load(Guest guest, MigrationInput in) throws IOException {
-        MachineStreams streams = MachineStreams.of(guest, false);
-        LoadVm.Result result = streams.loadVm(guest).load(in);
-        String mismatch = streams.digest().mismatch(result.devices());
-        if (mismatch != null) {
-            throw new IllegalStateException("warm-up round did not verify: " + mismatch);
-        }
-    }
-
-    /** The stream of a round, read back without copying it. */
-    private static final class StreamBuffer extends ByteArrayOutputStream {
-        StreamBuffer(int size) {
-            super(size);
-        }
-
-        MigrationInput reader() {
-            return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(buf, 0, count)));
-        }
+        return destination.incoming().awaitFinished() == MigrationStatus.COMPLETED && sent; // ends once the stream ends or is cancelled
     }
 }

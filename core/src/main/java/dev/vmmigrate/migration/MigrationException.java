@@ -5,4 +5,9 @@ public final class MigrationException extends RuntimeException {
     public MigrationException(String message) {
         super(message);
     }
+
+    /** A failure whose {@code cause} (a broken link, a refused stream) stays attached for logs and callers. */
+    public MigrationException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -10,7 +10,6 @@ import dev.vmmigrate.ram.RamSaveOptions;
 import dev.vmmigrate.ram.XbzrleCache;
 import dev.vmmigrate.ram.RamStats;
 import dev.vmmigrate.savevm.SaveVm;
-import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
@@ -25,7 +24,9 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * The source side of one migration, as the seeds' MigrationState: the status machine (changed by
  * compare-and-set so cancel and the migration thread never both win), blockers, listeners,
- * parameters, and the thread that runs {@link PrecopyLoop}.
+ * parameters, and the thread that runs {@link PrecopyLoop}, which owns the stream, its rate limit
+ * and throttle and reaches back only through {@link PrecopyLoop.Owner}. A failure is kept as a
+ * {@link MigrationException} with its cause.
  */
 public final class OutgoingMigration {
     private final Guest guest;
@@ -40,24 +41,46 @@ public final class OutgoingMigration {
     private final MigrationClock clock = new MigrationClock();
     private volatile MigrationParameters parameters = MigrationParameters.defaults();
     private volatile MigrationCapabilities capabilities = MigrationCapabilities.none();
-    private volatile int throttlePercent;
-    private volatile MigrationOutput output;
-    private volatile java.time.Duration stallTimeout = IncomingMigration.DEFAULT_STALL_TIMEOUT;
+    private volatile Duration stallTimeout = IncomingMigration.DEFAULT_STALL_TIMEOUT;
+    /** The current migration's loop, or null before the first start. */
     private volatile PrecopyLoop loop;
-    private volatile String error;
+    private volatile MigrationException failure;
     /** The last migration failed before it started ({@link #failBeforeStart}): no figures to report. */
     private volatile boolean failedBeforeStart;
-    /** Orders setParameters' limit against the switchover lifting it. */
-    private final Object rateLimitLock = new Object();
-    /** The switchover sends the rest unlimited: a new limit must not slow it down. Guarded by rateLimitLock. */
-    private boolean rateLimitLifted;
-    /** send --reconnect: how long to try to resume a broken link, and where; null window: never. */
-    private volatile java.time.Duration reconnectWindow;
-    private volatile MigrationUri reconnectTarget;
-    private volatile Connector reconnectConnector;
-    private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong resentBytes = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong linkDownNanos = new java.util.concurrent.atomic.AtomicLong();
+    /** send --reconnect: how long to try to resume a broken link, and where; null: never. */
+    private volatile PrecopyLoop.Resume reconnect;
+    /** How the loop reaches this migration: the only calls it makes back. */
+    private final PrecopyLoop.Owner owner = new PrecopyLoop.Owner() {
+        @Override
+        public MigrationStatus status() {
+            return status.get();
+        }
+
+        @Override
+        public boolean advance(MigrationStatus from, MigrationStatus to) {
+            return transition(from, to);
+        }
+
+        @Override
+        public void fail(MigrationException cause) {
+            OutgoingMigration.this.fail(cause);
+        }
+
+        @Override
+        public void passStarted(long pass) {
+            listeners.forEach(listener -> listener.passStarted(pass));
+        }
+
+        @Override
+        public void linkChanged(boolean up, String detail) {
+            listeners.forEach(listener -> listener.linkChanged(up, detail));
+        }
+
+        @Override
+        public MigrationParameters parameters() {
+            return parameters;
+        }
+    };
 
     /**
      * @param guest the machine being migrated
@@ -99,12 +122,8 @@ public final class OutgoingMigration {
     }
 
     /** How long the destination may take no bytes (or, at the end, send no verdict) before the migration fails. */
-    public void setStallTimeout(java.time.Duration limit) {
+    public void setStallTimeout(Duration limit) {
         stallTimeout = Objects.requireNonNull(limit, "limit");
-    }
-
-    java.time.Duration stallTimeout() {
-        return stallTimeout;
     }
 
     /**
@@ -114,45 +133,15 @@ public final class OutgoingMigration {
      * the return-path capability and vm-migrate's own sections, not block migration. Null
      * {@code window}: a broken link fails the migration (the default).
      */
-    public void setReconnect(java.time.Duration window, MigrationUri target, Connector connector) {
+    public void setReconnect(Duration window, MigrationUri target, Connector connector) {
         if (status.get().isActive()) {
             throw new MigrationException("reconnect cannot be changed while a migration is active");
         }
         if (window != null) {
             checkResumable(capabilities);
         }
-        reconnectWindow = window;
-        reconnectTarget = window == null ? null : Objects.requireNonNull(target, "target");
-        reconnectConnector = window == null ? null : Objects.requireNonNull(connector, "connector");
-    }
-
-    java.time.Duration reconnectWindow() {
-        return reconnectWindow;
-    }
-
-    MigrationUri reconnectTarget() {
-        return reconnectTarget;
-    }
-
-    Connector reconnectConnector() {
-        return reconnectConnector;
-    }
-
-    /** The loop goes on over a new link: it gets this migration's rate limit, and the counters count it. */
-    void relinked(MigrationOutput next, long resent, long downNanos) {
-        synchronized (rateLimitLock) {
-            next.setRateLimit(rateLimitLifted ? Long.MAX_VALUE : PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
-            output = next;
-        }
-        reconnects.incrementAndGet();
-        resentBytes.addAndGet(resent);
-        linkDownNanos.addAndGet(downNanos);
-    }
-
-    void linkChanged(boolean up, String detail) {
-        for (MigrationListener listener : listeners) {
-            listener.linkChanged(up, detail);
-        }
+        reconnect = window == null ? null : new PrecopyLoop.Resume(window, Objects.requireNonNull(target, "target"),
+                Objects.requireNonNull(connector, "connector"));
     }
 
     /**
@@ -186,39 +175,8 @@ public final class OutgoingMigration {
 
     /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
     public int throttlePercent() {
-        return throttlePercent;
-    }
-
-    /** Whether the stream carries vm-migrate's own sections (the destination is vm-migrate). */
-    boolean carriesOwnSections() {
-        return streams.carriesOwnSections();
-    }
-
-    /** Time the switchover spends besides sending data: the digest, when the stream carries one. */
-    long switchoverCostMillis() {
-        return streams.carriesOwnSections() ? streams.digest().estimateMillis() : 0;
-    }
-
-    /** The guest has stopped for the switchover: the digest starts beside the last pages. */
-    void switchoverBegins() {
-        clock.switchover(ram.stats().transferredBytes.get());
-        if (streams.carriesOwnSections()) {
-            streams.digest().beginSwitchover();
-        }
-    }
-
-    void switchoverEnded() {
-        streams.digest().endSwitchover();
-    }
-
-    void throttle(int percent) {
-        throttlePercent = percent;
-        guest.workload().setThrottlePercent(percent);
-    }
-
-    /** The guest runs at full speed again; the stats keep the throttle it had at the end. */
-    void releaseThrottle() {
-        guest.workload().setThrottlePercent(0);
+        PrecopyLoop current = loop;
+        return current == null ? 0 : current.throttlePercent();
     }
 
     public void addListener(MigrationListener listener) {
@@ -251,24 +209,14 @@ public final class OutgoingMigration {
      * (qmp_migrate_set_speed sets the live file's limit whatever it was, unlimited included);
      * the timeout may not.
      */
-    public void setParameters(MigrationParameters next) {
+    public synchronized void setParameters(MigrationParameters next) {
         if (status.get().isActive() && !Objects.equals(next.timeout(), parameters.timeout())) {
             throw new MigrationException("cannot change the timeout while a migration is active");
         }
         parameters = next;
-        synchronized (rateLimitLock) {
-            MigrationOutput out = output;
-            if (out != null && !rateLimitLifted) {
-                out.setRateLimit(PrecopyLoop.windowAllowance(next.maxBandwidth()));
-            }
-        }
-    }
-
-    /** The switchover: the rest goes unlimited, as the seeds' qemu_file_set_rate_limit(INT64_MAX). */
-    void liftRateLimit() {
-        synchronized (rateLimitLock) {
-            rateLimitLifted = true;
-            output.setRateLimit(Long.MAX_VALUE);
+        PrecopyLoop current = loop;
+        if (current != null) {
+            current.setBandwidth(next.maxBandwidth()); // a finished loop's limit changes nothing
         }
     }
 
@@ -292,43 +240,34 @@ public final class OutgoingMigration {
             throw new MigrationException("capability return-path needs a transport with a back channel (tcp: or "
                     + "unix:); " + connection.description() + " has none");
         }
-        boolean resumable = reconnectWindow != null;
-        if (resumable) {
+        PrecopyLoop.Resume again = reconnect;
+        if (again != null) {
             checkResumable(caps);
         }
         ram.configure(new RamSaveOptions(
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
-                caps.has(Capability.COMPRESS) ? caps.compressLevel() : null, resumable));
-        reconnects.set(0);
-        resentBytes.set(0);
-        linkDownNanos.set(0);
+                caps.has(Capability.COMPRESS) ? caps.compressLevel() : null, again != null));
         streams.capabilities().use(caps.enabled(), caps.compressLevel());
-        throttlePercent = 0;
         if (streams.block() != null) {
             streams.block().configure(caps.has(Capability.ZERO_BLOCKS));
         }
         ram.stats().reset();
-        throttlePercent = 0;
-        MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
-        CountDownLatch done = new CountDownLatch(1);
-        // Under the lock status changes take: a cancel sees this migration's output or none.
-        finished = done;
         clock.start(parameters.downtimeLimit().toMillis());
-        error = null;
+        failure = null;
         failedBeforeStart = false;
-        synchronized (rateLimitLock) { // a concurrent setParameters limits this output, or is read here
-            out.setRateLimit(PrecopyLoop.windowAllowance(parameters.maxBandwidth()));
-            rateLimitLifted = false;
-            output = out;
-        }
+        // Under this lock, as setParameters: the loop starts with the limit last set.
+        PrecopyLoop next = new PrecopyLoop(owner, new PrecopyLoop.Settings(caps, stallTimeout,
+                streams.carriesOwnSections(), streams.digest(), again), guest, saveVm, ram, connection, clock,
+                parameters.maxBandwidth());
+        CountDownLatch done = new CountDownLatch(1);
+        finished = done; // before listeners hear of SETUP: one may wait for the end
+        loop = next;
         if (!transition(current, MigrationStatus.SETUP)) {
             throw new MigrationException("a migration is already in progress");
         }
-        PrecopyLoop loop = new PrecopyLoop(this, guest, saveVm, ram, output, connection, clock);
-        this.loop = loop;
         Thread.ofPlatform().name("migration").daemon().start(() -> {
             try {
-                loop.run();
+                next.run();
             } finally {
                 done.countDown();
             }
@@ -356,12 +295,12 @@ public final class OutgoingMigration {
      * with {@code reason} as error-desc, and {@link #info()} is query-migrate's record of a
      * failed migration: the status and error-desc. Refused while a migration is active.
      */
-    public synchronized void failBeforeStart(String reason) {
+    public synchronized void failBeforeStart(MigrationException reason) {
         MigrationStatus current = status.get();
         if (current.isActive()) {
             throw new MigrationException("a migration is already in progress");
         }
-        error = Objects.requireNonNull(reason, "reason");
+        failure = Objects.requireNonNull(reason, "reason");
         failedBeforeStart = true;
         transition(current, MigrationStatus.FAILED); // under this lock, as start: nothing changed it meanwhile
     }
@@ -381,9 +320,9 @@ public final class OutgoingMigration {
                 break;
             }
         }
-        MigrationOutput out = output;
-        if (out != null) {
-            out.shutdown();
+        PrecopyLoop current = loop;
+        if (current != null) {
+            current.shutdownLink();
         }
     }
 
@@ -401,14 +340,21 @@ public final class OutgoingMigration {
 
     /** Why the migration failed, or null. */
     public String error() {
-        return error;
+        MigrationException why = failure;
+        return why == null ? null : why.getMessage();
+    }
+
+    /** The failure with its cause (the broken link, the destination's refusal), or null. */
+    public MigrationException failure() {
+        return failure;
     }
 
     /** A query-migrate snapshot. */
     public MigrationInfo info() {
         MigrationStatus now = status.get();
+        PrecopyLoop current = loop;
         if (now == MigrationStatus.FAILED && failedBeforeStart) {
-            return MigrationInfo.of(now.qmpName(), null, error);
+            return MigrationInfo.of(now.qmpName(), null, error());
         }
         RamStats stats = ram.stats();
         MigrationInfo.Ram ramInfo = null;
@@ -459,16 +405,13 @@ public final class OutgoingMigration {
                 disk,
                 xbzrle,
                 compression,
-                started && caps.has(Capability.AUTO_CONVERGE) ? throttlePercent : null,
-                started && reconnectWindow != null ? new MigrationInfo.Reconnect(reconnects.get(), resentBytes.get(),
-                        linkDownNanos.get() / 1_000_000) : null,
-                now == MigrationStatus.FAILED ? error : null);
+                started && caps.has(Capability.AUTO_CONVERGE) ? throttlePercent() : null,
+                started && current != null ? current.reconnectInfo() : null,
+                now == MigrationStatus.FAILED ? error() : null);
     }
 
-    // --- used by PrecopyLoop ---
-
     /** Status changes and their notifications happen under one lock, so listeners see them in order. */
-    synchronized boolean transition(MigrationStatus from, MigrationStatus to) {
+    private synchronized boolean transition(MigrationStatus from, MigrationStatus to) {
         if (status.compareAndSet(from, to)) {
             notifyStatus(to);
             return true;
@@ -476,26 +419,20 @@ public final class OutgoingMigration {
         return false;
     }
 
-    void fail(String reason) {
+    private void fail(MigrationException reason) {
         while (true) {
             MigrationStatus current = status.get();
             if (current.isFinished() || current == MigrationStatus.CANCELLING) {
                 return; // already over, or a cancel won: the loop ends it as cancelled
             }
-            String previous = error;
+            MigrationException previous = failure;
             if (previous == null) {
-                error = reason;
+                failure = reason;
             }
             if (transition(current, MigrationStatus.FAILED)) {
                 return;
             }
-            error = previous;
-        }
-    }
-
-    void notifyPass(long pass) {
-        for (MigrationListener listener : listeners) {
-            listener.passStarted(pass);
+            failure = previous;
         }
     }
 

@@ -12,7 +12,11 @@ import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.transport.Connection;
+import dev.vmmigrate.ownsections.IntegrityDigest;
+import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The seeds' migration_thread: setup, then while active either iterate (pending at or above the
@@ -26,19 +30,56 @@ final class PrecopyLoop {
     /** The seeds ignore a window that moved fewer bytes than this when estimating downtime. */
     private static final long MIN_BYTES_FOR_ESTIMATE = 10_000;
 
-    private final OutgoingMigration migration;
+    /**
+     * What the loop needs from the migration it runs for, and all it tells it: the seeds'
+     * MigrationState as migration_thread sees it.
+     */
+    interface Owner {
+        MigrationStatus status();
+
+        /** Compare-and-set of the status, which listeners then see. */
+        boolean advance(MigrationStatus from, MigrationStatus to);
+
+        /** The migration failed; nothing changes once it ended or a cancel won. */
+        void fail(MigrationException failure);
+
+        void passStarted(long pass);
+
+        void linkChanged(boolean up, String detail);
+
+        /** Read as the loop goes: the downtime limit and the timeout. */
+        MigrationParameters parameters();
+    }
+
+    /**
+     * What stays fixed for one migration, taken at its start.
+     *
+     * @param ownSections the stream carries vm-migrate's own sections (the destination is vm-migrate)
+     * @param digest the end-to-end digest, computed beside the switchover when the stream carries it
+     * @param resume where and how long to reconnect after a broken link (send --reconnect), or null
+     */
+    record Settings(MigrationCapabilities capabilities, Duration stallTimeout, boolean ownSections,
+                    IntegrityDigest digest, Resume resume) {
+    }
+
+    /** send --reconnect: connect to {@code target} again for up to {@code window}. */
+    record Resume(Duration window, MigrationUri target, Connector connector) {
+    }
+
+    private final Owner owner;
+    private final Settings settings;
     private final Guest guest;
     private final SaveVm saveVm;
     private final RamHandler ram;
     /** The stream's current link: a resumed migration replaces both. */
-    private MigrationOutput out;
+    private volatile MigrationOutput out;
     private Connection connection;
     private final MigrationClock clock;
+    private final RateLimiter rateLimiter;
     private final long switchoverCostMillis;
     /** Whether to open QEMU's return path and wait for the destination's verdict. */
     private final boolean useReturnPath;
-    private final java.time.Duration stallTimeout;
-    private SourceReturnPath returnPath;
+    private volatile SourceReturnPath returnPath;
     private StallWatchdog watchdog;
     /** Reconnects after a broken link (send --reconnect); null when a broken link fails the migration. */
     private final SourceResume resume;
@@ -46,36 +87,56 @@ final class PrecopyLoop {
     private final long resumeToken = newToken();
     /** Whether the destination echoed the token on the first link's return path: it resumes. */
     private boolean resumeConfirmed;
+    /** The guest throttle auto-converge has set, in percent. */
+    private volatile int throttlePercent;
+    private final AtomicLong reconnects = new AtomicLong();
+    private final AtomicLong resentBytes = new AtomicLong();
+    private final AtomicLong linkDownNanos = new AtomicLong();
 
-    PrecopyLoop(OutgoingMigration migration, Guest guest, SaveVm saveVm, RamHandler ram,
-                MigrationOutput out, Connection connection, MigrationClock clock) {
-        this.migration = migration;
+    /**
+     * @param bandwidth the limit to start with, in bytes per second ({@link #setBandwidth} changes it)
+     */
+    PrecopyLoop(Owner owner, Settings settings, Guest guest, SaveVm saveVm, RamHandler ram, Connection connection,
+                MigrationClock clock, long bandwidth) {
+        this.owner = owner;
+        this.settings = settings;
         this.guest = guest;
         this.saveVm = saveVm;
         this.ram = ram;
-        this.out = out;
         this.connection = connection;
+        this.out = new MigrationOutput(connection.output(), connection::shutdown);
         this.clock = clock;
-        this.useReturnPath = migration.capabilities().has(Capability.RETURN_PATH);
+        this.rateLimiter = new RateLimiter(bandwidth);
+        rateLimiter.attach(out);
+        this.useReturnPath = settings.capabilities().has(Capability.RETURN_PATH);
         // With a return path the switchover also waits for the destination's verdict, which
         // comes after its own digest of what it loaded: that digest costs as much again.
-        long digest = migration.switchoverCostMillis();
-        this.switchoverCostMillis = useReturnPath && migration.carriesOwnSections() ? 2 * digest : digest;
-        this.stallTimeout = migration.stallTimeout();
-        this.resume = migration.reconnectWindow() == null ? null : new SourceResume(migration.reconnectTarget(),
-                migration.reconnectConnector(), migration.reconnectWindow(), stallTimeout, () -> migration.status() == MigrationStatus.ACTIVE);
+        long digest = settings.ownSections() ? settings.digest().estimateMillis() : 0;
+        this.switchoverCostMillis = useReturnPath && settings.ownSections() ? 2 * digest : digest;
+        Resume again = settings.resume();
+        this.resume = again == null ? null : new SourceResume(again.target(), again.connector(), again.window(),
+                settings.stallTimeout(), () -> owner.status() == MigrationStatus.ACTIVE);
     }
 
-    /**
-     * Bytes a window may carry at {@code bandwidth} bytes per second; no limit for
-     * {@link MigrationParameters#UNLIMITED} and for 0, which QEMU's qemu_file_rate_limit (7.2)
-     * and migration_rate_exceeded (10.0) take as no limit.
-     */
-    static long windowAllowance(long bandwidth) {
-        if (bandwidth == MigrationParameters.UNLIMITED || bandwidth == 0) {
-            return Long.MAX_VALUE;
-        }
-        return Math.max(1, bandwidth / (1000 / WINDOW_MILLIS));
+    /** The seeds' qmp_migrate_set_speed on a running migration: the next window has the new limit. */
+    void setBandwidth(long bytesPerSecond) {
+        rateLimiter.setBandwidth(bytesPerSecond);
+    }
+
+    /** Wakes a write blocked on the current link (a cancel): the loop then ends. */
+    void shutdownLink() {
+        out.shutdown();
+    }
+
+    /** The guest throttle auto-converge has set, in percent (query-migrate's cpu-throttle-percentage). */
+    int throttlePercent() {
+        return throttlePercent;
+    }
+
+    /** The reconnect counters of query-migrate, or null when this migration does not resume. */
+    MigrationInfo.Reconnect reconnectInfo() {
+        return resume == null ? null
+                : new MigrationInfo.Reconnect(reconnects.get(), resentBytes.get(), linkDownNanos.get() / 1_000_000);
     }
 
     void run() {
@@ -85,10 +146,10 @@ final class PrecopyLoop {
         try {
             completed = migrate();
         } catch (ResumeFailed e) {
-            migration.fail(e.getMessage()); // says already what broke and why it could not resume
+            owner.fail(new MigrationException(e.getMessage(), e.getCause())); // says what broke and why it could not resume
         } catch (IOException | RuntimeException e) {
-            migration.fail(watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
-                    : explain(e));
+            owner.fail(new MigrationException(watchdog.stalled()
+                    ? watchdog.describe("the destination took no bytes and sent none") : explain(e), e));
         } finally {
             watchdog.close();
             finish(completed, wasRunning);
@@ -99,7 +160,7 @@ final class PrecopyLoop {
     private StallWatchdog newWatchdog() {
         MigrationOutput linkOut = out;
         Connection link = connection;
-        return new StallWatchdog(stallTimeout, () -> linkOut.position() + (returnPath == null ? 0
+        return new StallWatchdog(settings.stallTimeout(), () -> linkOut.position() + (returnPath == null ? 0
                 : returnPath.lastHeardNanos()), linkOut::position, link::shutdown);
     }
 
@@ -125,12 +186,12 @@ final class PrecopyLoop {
                             java.nio.ByteBuffer.allocate(8).putLong(resumeToken).array());
                 }
                 SaveVm.writeCommand(header, MigrationCommand.PING, java.nio.ByteBuffer.allocate(4)
-                        .putInt(migration.carriesOwnSections() ? Handoff.VM_MIGRATE_SOURCE : 1).array());
+                        .putInt(settings.ownSections() ? Handoff.VM_MIGRATE_SOURCE : 1).array());
                 returnPath = new SourceReturnPath(connection.input());
             }
         });
         clock.setupDone((System.nanoTime() - setupStart) / 1_000_000);
-        if (!migration.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE)) {
+        if (!owner.advance(MigrationStatus.SETUP, MigrationStatus.ACTIVE)) {
             return false; // cancelled during setup
         }
         long windowStart = System.currentTimeMillis();
@@ -141,10 +202,10 @@ final class PrecopyLoop {
         long lastSyncCount = passes;
         long lastSyncTime = windowStart;
         long lastSyncBytes = out.position();
-        AutoConverge autoConverge = migration.capabilities().has(Capability.AUTO_CONVERGE) ? new AutoConverge() : null;
-        migration.notifyPass(passes);
+        AutoConverge autoConverge = settings.capabilities().has(Capability.AUTO_CONVERGE) ? new AutoConverge() : null;
+        owner.passStarted(passes);
         out.resetRateLimit();
-        while (migration.status() == MigrationStatus.ACTIVE) {
+        while (owner.status() == MigrationStatus.ACTIVE) {
             checkTimeout(); // not a broken link: outside what a reconnect may retry
             try {
                 if (!out.isRateLimited()) {
@@ -157,15 +218,15 @@ final class PrecopyLoop {
                         clock.dirtyPagesRate(dirtied * 1000 / elapsed);
                         if (autoConverge != null) {
                             int throttle = autoConverge.next(dirtied * TargetPage.SIZE,
-                                    out.position() - lastSyncBytes, migration.throttlePercent());
-                            if (throttle != migration.throttlePercent()) {
-                                migration.throttle(throttle);
+                                    out.position() - lastSyncBytes, throttlePercent);
+                            if (throttle != throttlePercent) {
+                                throttle(throttle);
                             }
                         }
                         lastSyncCount = syncs;
                         lastSyncTime = now;
                         lastSyncBytes = out.position();
-                        migration.notifyPass(syncs);
+                        owner.passStarted(syncs);
                     }
                     if (pending > 0 && pending >= maxSize) {
                         saveVm.iterate(out);
@@ -212,7 +273,7 @@ final class PrecopyLoop {
                 out.resetRateLimit();
             }
         }
-        return migration.status() == MigrationStatus.ACTIVE && complete();
+        return owner.status() == MigrationStatus.ACTIVE && complete();
     }
 
     /**
@@ -230,7 +291,7 @@ final class PrecopyLoop {
                         + "migration cannot resume)", cause);
             }
         }
-        if (resume == null || migration.status() != MigrationStatus.ACTIVE) {
+        if (resume == null || owner.status() != MigrationStatus.ACTIVE) {
             throw cause;
         }
         String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
@@ -251,12 +312,12 @@ final class PrecopyLoop {
             // the link is gone either way
         }
         long downSince = System.nanoTime();
-        migration.linkChanged(false, "link to the destination lost at stream offset " + lostAt + " (" + why
+        owner.linkChanged(false, "link to the destination lost at stream offset " + lostAt + " (" + why
                 + "); reconnecting for up to " + resume.window().toSeconds() + " s, the guest "
                 + (guest.runState() == RunState.RUNNING ? "runs on" : "stays stopped"));
         SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt);
         if (relinked == null) {
-            throw new ResumeFailed(why + (migration.status() != MigrationStatus.ACTIVE ? ""
+            throw new ResumeFailed(why + (owner.status() != MigrationStatus.ACTIVE ? ""
                     : ", and the destination could not be reached again within " + resume.window().toSeconds() + " s"
                             + (resumeConfirmed ? "" : " (it had not said it resumes: was it started with --reconnect?)")),
                     cause);
@@ -271,9 +332,12 @@ final class PrecopyLoop {
         out = relinked.out();
         connection = relinked.connection();
         returnPath = relinked.returnPath();
-        migration.relinked(out, lostAt - relinked.point().offset(), System.nanoTime() - downSince);
+        rateLimiter.attach(out);
+        reconnects.incrementAndGet();
+        resentBytes.addAndGet(lostAt - relinked.point().offset());
+        linkDownNanos.addAndGet(System.nanoTime() - downSince);
         watchdog = newWatchdog();
-        migration.linkChanged(true, "link to the destination resumed at stream offset "
+        owner.linkChanged(true, "link to the destination resumed at stream offset "
                 + relinked.point().offset() + ": " + (lostAt - relinked.point().offset()) + " bytes to send again, "
                 + redirtied + " pages dirty again");
     }
@@ -289,7 +353,7 @@ final class PrecopyLoop {
      * (the digest) are paid; at least a tenth of the limit so the migration can still converge.
      */
     private long transferBudgetMillis() {
-        long limit = migration.parameters().downtimeLimit().toMillis();
+        long limit = owner.parameters().downtimeLimit().toMillis();
         return Math.max(limit / 10, limit - switchoverCostMillis);
     }
 
@@ -304,8 +368,11 @@ final class PrecopyLoop {
     private boolean complete() throws IOException {
         long stopStart = System.currentTimeMillis();
         guest.stop(RunState.FINISH_MIGRATE);
-        migration.switchoverBegins();
-        migration.liftRateLimit();
+        clock.switchover(ram.stats().transferredBytes.get());
+        if (settings.ownSections()) {
+            settings.digest().beginSwitchover(); // beside the last pages
+        }
+        rateLimiter.lift();
         while (true) {
             try {
                 saveVm.complete(out);
@@ -321,7 +388,7 @@ final class PrecopyLoop {
             }
         }
         if (returnPath != null) {
-            if (migration.carriesOwnSections()) {
+            if (settings.ownSections()) {
                 Handoff.writeCommit(out); // a vm-migrate destination runs the guest only now
             }
         }
@@ -333,7 +400,7 @@ final class PrecopyLoop {
         clock.finished(total);
         long totalMillis = Math.max(1, clock.totalTimeMillis());
         clock.mbps(out.position() * 8.0 / totalMillis / 1000.0);
-        return migration.transition(MigrationStatus.ACTIVE, MigrationStatus.COMPLETED);
+        return owner.advance(MigrationStatus.ACTIVE, MigrationStatus.COMPLETED);
     }
 
     /**
@@ -355,7 +422,7 @@ final class PrecopyLoop {
                 }
                 case SourceReturnPath.Verdict.Refused refused -> throw new IOException(refused.reason());
                 case null -> {
-                    if (migration.status() != MigrationStatus.ACTIVE || watchdog.stalled()) {
+                    if (owner.status() != MigrationStatus.ACTIVE || watchdog.stalled()) {
                         throw new IOException("no verdict from the destination");
                     }
                 }
@@ -368,8 +435,13 @@ final class PrecopyLoop {
         return returnPath != null && returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Loaded;
     }
 
+    private void throttle(int percent) {
+        throttlePercent = percent;
+        guest.workload().setThrottlePercent(percent);
+    }
+
     private void checkTimeout() throws IOException {
-        var timeout = migration.parameters().timeout();
+        var timeout = owner.parameters().timeout();
         if (timeout != null && clock.totalTimeMillis() > timeout.toMillis()) {
             throw new IOException("did not converge within the " + timeout.toMillis()
                     + " ms timeout (remaining " + ram.remainingBytes() + " bytes, dirtying "
@@ -379,9 +451,10 @@ final class PrecopyLoop {
 
     private void finish(boolean completed, boolean wasRunning) {
         clock.ended();
-        migration.switchoverEnded();
-        if (migration.throttlePercent() != 0) {
-            migration.releaseThrottle(); // full speed again, here or at the destination
+        settings.digest().endSwitchover();
+        if (throttlePercent != 0) {
+            // Full speed again, here or at the destination; query-migrate keeps the throttle it had at the end.
+            guest.workload().setThrottlePercent(0);
         }
         if (completed) {
             guest.stop(RunState.POSTMIGRATE);
@@ -389,10 +462,10 @@ final class PrecopyLoop {
                 returnPath.close();
             }
         } else {
-            if (migration.status() == MigrationStatus.CANCELLING) {
-                migration.transition(MigrationStatus.CANCELLING, MigrationStatus.CANCELLED);
-            } else if (!migration.status().isFinished()) {
-                migration.fail("migration ended without completing");
+            if (owner.status() == MigrationStatus.CANCELLING) {
+                owner.advance(MigrationStatus.CANCELLING, MigrationStatus.CANCELLED);
+            } else if (!owner.status().isFinished()) {
+                owner.fail(new MigrationException("migration ended without completing"));
             }
             connection.shutdown();
             try {

@@ -3,6 +3,7 @@ package dev.vmmigrate.migration;
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
@@ -26,13 +27,54 @@ public final class VmControl {
     /** QEMU's "events" capability: MIGRATION and MIGRATION_PASS events on QMP. */
     private volatile boolean events;
 
+    /** The streams a migration into this guest was loaded with (to save it as it came), or null. */
+    private volatile MachineStreams incomingStreams;
+
+    private VmControl(Guest guest, boolean qemuCompatible, BlockMigration block) {
+        this.guest = Objects.requireNonNull(guest, "guest");
+        this.outgoing = new OutgoingMigration(guest, MachineStreams.of(guest, qemuCompatible, block));
+    }
+
     /**
+     * A guest that runs here and may migrate away (send, demo).
+     *
      * @param qemuCompatible the destination is QEMU: vm-migrate's own sections stay out
      * @param block the disk's sending handler (send --copy-storage), or null
      */
-    public VmControl(Guest guest, boolean qemuCompatible, BlockMigration block) {
-        this.guest = Objects.requireNonNull(guest, "guest");
-        this.outgoing = new OutgoingMigration(guest, MachineStreams.of(guest, qemuCompatible, block));
+    public static VmControl source(Guest guest, boolean qemuCompatible, BlockMigration block) {
+        return new VmControl(guest, qemuCompatible, block);
+    }
+
+    /**
+     * A guest that waits for a migration into it (receive, demo; built with {@code incoming}), which
+     * once loaded may migrate on (A -> B -> C). The load verifies vm-migrate's digest when the
+     * stream carries one before the guest may run: {@link #incoming()} starts it.
+     *
+     * @param block the disk's load-only handler, or null: a stream with a block section is refused
+     * @param startPaused keep the guest paused after the load instead of running it as QEMU would
+     */
+    public static VmControl destination(Guest guest, BlockMigration block, boolean startPaused) {
+        VmControl vm = new VmControl(guest, false, null);
+        MachineStreams streams = MachineStreams.of(guest, false, block);
+        vm.incomingStreams = streams;
+        vm.receiving(streams.incoming(guest, startPaused));
+        return vm;
+    }
+
+    /** The migration into this guest (a destination's), or null. */
+    public IncomingMigration incoming() {
+        return incoming;
+    }
+
+    /**
+     * Writes the stopped guest as one compact stream (every RAM page once, then the devices): a
+     * checkpoint. vm-migrate's own sections go in only if the stream it came with had them, so a
+     * guest that came from QEMU saves as a stream QEMU restores.
+     */
+    public void saveStopped(MigrationOutput out) throws IOException {
+        MachineStreams received = incomingStreams;
+        boolean qemuCompatible = received != null && !received.digest().received();
+        MachineStreams.of(guest, qemuCompatible).saveVm(guest).saveStopped(out);
     }
 
     public Guest guest() {
@@ -44,8 +86,8 @@ public final class VmControl {
         return outgoing;
     }
 
-    /** This guest is being loaded by {@code migration} (a receiver): query-migrate reports it until it migrates on. */
-    public void receiving(IncomingMigration migration) {
+    /** This guest is being loaded by {@code migration}: query-migrate reports it until it migrates on. */
+    private void receiving(IncomingMigration migration) {
         incoming = migration;
         listeners.forEach(migration::addListener);
     }
@@ -123,7 +165,7 @@ public final class VmControl {
         try {
             connection = connector.connect(target);
         } catch (IOException e) {
-            outgoing.failBeforeStart(e.getMessage() != null ? e.getMessage() : e.toString());
+            outgoing.failBeforeStart(new MigrationException(e.getMessage() != null ? e.getMessage() : e.toString(), e));
             return false;
         }
         try {

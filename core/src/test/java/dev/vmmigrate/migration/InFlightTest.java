@@ -91,7 +91,7 @@ class InFlightTest {
     void aZeroLimitMeansNoLimit() throws Exception {
         assertEquals(0, limit(0).maxBandwidth());
         assertEquals(0, limit(-5).maxBandwidth(), "a negative limit is taken as 0, as qmp_migrate_set_speed does");
-        assertEquals(Long.MAX_VALUE, PrecopyLoop.windowAllowance(0));
+        assertEquals(Long.MAX_VALUE, RateLimiter.windowAllowance(0));
 
         Guest source = track(runningSource(64L << 20, "none"));
         OutgoingMigration out = outgoing(source, 0, null);

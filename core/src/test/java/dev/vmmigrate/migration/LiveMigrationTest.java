@@ -394,7 +394,7 @@ class LiveMigrationTest {
         OutgoingMigration out = outgoing(source, FAST, TIMEOUT);
         LiveMigrations.Recorder recorder = new LiveMigrations.Recorder();
         out.addListener(recorder);
-        out.failBeforeStart("cannot connect to tcp:127.0.0.1:1: Connection refused");
+        out.failBeforeStart(new MigrationException("cannot connect to tcp:127.0.0.1:1: Connection refused"));
         assertEquals(List.of(MigrationStatus.FAILED), recorder.statuses());
         MigrationInfo failed = MigrationInfo.of("failed", null, "cannot connect to tcp:127.0.0.1:1: Connection refused");
         assertEquals(failed, recorder.infos().getFirst(), "listeners get query-migrate's record of a failure");

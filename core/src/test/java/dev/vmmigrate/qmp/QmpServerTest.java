@@ -75,7 +75,7 @@ class QmpServerTest {
         Path socket = dir.resolve("qmp.sock");
         CountDownLatch quit = new CountDownLatch(1);
         try (Guest guest = Guest.builder().ramSize(4L << 20).build()) {
-            VmControl vm = new VmControl(guest, false, null);
+            VmControl vm = VmControl.source(guest, false, null);
             try (QmpServer server = QmpServer.start(MigrationUri.parse("unix:" + socket), new Qmp(vm, "vm-migrate test",
                     quit::countDown)); Client client = new Client(socket)) {
                 assertEquals("unix:" + socket, server.address());
