@@ -6,6 +6,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -145,11 +146,7 @@ final class ManPages {
         try {
             files = generate(root, scratch);
         } finally {
-            try (Stream<Path> s = Files.walk(scratch)) {
-                for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
+            deleteTree(scratch);
         }
         for (Map.Entry<Path, String> e : files.entrySet()) {
             Path target = root.resolve(e.getKey());
@@ -158,6 +155,28 @@ final class ManPages {
             Files.writeString(target, e.getValue());
             System.out.println((changed ? "wrote     " : "unchanged ") + e.getKey());
         }
+        // A page whose template is gone would go on being read (ManPagesTest refuses it too).
+        deleteStale(root, MAN, ".1", files);
+        deleteStale(root, GENERATED, ".adoc", files);
         System.out.printf("%d files in %d ms%n", files.size(), (System.nanoTime() - start) / 1_000_000);
+    }
+
+    private static void deleteStale(Path root, Path dir, String suffix, Map<Path, String> made) throws IOException {
+        try (Stream<Path> s = Files.list(root.resolve(dir))) {
+            for (Path file : s.filter(f -> f.getFileName().toString().endsWith(suffix)).toList()) {
+                if (!made.containsKey(dir.resolve(file.getFileName()))) {
+                    Files.delete(file);
+                    System.out.println("deleted   " + dir.resolve(file.getFileName()));
+                }
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 }
