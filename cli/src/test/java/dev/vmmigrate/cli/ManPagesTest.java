@@ -2,6 +2,7 @@ package dev.vmmigrate.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -97,7 +98,7 @@ class ManPagesTest {
         assertEquals("man/x.1: missing", firstDifference(Path.of("man/x.1"), null, "a\n"));
         assertEquals("man/x.1: line 2 differs\n  checked in: (end of file)\n  generated:  b",
                 firstDifference(Path.of("man/x.1"), "a\n", "a\nb\n"));
-        assertEquals(null, firstDifference(Path.of("man/x.1"), "a\n", "a\n"));
+        assertNull(firstDifference(Path.of("man/x.1"), "a\n", "a\n"));
     }
 
     /** The first line where the checked-in text differs from the generated one, or null if equal. */
