@@ -33,6 +33,10 @@ interface Reporter extends MigrationListener, AutoCloseable {
     default void track(Supplier<MigrationInfo> info) {
     }
 
+    /** Starts periodic progress of the receiver's load, drawn from {@code load} (human output only: JSON says nothing new). */
+    default void trackLoad(Supplier<dev.vmmigrate.migration.LoadProgress> load) {
+    }
+
     /** The final figures. */
     void summary(MigrationInfo info);
 
@@ -59,19 +63,19 @@ interface Reporter extends MigrationListener, AutoCloseable {
         }
         return options.json ? new JsonReporter(monitor.output())
                 : new ProgressReporter(monitor.output(), options.progress == OutputOptions.ProgressMode.NONE
-                        ? ProgressReporter.Style.NONE : ProgressReporter.Style.PLAIN);
+                        ? ProgressReporter.Style.NONE : ProgressReporter.Style.PLAIN, options.rateUnit());
     }
 
     static Reporter create(OutputOptions options, PrintStream err) {
         if (options.json) {
             return new JsonReporter(err);
         }
-        return switch (options.progress) {
-            case NONE -> new ProgressReporter(err, ProgressReporter.Style.NONE);
-            case PLAIN -> new ProgressReporter(err, ProgressReporter.Style.PLAIN);
-            case BAR -> new ProgressReporter(err, ProgressReporter.Style.BAR);
-            case AUTO -> new ProgressReporter(err, ProgressReporter.isTerminal()
-                    ? ProgressReporter.Style.BAR : ProgressReporter.Style.PLAIN);
+        ProgressReporter.Style style = switch (options.progress) {
+            case NONE -> ProgressReporter.Style.NONE;
+            case PLAIN -> ProgressReporter.Style.PLAIN;
+            case BAR -> ProgressReporter.Style.BAR;
+            case AUTO -> ProgressReporter.isTerminal() ? ProgressReporter.Style.BAR : ProgressReporter.Style.PLAIN;
         };
+        return new ProgressReporter(err, style, options.rateUnit());
     }
 }
