@@ -4,7 +4,6 @@ import dev.vmmigrate.cli.ProgressLayout.Field;
 import dev.vmmigrate.migration.LoadProgress;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.stream.TargetPage;
-import dev.vmmigrate.units.Units;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -49,9 +48,9 @@ final class LoadProgressFields {
         String state = load.status() == MigrationStatus.COMPLETED ? "loaded"
                 : percent < 0 ? "loading" : String.format("%3d%%", percent);
         fields.add(new Field(state, STATE));
-        fields.add(new Field("received " + Units.formatSize(load.bytesRead()), RECEIVED));
+        fields.add(new Field("received " + ProgressLayout.size(load.bytesRead()), RECEIVED));
         if (load.ramBytes() > 0) {
-            fields.add(new Field("RAM " + Units.formatSize(load.ramBytes()), RAM));
+            fields.add(new Field("RAM " + ProgressLayout.size(load.ramBytes()), RAM));
         }
         fields.add(new Field(load.pagesLoaded() + " pages loaded", PAGES));
         fields.add(new Field(bytesPerSecond < 0 ? "-- " + unit.symbol() : unit.format(bytesPerSecond), RATE));

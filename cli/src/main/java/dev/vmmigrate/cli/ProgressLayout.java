@@ -9,8 +9,9 @@ import java.util.List;
 
 /**
  * Lays progress fields out on one line of a given width: a line that wraps stacks up on the
- * terminal at every redraw, so what does not fit is dropped, least important first, and a bar
- * is drawn only in the room the fields leave.
+ * terminal at every redraw, so what does not fit is dropped, least important first. The bar is
+ * the least important of all: drawn only when every field fits, in the room they leave (giving
+ * it the room of a dropped field would make the two swap places as numbers change width).
  */
 final class ProgressLayout {
     /** Between fields. */
@@ -61,7 +62,7 @@ final class ProgressLayout {
             text = text.substring(0, room); // one field wider than the terminal: cut, never wrapped
         }
         int spare = room - text.length() - 2 - GAP.length();
-        int bar = percent >= 0 && spare >= MIN_BAR ? Math.min(MAX_BAR, spare) : 0;
+        int bar = percent >= 0 && kept.size() == fields.size() && spare >= MIN_BAR ? Math.min(MAX_BAR, spare) : 0;
         return new Fitted(bar, percent, text);
     }
 
@@ -69,14 +70,23 @@ final class ProgressLayout {
         return String.join(GAP, fields.stream().map(Field::text).toList());
     }
 
+    /**
+     * A size with one decimal always ({@code 13.0 MiB}, not {@code 13 MiB}): a field that changes
+     * width with every redraw makes the line jump, and fields near the edge come and go.
+     */
+    static String size(long bytes) {
+        String size = Units.formatSize(bytes);
+        return size.endsWith(" B") || size.contains(".") ? size : size.replace(" ", ".0 ");
+    }
+
     /** {@code part} in the unit of {@code whole}, then {@code whole}: {@code 1.7/4 GiB}, {@code 5.1/4 GiB}. */
     static String partOf(long part, long whole) {
-        String total = Units.formatSize(whole);
+        String total = size(whole);
         String unit = total.substring(total.indexOf(' ') + 1);
         int shift = 10 * List.of("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB").indexOf(unit);
         String amount = shift == 0 ? Long.toString(part)
                 : BigDecimal.valueOf(part).divide(BigDecimal.valueOf(2).pow(shift)).setScale(1, RoundingMode.HALF_UP)
-                        .stripTrailingZeros().toPlainString();
+                        .toPlainString();
         return amount + "/" + total;
     }
 

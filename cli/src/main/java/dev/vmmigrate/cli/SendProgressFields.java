@@ -2,7 +2,6 @@ package dev.vmmigrate.cli;
 
 import dev.vmmigrate.cli.ProgressLayout.Field;
 import dev.vmmigrate.migration.MigrationInfo;
-import dev.vmmigrate.units.Units;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -58,7 +57,7 @@ final class SendProgressFields {
             fields.add(new Field(completed ? "done" : pass > 1 ? "pass " + pass : String.format("%3d%%", percent),
                     STATE));
             fields.add(new Field(ProgressLayout.partOf(ram.transferred(), ram.total()) + " sent", SENT));
-            fields.add(new Field(Units.formatSize(ram.remaining()) + " left", LEFT));
+            fields.add(new Field(ProgressLayout.size(ram.remaining()) + " left", LEFT));
             double bytesPerSecond = ram.mbps() * 1e6 / 8; // query-migrate's mbps is megabits (10^6) per second
             fields.add(new Field(ram.mbps() < 0 ? "-- " + unit.symbol() : unit.format(bytesPerSecond), RATE));
             if (!completed) {

@@ -21,11 +21,10 @@ class LoadProgressFieldsTest {
     void duringTheLoadAtEachWidth() {
         // 1.5 GiB of pages into a 4 GiB guest: 37 %.
         LoadProgress load = new LoadProgress(MigrationStatus.ACTIVE, 12_345, 3 * GIB / 2, 4 * GIB, 393_216);
-        assertEquals("[###########                   ]   37%  received 1.5 GiB  RAM 4 GiB  393216 pages loaded  "
+        assertEquals("[###########                   ]   37%  received 1.5 GiB  RAM 4.0 GiB  393216 pages loaded  "
                 + "119 MiB/s  elapsed 0:12", line(load, RATE, 120));
-        assertEquals(" 37%  received 1.5 GiB  RAM 4 GiB  393216 pages loaded  119 MiB/s  elapsed 0:12",
-                line(load, RATE, 80));
-        assertEquals(" 37%  received 1.5 GiB  RAM 4 GiB  119 MiB/s  elapsed 0:12", line(load, RATE, 60));
+        assertEquals(" 37%  received 1.5 GiB  RAM 4.0 GiB  119 MiB/s  elapsed 0:12", line(load, RATE, 80));
+        assertEquals(" 37%  received 1.5 GiB  119 MiB/s  elapsed 0:12", line(load, RATE, 60));
         assertEquals(" 37%  received 1.5 GiB  119 MiB/s", line(load, RATE, 40));
     }
 
@@ -39,13 +38,13 @@ class LoadProgressFieldsTest {
     void pagesSentAgainKeepThePercentAtOneHundred() {
         LoadProgress later = new LoadProgress(MigrationStatus.ACTIVE, 61_000, 5 * GIB, 4 * GIB, 1_200_000);
         assertEquals(100, LoadProgressFields.percent(later));
-        assertEquals("100%  received 5 GiB  RAM 4 GiB  119 MiB/s  elapsed 1:01", line(later, RATE, 60));
+        assertEquals("100%  received 5.0 GiB  119 MiB/s  elapsed 1:01", line(later, RATE, 60));
     }
 
     @Test
     void completedSaysLoaded() {
         LoadProgress done = new LoadProgress(MigrationStatus.COMPLETED, 20_500, 9 * GIB / 2, 4 * GIB, 1_100_000);
-        assertEquals("[###############]  loaded  received 4.5 GiB  RAM 4 GiB  119 MiB/s  elapsed 0:20",
-                line(done, RATE, 80));
+        assertEquals("[##############################]  loaded  received 4.5 GiB  RAM 4.0 GiB  1100000 pages loaded  "
+                + "119 MiB/s  elapsed 0:20", line(done, RATE, 120));
     }
 }

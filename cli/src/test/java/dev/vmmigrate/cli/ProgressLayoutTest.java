@@ -33,6 +33,8 @@ class ProgressLayoutTest {
         assertEquals("[#####     ]  aaaa  bbbbbbbb  cccc  dddddd", narrow.plain());
         assertEquals(ProgressLayout.MAX_BAR, ProgressLayout.fit(FIELDS, 200, 50).barCells());
         assertEquals(0, ProgressLayout.fit(FIELDS, 200, -1).barCells(), "no percent, no bar");
+        assertEquals("aaaa  cccc  dddddd", ProgressLayout.fit(FIELDS, 28, 50).plain(),
+                "a field dropped: the bar, less important still, does not take its room");
     }
 
     @Test
@@ -48,9 +50,12 @@ class ProgressLayoutTest {
         assertEquals("0:00", ProgressLayout.clock(999));
         assertEquals("12:34", ProgressLayout.clock(754_000));
         assertEquals("1:02:03", ProgressLayout.clock(3_723_000));
-        assertEquals("1.8/4 GiB", ProgressLayout.partOf(7L << 28, 4L << 30));
-        assertEquals("0.5/2 GiB", ProgressLayout.partOf(1L << 29, 2L << 30));
-        assertEquals("0.1/4 KiB", ProgressLayout.partOf(100, 4096));
+        assertEquals("1.8/4.0 GiB", ProgressLayout.partOf(7L << 28, 4L << 30));
+        assertEquals("0.5/2.0 GiB", ProgressLayout.partOf(1L << 29, 2L << 30));
+        assertEquals("0.1/4.0 KiB", ProgressLayout.partOf(100, 4096));
+        assertEquals("13.0 MiB", ProgressLayout.size(13L << 20));
+        assertEquals("1.5 GiB", ProgressLayout.size(3L << 29));
+        assertEquals("512 B", ProgressLayout.size(512));
         assertEquals("300/512 B", ProgressLayout.partOf(300, 512));
     }
 }
