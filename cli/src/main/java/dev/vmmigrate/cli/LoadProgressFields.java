@@ -15,15 +15,15 @@ import java.util.List;
  * page once, so it follows the sender's first-pass percent; later passes send pages again, and
  * the receiver cannot tell how many more will come, so it stays at 100 until the load ends.
  *
- * <p>Ranks, most important first: the percent, bytes received, rate, elapsed, RAM size, pages
- * loaded; the bar goes before any of them.
+ * <p>Ranks, most important first: the percent, bytes received, rate, RAM size, elapsed, pages
+ * loaded; the bar goes before any of them. At 60 columns the first four fit.
  */
 final class LoadProgressFields {
     private static final int STATE = 0;
     private static final int RECEIVED = 1;
     private static final int RATE = 2;
-    private static final int ELAPSED = 3;
-    private static final int RAM = 4;
+    private static final int RAM = 3;
+    private static final int ELAPSED = 4;
     private static final int PAGES = 5;
 
     private final RateUnit unit;

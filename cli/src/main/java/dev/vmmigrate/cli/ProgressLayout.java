@@ -62,7 +62,9 @@ final class ProgressLayout {
             text = text.substring(0, room); // one field wider than the terminal: cut, never wrapped
         }
         int spare = room - text.length() - 2 - GAP.length();
-        int bar = percent >= 0 && kept.size() == fields.size() && spare >= MIN_BAR ? Math.min(MAX_BAR, spare) : 0;
+        // In steps of 5 cells: the fields' width changes with their figures, the bar's edge should not every time.
+        int bar = percent >= 0 && kept.size() == fields.size() && spare >= MIN_BAR
+                ? Math.min(MAX_BAR, spare / 5 * 5) : 0;
         return new Fitted(bar, percent, text);
     }
 

@@ -32,6 +32,7 @@ class ProgressLayoutTest {
         ProgressLayout.Fitted narrow = ProgressLayout.fit(FIELDS, 29 + 14, 50);
         assertEquals("[#####     ]  aaaa  bbbbbbbb  cccc  dddddd", narrow.plain());
         assertEquals(ProgressLayout.MAX_BAR, ProgressLayout.fit(FIELDS, 200, 50).barCells());
+        assertEquals(15, ProgressLayout.fit(FIELDS, 29 + 23, 50).barCells(), "19 cells of room: 15, in steps of 5");
         assertEquals(0, ProgressLayout.fit(FIELDS, 200, -1).barCells(), "no percent, no bar");
         assertEquals("aaaa  cccc  dddddd", ProgressLayout.fit(FIELDS, 28, 50).plain(),
                 "a field dropped: the bar, less important still, does not take its room");

@@ -36,7 +36,7 @@ class SendProgressFieldsTest {
 
     @Test
     void firstPassAtEachWidth() {
-        assertEquals("[###########               ]   43%  1.8/4.0 GiB sent  2.3 GiB left  119 MiB/s  ETA 0:19  "
+        assertEquals("[##########               ]   43%  1.8/4.0 GiB sent  2.3 GiB left  119 MiB/s  ETA 0:19  "
                 + "downtime ~300 ms  elapsed 0:12", line(IN_MIB, FIRST_PASS, 1, 120));
         assertEquals(" 43%  2.3 GiB left  119 MiB/s  ETA 0:19  downtime ~300 ms  elapsed 0:12",
                 line(IN_MIB, FIRST_PASS, 1, 80));
