@@ -1,5 +1,6 @@
 package dev.vmmigrate.cli;
 
+import java.util.List;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
@@ -33,7 +34,7 @@ final class OutputOptions {
         if (limit == null) {
             return RateUnit.MIB_PER_S;
         }
-        java.util.List<String> typed = limit.originalStringValues();
+        List<String> typed = limit.originalStringValues();
         return RateUnit.of(typed.isEmpty() ? limit.defaultValue() : typed.getLast());
     }
 }

@@ -45,10 +45,6 @@ final class ProgressReporter implements Reporter {
     private LoadProgress rateSample;
     private double loadRate = -1;
 
-    ProgressReporter(PrintStream err, Style style) {
-        this(err, style, RateUnit.MIB_PER_S);
-    }
-
     /** {@code rateUnit}: the unit rates are shown in (the one --max-bandwidth was given in). */
     ProgressReporter(PrintStream err, Style style, RateUnit rateUnit) {
         this.err = err;

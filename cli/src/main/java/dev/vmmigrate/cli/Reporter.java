@@ -1,5 +1,6 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.migration.LoadProgress;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationListener;
 import java.io.PrintStream;
@@ -33,8 +34,8 @@ interface Reporter extends MigrationListener, AutoCloseable {
     default void track(Supplier<MigrationInfo> info) {
     }
 
-    /** Starts periodic progress of the receiver's load, drawn from {@code load} (human output only: JSON says nothing new). */
-    default void trackLoad(Supplier<dev.vmmigrate.migration.LoadProgress> load) {
+    /** Starts periodic progress of the receiver's load, drawn from {@code load}; human output only (--json is unchanged). */
+    default void trackLoad(Supplier<LoadProgress> load) {
     }
 
     /** The final figures. */
