@@ -1,11 +1,13 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.migration.LoadProgress;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.os.Libc;
 import dev.vmmigrate.units.Units;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -18,24 +20,37 @@ import org.jline.utils.InfoCmp;
 
 /**
  * Human progress on stderr: a live one-line bar on a terminal (drawn with jline, which knows the
- * width and the terminal's control sequences), or a plain line per second for logs. The percent
- * covers the first pass only and never runs backwards; later passes show their number and what
- * is left instead, since pages dirtied again make "done" a moving target.
+ * width and the terminal's control sequences), or a plain line per second for logs. What the
+ * line says is {@link SendProgressFields}' (the sender) or {@link LoadProgressFields}' (the
+ * receiver's load); {@link ProgressLayout} fits it to the terminal's width.
  */
 final class ProgressReporter implements Reporter {
     enum Style { BAR, PLAIN, NONE }
 
+    /** Plain lines stay narrower than this, for logs and the monitor's screen. */
+    static final int PLAIN_COLUMNS = 120;
+    /** The receiver's rate is measured over at least this long, so it does not flicker. */
+    private static final long RATE_WINDOW_MILLIS = 1000;
+
     private final PrintStream err;
     private final Style style;
+    private final SendProgressFields sendFields;
+    private final LoadProgressFields loadFields;
     private final ScheduledExecutorService ticker;
     private Terminal terminal;
     private volatile long pass;
     private volatile int percent;
     private volatile boolean barDrawn;
+    /** The load's last sample the rate was measured from, and that rate; the ticker's own. */
+    private LoadProgress rateSample;
+    private double loadRate = -1;
 
-    ProgressReporter(PrintStream err, Style style) {
+    /** {@code rateUnit}: the unit rates are shown in (the one --max-bandwidth was given in). */
+    ProgressReporter(PrintStream err, Style style, RateUnit rateUnit) {
         this.err = err;
         this.style = style;
+        this.sendFields = new SendProgressFields(rateUnit);
+        this.loadFields = new LoadProgressFields(rateUnit);
         this.ticker = style == Style.NONE ? null : Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "progress");
             thread.setDaemon(true);
@@ -89,8 +104,21 @@ final class ProgressReporter implements Reporter {
         if (ticker == null) {
             return;
         }
+        schedule(() -> drawSend(info.get()));
+    }
+
+    /** The receiver's load: drawn while it is active. */
+    @Override
+    public void trackLoad(Supplier<LoadProgress> load) {
+        if (ticker == null) {
+            return;
+        }
+        schedule(() -> drawLoad(load.get()));
+    }
+
+    private void schedule(Runnable draw) {
         long period = style == Style.BAR ? 200 : 1000;
-        ticker.scheduleAtFixedRate(() -> draw(info.get()), period, period, TimeUnit.MILLISECONDS);
+        ticker.scheduleAtFixedRate(draw, period, period, TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -172,38 +200,48 @@ final class ProgressReporter implements Reporter {
         }
     }
 
-    private void draw(MigrationInfo info) {
-        MigrationInfo.Ram ram = info.ram();
-        if (ram == null || !"active".equals(info.status())) {
+    private void drawSend(MigrationInfo info) {
+        if (!"active".equals(info.status()) && !"setup".equals(info.status())) {
+            return; // before the start the line would say nothing; at the end the summary says it
+        }
+        percent = SendProgressFields.firstPassPercent(info, pass, percent);
+        draw(sendFields.fields(info, pass, percent), info.ram() == null ? -1 : percent);
+    }
+
+    private void drawLoad(LoadProgress load) {
+        if (load.status() != MigrationStatus.ACTIVE) {
             return;
         }
-        long total = Math.max(1, ram.total());
-        if (pass <= 1) {
-            percent = Math.max(percent, (int) (100 * (total - ram.remaining()) / total));
-        } else {
-            percent = 100;
+        if (rateSample == null) {
+            loadRate = load.elapsedMillis() > 0 ? load.bytesRead() * 1000.0 / load.elapsedMillis() : -1;
+            rateSample = load;
+        } else if (load.elapsedMillis() - rateSample.elapsedMillis() >= RATE_WINDOW_MILLIS) {
+            // Never below 0: a position read mid-refill may have been a chunk ahead (LoadProgress).
+            loadRate = Math.max(0, (load.bytesRead() - rateSample.bytesRead()) * 1000.0
+                    / (load.elapsedMillis() - rateSample.elapsedMillis()));
+            rateSample = load;
         }
-        String rate = String.format("%.0f Mbit/s", Math.max(0, ram.mbps()));
-        String detail = pass <= 1
-                ? String.format("%3d%%  %s  %s left", percent, rate, Units.formatSize(ram.remaining()))
-                : String.format("pass %d  %s  %s dirty left, dirtying %s/s", pass, rate,
-                        Units.formatSize(ram.remaining()),
-                        Units.formatSize(ram.dirtyPagesRate() * ram.pageSize()));
+        draw(loadFields.fields(load, loadRate), LoadProgressFields.percent(load));
+    }
+
+    /** One line: plain, or the bar redrawn in place at the terminal's width; {@code barPercent} -1 for no bar. */
+    private void draw(List<ProgressLayout.Field> fields, int barPercent) {
         if (style == Style.PLAIN) {
-            line(detail);
+            line(ProgressLayout.fit(fields, PLAIN_COLUMNS, -1).text(), false);
             return;
         }
-        int width = terminal != null && terminal.getWidth() > 20 ? terminal.getWidth() : 80;
-        int barWidth = Math.max(10, Math.min(40, width - detail.length() - 4));
-        int filled = barWidth * percent / 100;
-        AttributedStringBuilder bar = new AttributedStringBuilder()
-                .append("[")
-                .style(AttributedStyle.DEFAULT.foreground(AttributedStyle.GREEN))
-                .append("#".repeat(filled))
-                .style(AttributedStyle.DEFAULT)
-                .append(" ".repeat(barWidth - filled))
-                .append("] ")
-                .append(detail);
+        int width = terminal != null && terminal.getWidth() > 0 ? terminal.getWidth() : 80;
+        ProgressLayout.Fitted fitted = ProgressLayout.fit(fields, width, barPercent);
+        AttributedStringBuilder bar = new AttributedStringBuilder();
+        if (fitted.barCells() > 0) {
+            bar.append("[")
+                    .style(AttributedStyle.DEFAULT.foreground(AttributedStyle.GREEN))
+                    .append(fitted.filled())
+                    .style(AttributedStyle.DEFAULT)
+                    .append(fitted.unfilled())
+                    .append("]" + ProgressLayout.GAP);
+        }
+        bar.append(fitted.text());
         synchronized (this) {
             err.print("\r" + (terminal != null ? bar.toAnsi(terminal) : bar.toString()));
             clearToEndOfLine();
@@ -221,13 +259,21 @@ final class ProgressReporter implements Reporter {
         }
     }
 
-    private synchronized void line(String text) {
+    private void line(String text) {
+        line(text, true);
+    }
+
+    /**
+     * A line of its own, over the bar if one is drawn. Plain progress goes without the
+     * "vm-migrate: " of notes: its fields need the room, and its shape tells it apart.
+     */
+    private synchronized void line(String text, boolean prefixed) {
         if (barDrawn) {
             err.print("\r");
             clearToEndOfLine();
             barDrawn = false;
         }
-        err.println("vm-migrate: " + text);
+        err.println(prefixed ? "vm-migrate: " + text : text);
         err.flush();
     }
 }

@@ -399,6 +399,7 @@ final class ReceiveCommand implements Callable<Integer> {
             incoming.cancel();
         });
         incoming.start(connection, in);
+        reporter.trackLoad(incoming::progress);
         return incoming.awaitFinished();
     }
 

@@ -1,5 +1,6 @@
 package dev.vmmigrate.cli;
 
+import dev.vmmigrate.migration.LoadProgress;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationListener;
 import java.io.PrintStream;
@@ -33,6 +34,10 @@ interface Reporter extends MigrationListener, AutoCloseable {
     default void track(Supplier<MigrationInfo> info) {
     }
 
+    /** Starts periodic progress of the receiver's load, drawn from {@code load}; human output only (--json is unchanged). */
+    default void trackLoad(Supplier<LoadProgress> load) {
+    }
+
     /** The final figures. */
     void summary(MigrationInfo info);
 
@@ -59,19 +64,19 @@ interface Reporter extends MigrationListener, AutoCloseable {
         }
         return options.json ? new JsonReporter(monitor.output())
                 : new ProgressReporter(monitor.output(), options.progress == OutputOptions.ProgressMode.NONE
-                        ? ProgressReporter.Style.NONE : ProgressReporter.Style.PLAIN);
+                        ? ProgressReporter.Style.NONE : ProgressReporter.Style.PLAIN, options.rateUnit());
     }
 
     static Reporter create(OutputOptions options, PrintStream err) {
         if (options.json) {
             return new JsonReporter(err);
         }
-        return switch (options.progress) {
-            case NONE -> new ProgressReporter(err, ProgressReporter.Style.NONE);
-            case PLAIN -> new ProgressReporter(err, ProgressReporter.Style.PLAIN);
-            case BAR -> new ProgressReporter(err, ProgressReporter.Style.BAR);
-            case AUTO -> new ProgressReporter(err, ProgressReporter.isTerminal()
-                    ? ProgressReporter.Style.BAR : ProgressReporter.Style.PLAIN);
+        ProgressReporter.Style style = switch (options.progress) {
+            case NONE -> ProgressReporter.Style.NONE;
+            case PLAIN -> ProgressReporter.Style.PLAIN;
+            case BAR -> ProgressReporter.Style.BAR;
+            case AUTO -> ProgressReporter.isTerminal() ? ProgressReporter.Style.BAR : ProgressReporter.Style.PLAIN;
         };
+        return new ProgressReporter(err, style, options.rateUnit());
     }
 }

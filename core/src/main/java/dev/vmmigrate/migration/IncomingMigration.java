@@ -472,6 +472,15 @@ public final class IncomingMigration {
                 now == MigrationStatus.FAILED ? error : null);
     }
 
+    /** How far the load has come; all zero before it starts. Read from any thread. */
+    public LoadProgress progress() {
+        MigrationStatus now = status.get();
+        Link current = link;
+        return new LoadProgress(now, now == MigrationStatus.NONE ? 0
+                        : totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
+                current == null ? 0 : current.in().position(), loadVm.announcedRamBytes(), loadVm.loadedPages());
+    }
+
     private void notifyStatus(MigrationStatus to) {
         MigrationInfo info = info();
         for (MigrationListener listener : listeners) {

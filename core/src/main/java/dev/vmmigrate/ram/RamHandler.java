@@ -156,6 +156,16 @@ public final class RamHandler implements IterativeHandler {
     }
 
     @Override
+    public long announcedRamBytes() {
+        return receiver.announcedBytes();
+    }
+
+    @Override
+    public long loadedPages() {
+        return receiver.loadedPages();
+    }
+
+    @Override
     public void load(MigrationInput in, SectionType type, int version) throws IOException {
         if (version != VERSION) {
             throw new StreamFormatException("ram section version " + version + ", expected " + VERSION,

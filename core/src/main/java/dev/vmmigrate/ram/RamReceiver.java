@@ -19,8 +19,16 @@ final class RamReceiver {
     /** Blocks announced by MEM_SIZE, by id, with the counts inspect reports. */
     private final Map<String, ReceivedBlock> announced = new LinkedHashMap<>();
     private ReceivedBlock lastBlock;
-    /** Bytes of RAM announced so far, over every START: what the resolver's ceiling is checked against. */
-    private long announcedTotal;
+    /**
+     * Bytes of RAM announced so far, over every START: what the resolver's ceiling is checked
+     * against. Volatile for progress output on another thread; only the load writes it.
+     */
+    private volatile long announcedTotal;
+    /**
+     * Page records loaded, read by progress output on another thread. One writer (the load):
+     * a release store per page, not a locked add.
+     */
+    private final java.util.concurrent.atomic.AtomicLong loadedPages = new java.util.concurrent.atomic.AtomicLong();
     private final byte[] encoded = new byte[TargetPage.SIZE];
     private final byte[] page = new byte[TargetPage.SIZE];
     /** Set when the stream announced zstd pages (vm-migrate/capabilities). */
@@ -117,6 +125,14 @@ final class RamReceiver {
         return pages;
     }
 
+    long announcedBytes() {
+        return announcedTotal;
+    }
+
+    long loadedPages() {
+        return loadedPages.get();
+    }
+
     /** Reads records up to and including EOS. */
     void load(MigrationInput in) throws IOException {
         while (loadRecord(in)) {
@@ -136,7 +152,10 @@ final class RamReceiver {
         long offset = word & ~RamFlags.MASK;
         int kind = flags & ~RamFlags.CONTINUE;
         switch (kind) {
-            case RamFlags.MEM_SIZE -> readBlockList(in, offset, at);
+            case RamFlags.MEM_SIZE -> {
+                readBlockList(in, offset, at);
+                return true;
+            }
             case RamFlags.ZERO -> {
                 ReceivedBlock target = blockFor(in, flags, offset, at);
                 int fill = in.readU8();
@@ -166,6 +185,7 @@ final class RamReceiver {
             default -> throw new StreamFormatException(String.format(
                     "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
         }
+        loadedPages.setRelease(loadedPages.getPlain() + 1); // every other record is one page
         return true;
     }
 

@@ -48,6 +48,16 @@ public interface IterativeHandler {
         return java.util.Map.of();
     }
 
+    /** For progress: RAM bytes the stream announced to this handler; none for a handler without RAM. */
+    default long announcedRamBytes() {
+        return 0;
+    }
+
+    /** For progress: RAM pages this handler loaded so far (read from another thread while it loads). */
+    default long loadedPages() {
+        return 0;
+    }
+
     /** Releases what a save or load held; also after failure and cancel. */
     default void cleanup() {
     }

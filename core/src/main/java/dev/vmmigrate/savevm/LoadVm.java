@@ -133,6 +133,16 @@ public final class LoadVm {
         return pages;
     }
 
+    /** RAM bytes the stream announced so far, for progress (read while the load runs). */
+    public long announcedRamBytes() {
+        return registry.iterative().stream().mapToLong(IterativeHandler::announcedRamBytes).sum();
+    }
+
+    /** RAM pages loaded so far, for progress (read while the load runs). */
+    public long loadedPages() {
+        return registry.iterative().stream().mapToLong(IterativeHandler::loadedPages).sum();
+    }
+
     public Result load(MigrationInput in) throws IOException {
         return load(in, new Listener() { });
     }
