@@ -87,6 +87,10 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     TlsOptions tls;
 
+    /** For a migration onward (QMP's or the monitor's migrate) from a receiver with --tls-creds. */
+    @Mixin
+    TlsHostnameOptions tlsHostname;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -101,6 +105,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     + " cannot be connected to again)");
         }
         dev.vmmigrate.transport.TlsCredentials tlsCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
+        if (tlsCredentials == null) {
+            tlsHostname.peerName(source, null); // refuses --tls-hostname without --tls-creds
+        }
         if (reconnect != null && tlsCredentials != null) {
             throw new CliFailure(ExitCode.USAGE, "--reconnect does not work with --tls-creds yet (a resumed "
                     + "source's connection would have to pass the TLS handshake first)");
@@ -139,6 +146,27 @@ final class ReceiveCommand implements Callable<Integer> {
                 throw e;
             }
         }
+    }
+
+    /**
+     * A migration onward from here goes over TLS when this receiver has --tls-creds, as the
+     * sending end with DIR's client certificate (QEMU needs a second tls-creds-x509 object,
+     * endpoint=client, for the same): a receiver that insists on TLS never sends its guest on in
+     * clear; without the client files the migration fails before a byte leaves.
+     */
+    private Connection connectOnward(MigrationUri target) throws IOException {
+        if (tls.credsDir == null) {
+            return target.connect();
+        }
+        dev.vmmigrate.transport.TlsCredentials client;
+        String peerName;
+        try {
+            client = tls.load(target, dev.vmmigrate.transport.TlsRole.CLIENT);
+            peerName = tlsHostname.peerName(target, client);
+        } catch (CliFailure e) {
+            throw new IOException("migrating on from a receiver with " + e.getMessage(), e);
+        }
+        return TlsOptions.secure(target.connect(), client, peerName, stall.stallTimeout);
     }
 
     /** With --tls-creds, a peer that does not complete the handshake in time is dropped. */
@@ -275,6 +303,7 @@ final class ReceiveCommand implements Callable<Integer> {
         VmControl vm = VmControl.destination(guest, new BlockMigration(guest.disk().stream().toList()),
                 holdAfterLoad || save != null);
         IncomingMigration incoming = vm.incoming();
+        vm.addListener(reporter); // the load, then any migration onward
         CountDownLatch interrupted = new CountDownLatch(1);
         try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, () -> {
             interrupted.countDown();
@@ -318,7 +347,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName()));
         reporter.summary(info);
         // The guest may migrate on (QMP's or the monitor's migrate): Ctrl-C cancels that too.
-        vm.outgoing().addListener(reporter);
+        vm.connector(this::connectOnward);
         Interrupts.onInterrupt(() -> {
             interrupted.countDown();
             vm.cancel();
@@ -359,6 +388,7 @@ final class ReceiveCommand implements Callable<Integer> {
         HeldVmReceiver target = new HeldVmReceiver(guestOptions.ramId, guestOptions.ramFile, maxRam.bytes());
         IncomingMigration incoming = new IncomingMigration(target, guestOptions.machine == null
                 ? target.loadVm() : target.loadVm(guestOptions.machine));
+        incoming.addListener(reporter);
         CountDownLatch interrupted = new CountDownLatch(1);
         MigrationStatus end = load(incoming, connection, in, reporter, interrupted);
         MigrationInfo info = MigrationInfo.of(end.qmpName(), incoming.totalMillis(), incoming.error());
@@ -389,7 +419,6 @@ final class ReceiveCommand implements Callable<Integer> {
     /** Runs the load to its end; Ctrl-C cancels it and counts {@code interrupted} down. */
     private MigrationStatus load(IncomingMigration incoming, Connection connection, MigrationInput in,
                                  Reporter reporter, CountDownLatch interrupted) throws InterruptedException {
-        incoming.addListener(reporter);
         incoming.stallTimeout(stall.stallTimeout);
         if (reconnect != null) {
             incoming.resumeWithin(reconnect, endpoint, refusal -> reporter.note("WARNING", refusal));

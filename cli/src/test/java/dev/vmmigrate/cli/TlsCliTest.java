@@ -6,13 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.testing.TestPki;
 import dev.vmmigrate.testing.TestPki.KeyFormat;
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.regex.Pattern;
@@ -124,6 +127,65 @@ class TlsCliTest {
             assertEquals(0, receiver.await().exitCode());
         }
         assertArrayEquals(Files.readAllBytes(srcRam), Files.readAllBytes(dstRam), "RAM byte for byte");
+    }
+
+    /**
+     * A receiver with --tls-creds migrates its guest on (QMP's migrate) over TLS with the client
+     * files of the same directory; with only the server's there it refuses to send in clear.
+     */
+    @Test
+    void aReceiverMigratesOnOverTlsOnly() throws Exception {
+        Path serverOnly = Files.createDirectories(dir.resolve("server-only"));
+        for (String file : List.of("ca-cert.pem", "server-cert.pem", "server-key.pem")) {
+            Files.copy(creds.resolve(file), serverOnly.resolve(file));
+        }
+        JsonNode refused = migrateOnward(serverOnly);
+        assertEquals("failed", refused.path("status").asText(), refused.toString());
+        assertTrue(refused.path("error-desc").asText().contains("client-cert.pem"), refused.toString());
+        assertTrue(!Arrays.equals(Files.readAllBytes(srcRam), Files.readAllBytes(dstRam)), "nothing reached C");
+
+        assertEquals("completed", migrateOnward(creds).path("status").asText());
+        assertArrayEquals(Files.readAllBytes(srcRam), Files.readAllBytes(dstRam), "A's RAM at C, byte for byte");
+    }
+
+    /** A sends to B (receive --tls-creds {@code bCreds} --qmp), B's guest goes on to C over QMP; B's last query-migrate. */
+    private JsonNode migrateOnward(Path bCreds) throws Exception {
+        Path socket = dir.resolve("b.qmp");
+        Duration guard = Duration.ofSeconds(60);
+        try (CliProcess c = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-file", dstRam.toString(),
+                "--run-for", "0", "--tls-creds", creds.toString(), "--stall-timeout", "5s");
+             CliProcess b = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--tls-creds", bCreds.toString(),
+                     "--qmp", "unix:" + socket, "--stall-timeout", "5s")) {
+            String cPort = c.awaitStderr(TCP_PORT);
+            CliProcess.Result a = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + b.awaitStderr(TCP_PORT), "--ram-file",
+                    srcRam.toString(), "--paused", "--max-bandwidth", "unlimited", "--tls-creds", creds.toString());
+            assertEquals(0, a.exitCode(), a.describe());
+            JsonNode last;
+            try (QmpClient qmp = QmpClient.connect(socket, b.process(), guard)) {
+                try {
+                    qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + cPort));
+                } catch (IOException refused) {
+                    // QMP's error reply: a migration that could not start; query-migrate says why too
+                }
+                long deadline = System.nanoTime() + guard.toNanos();
+                while (true) {
+                    last = qmp.execute("query-migrate");
+                    String status = last.path("status").asText();
+                    if (status.equals("completed") || status.equals("failed")) {
+                        break;
+                    }
+                    assertTrue(System.nanoTime() < deadline, "B's onward migration: " + last);
+                    Thread.sleep(50);
+                }
+                qmp.execute("quit");
+            }
+            assertEquals(0, b.await().exitCode());
+            if (last.path("status").asText().equals("completed")) {
+                CliProcess.Result cResult = c.await();
+                assertEquals(0, cResult.exitCode(), cResult.describe());
+            }
+            return last;
+        }
     }
 
     @Test
