@@ -4,6 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.guest.Guest;
+import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.migration.MigrationParameters;
+import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.ram.RamBlock;
+import dev.vmmigrate.transport.IncomingEndpoint;
+import dev.vmmigrate.transport.MigrationUri;
+import java.io.IOException;
+import java.time.Duration;
 import dev.vmmigrate.migration.VmControl;
 import dev.vmmigrate.qmp.Qmp;
 import java.io.ByteArrayOutputStream;
@@ -65,6 +73,63 @@ class MonitorTest {
             monitor.close();
             assertTrue(screen.toString(StandardCharsets.UTF_8).contains("VM status: paused"), screen.toString());
             assertTrue(Files.readString(history).contains("info status"), "history kept");
+        }
+    }
+
+    /**
+     * A migration in flight, seen and steered from the monitor's prompt: info migrate while it is
+     * throttled to 64 KiB/s (8 MiB to send: two minutes) shows it active, migrate_set_parameter max-bandwidth lifts the limit and
+     * it completes, info migrate then says so.
+     */
+    @Test
+    void infoMigrateAndASpeedChangeWhileAMigrationRuns() throws Exception {
+        try (Guest source = Guest.builder().ramSize(16L << 20).build();
+             Guest destination = Guest.builder().ramSize(16L << 20).incoming(true).build();
+             IncomingEndpoint endpoint = MigrationUri.parse("tcp:127.0.0.1:0").listen()) {
+            for (RamBlock block : source.ramBlocks()) {
+                Workload.fillHalfRandom(block, 3);
+            }
+            VmControl receiver = VmControl.destination(destination, null, true);
+            Thread.ofVirtual().start(() -> {
+                try {
+                    receiver.incoming().start(endpoint.accept());
+                } catch (IOException e) {
+                    receiver.incoming().cancel();
+                }
+            });
+            VmControl vm = VmControl.source(source, false, null);
+            vm.outgoing().setParameters(new MigrationParameters(64 << 10, MigrationParameters.DEFAULT_DOWNTIME_LIMIT,
+                    null));
+            Qmp qmp = new Qmp(vm, "vm-migrate test", () -> { });
+            PipedOutputStream typed = new PipedOutputStream();
+            ByteArrayOutputStream screen = new ByteArrayOutputStream();
+            Monitor monitor = Monitor.on(new DumbTerminal(new PipedInputStream(typed), screen), dir.resolve("history"));
+            monitor.start(qmp, vm.outgoing());
+            type(typed, "migrate -d " + endpoint.boundAddress());
+            awaitScreen(typed, screen, "info migrate", "Migration status: active");
+            assertEquals(MigrationStatus.ACTIVE, vm.outgoing().status(), "throttled: still running");
+            type(typed, "migrate_set_parameter max-bandwidth 0");
+            assertEquals(MigrationStatus.COMPLETED, vm.outgoing().awaitFinished(Duration.ofSeconds(60)),
+                    "the lifted limit lets it finish within the minute: " + screen);
+            awaitScreen(typed, screen, "info migrate", "Migration status: completed");
+            assertEquals(MigrationStatus.COMPLETED, receiver.incoming().awaitFinished());
+            monitor.close();
+        }
+    }
+
+    private static void type(PipedOutputStream typed, String line) throws IOException {
+        typed.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        typed.flush();
+    }
+
+    /** Types {@code command} until the screen shows {@code expected} (a minute at most). */
+    private static void awaitScreen(PipedOutputStream typed, ByteArrayOutputStream screen, String command,
+                                    String expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!screen.toString(StandardCharsets.UTF_8).contains(expected)) {
+            assertTrue(System.nanoTime() < deadline, "no '" + expected + "' on the monitor: " + screen);
+            type(typed, command);
+            Thread.sleep(200);
         }
     }
 }
