@@ -57,7 +57,8 @@ public final class IncomingMigration {
     private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
     private final List<LoadCheck> checks = new CopyOnWriteArrayList<>();
     private final CountDownLatch finished = new CountDownLatch(1);
-    private volatile String error;
+    /** Why the load failed, with what broke as its cause; null while it has not failed. */
+    private volatile MigrationException error;
     private volatile Failure failureKind = Failure.NONE;
     private volatile long startMillis;
     private volatile long totalMillis = -1;
@@ -168,6 +169,12 @@ public final class IncomingMigration {
     }
 
     public String error() {
+        MigrationException why = error;
+        return why == null ? null : why.getMessage();
+    }
+
+    /** The failure with its cause (the stream's error, a refused check, a broken link), or null. */
+    public MigrationException failureCause() {
         return error;
     }
 
@@ -264,8 +271,8 @@ public final class IncomingMigration {
             totalMillis = System.currentTimeMillis() - startMillis;
             target.loaded(result, mayRun);
             if (!mayRun) {
-                fail(Failure.UNCOMMITTED, "the guest was loaded and verified, but the source's commit never "
-                        + "arrived, so the guest is held paused here (the source may still run its copy)");
+                fail(Failure.UNCOMMITTED, new MigrationException("the guest was loaded and verified, but the source's "
+                        + "commit never arrived, so the guest is held paused here (the source may still run its copy)"));
                 return false;
             }
             return true;
@@ -278,7 +285,7 @@ public final class IncomingMigration {
                     : e.getMessage() == null ? e.toString() : e.getMessage();
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
-            fail(failureKind, "load of migration failed: " + reason);
+            fail(failureKind, new MigrationException("load of migration failed: " + reason, e));
             return false;
         }
     }
@@ -338,7 +345,7 @@ public final class IncomingMigration {
         }
     }
 
-    private void fail(Failure kind, String reason) {
+    private void fail(Failure kind, MigrationException reason) {
         failureKind = kind;
         error = reason;
         totalMillis = System.currentTimeMillis() - startMillis;
@@ -469,7 +476,7 @@ public final class IncomingMigration {
         MigrationStatus now = status.get();
         return MigrationInfo.of(now.qmpName(), now == MigrationStatus.NONE ? null
                         : totalMillis < 0 ? System.currentTimeMillis() - startMillis : totalMillis,
-                now == MigrationStatus.FAILED ? error : null);
+                now == MigrationStatus.FAILED ? error() : null);
     }
 
     /** How far the load has come; all zero before it starts. Read from any thread. */

@@ -1,6 +1,6 @@
 package dev.vmmigrate.migration;
 
-/** A migration request refused (already active, blocked, bad parameter): the message says why. */
+/** A migration request refused (already active, blocked, bad parameter) or a migration that failed: the message says why, the cause what broke. */
 public final class MigrationException extends RuntimeException {
     public MigrationException(String message) {
         super(message);
