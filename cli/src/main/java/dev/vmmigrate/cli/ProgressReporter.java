@@ -209,7 +209,7 @@ final class ProgressReporter implements Reporter {
     }
 
     private void drawLoad(LoadProgress load) {
-        if (load.status() != MigrationStatus.ACTIVE) {
+        if (load.status() != MigrationStatus.ACTIVE && load.status() != MigrationStatus.POSTCOPY_ACTIVE) {
             return;
         }
         if (rateSample == null) {

@@ -202,6 +202,10 @@ final class RelayCommand implements Callable<Integer> {
                         // the destination answers, through the back pump (a relay itself does not resume)
                     }
                     case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
+                    case POSTCOPY_RAM_DISCARD, POSTCOPY_LISTEN, PACKAGED, POSTCOPY_RUN ->
+                            throw new dev.vmmigrate.stream.StreamFormatException("relay does not pass a switch to "
+                                    + "postcopy on (COMMAND " + command.command() + "); receive takes one",
+                                    command.offset());
                     default -> LoadVm.refuseUnlessSwitchover(command);
                 }
             }

@@ -97,14 +97,15 @@ class HeldVmCliTest {
     }
 
     @Test
-    void aSwitchToPostcopyIsRefusedByName() throws IOException {
-        // QEMU's preamble for machine none, POSTCOPY_ADVISE (taken), then POSTCOPY_LISTEN (the switch).
+    void aSwitchToPostcopyWithoutAReturnPathIsRefusedByName() throws IOException {
+        // QEMU's preamble for machine none, POSTCOPY_ADVISE (taken), then POSTCOPY_LISTEN (the switch),
+        // from a file: no return path to ask for pages on.
         Path stream = Files.write(dir.resolve("listen.mig"), HexFormat.of().parseHex(
                 "5145564d000000030700000004" + "6e6f6e65" + "0800030010" + "0000000000001000" + "0000000000001000"
                         + "0800040000"));
         CliProcess.Result r = CliProcess.run(dir, "receive", "file:" + stream, "--run-for", "0");
         assertEquals(ExitCode.FAILED, r.exitCode(), r.describe());
-        assertTrue(r.stderr().contains("QEMU's switch to postcopy is not supported yet (the postcopy-ram capability "
-                + "is, as long as the migration stays precopy) (COMMAND POSTCOPY_LISTEN) at offset 38"), r.describe());
+        assertTrue(r.stderr().contains("QEMU's switch to postcopy needs the return path (tcp: or unix:), on which the "
+                + "destination asks for the pages its guest touches (COMMAND POSTCOPY_LISTEN) at offset 38"), r.describe());
     }
 }

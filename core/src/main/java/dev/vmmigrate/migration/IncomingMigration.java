@@ -5,6 +5,9 @@ import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
+import dev.vmmigrate.savevm.PostcopyDiscard;
+import dev.vmmigrate.stream.StreamFormatException;
+import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.savevm.Section;
 import dev.vmmigrate.savevm.SectionHeader;
 import dev.vmmigrate.stream.StallWatchdog;
@@ -49,6 +52,13 @@ public final class IncomingMigration {
          *     must stay paused
          */
         void loaded(LoadVm.Result result, boolean mayRun) throws IOException;
+
+        /**
+         * QEMU's POSTCOPY_RUN: the devices are loaded and the guest may run while its RAM still
+         * comes (loadvm_postcopy_handle_run); a VM this side only holds stays stopped.
+         */
+        default void postcopyRun() {
+        }
     }
 
     private final Target target;
@@ -73,6 +83,8 @@ public final class IncomingMigration {
     private volatile Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
     /** Opened by the source's OPEN_RETURN_PATH; null without one. */
     private volatile DestinationReturnPath returnPath;
+    /** POSTCOPY_RUN came: the guest may have run before its RAM was whole. */
+    private volatile boolean ranEarly;
     /** The stream carries vm-migrate's own sections: its source speaks the commit. */
     private volatile boolean sourceIsVmMigrate;
 
@@ -101,6 +113,14 @@ public final class IncomingMigration {
             @Override
             public void loadFailed() {
                 guest.stop(RunState.INTERNAL_ERROR);
+            }
+
+            @Override
+            public void postcopyRun() {
+                // As QEMU: runs if the source ran it and this side was not asked to hold it.
+                if (guest.globalState().runState() == RunState.RUNNING && !startPaused) {
+                    guest.start();
+                }
             }
 
             @Override
@@ -285,7 +305,9 @@ public final class IncomingMigration {
                     : e.getMessage() == null ? e.toString() : e.getMessage();
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
-            fail(failureKind, new MigrationException("load of migration failed: " + reason, e));
+            fail(failureKind, new MigrationException((ranEarly ? "postcopy failed after the guest started here, so "
+                    + "its RAM here is incomplete and it is stopped; the source keeps the only whole copy: "
+                    : "load of migration failed: ") + reason, e));
             return false;
         }
     }
@@ -353,7 +375,14 @@ public final class IncomingMigration {
         notifyStatus(MigrationStatus.FAILED);
     }
 
-    /** Answers the commands that need this side: the return path, PING, QEMU's postcopy advice. */
+    /** QEMU's postcopy commands need the return path, where a destination would ask for pages. */
+    private void requireReturnPath(Section.Command command) throws StreamFormatException {
+        if (returnPath == null) {
+            LoadVm.refuseUnlessSwitchover(command);
+        }
+    }
+
+    /** Answers the commands that need this side: the return path, PING, QEMU's postcopy. */
     private LoadVm.Listener loadListener() {
         return new LoadVm.Listener() {
             @Override
@@ -391,6 +420,31 @@ public final class IncomingMigration {
                         }
                     }
                     case POSTCOPY_ADVISE -> PostcopyAdvice.check(command);
+                    case POSTCOPY_RAM_DISCARD -> {
+                        requireReturnPath(command);
+                        PostcopyDiscard discard = PostcopyDiscard.read(command);
+                        if (!loadVm.receivedPages().containsKey(discard.block())) {
+                            throw new StreamFormatException("POSTCOPY_RAM_DISCARD for RAM block "
+                                    + StreamText.quote(discard.block()) + ", which the stream has not announced",
+                                    command.offset());
+                        }
+                        // Every page is sent again after the switch, so there is nothing to drop
+                        // until this guest can ask for pages itself.
+                    }
+                    case POSTCOPY_LISTEN -> {
+                        requireReturnPath(command);
+                        if (status.compareAndSet(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE)) {
+                            notifyStatus(MigrationStatus.POSTCOPY_ACTIVE);
+                        }
+                    }
+                    case PACKAGED -> requireReturnPath(command); // the loader reads the package
+                    case POSTCOPY_RUN -> {
+                        if (status.get() != MigrationStatus.POSTCOPY_ACTIVE) {
+                            throw new StreamFormatException("POSTCOPY_RUN before POSTCOPY_LISTEN", command.offset());
+                        }
+                        ranEarly = true;
+                        target.postcopyRun();
+                    }
                     default -> LoadVm.refuseUnlessSwitchover(command);
                 }
             }

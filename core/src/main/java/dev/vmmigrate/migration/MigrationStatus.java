@@ -5,6 +5,8 @@ public enum MigrationStatus {
     NONE("none"),
     SETUP("setup"),
     ACTIVE("active"),
+    /** The guest runs at the destination while its RAM still comes (QEMU's postcopy-active). */
+    POSTCOPY_ACTIVE("postcopy-active"),
     CANCELLING("cancelling"),
     CANCELLED("cancelled"),
     COMPLETED("completed"),
@@ -22,7 +24,7 @@ public enum MigrationStatus {
 
     /** Setup, active or cancelling: a new migration or a capability change must be refused. */
     public boolean isActive() {
-        return this == SETUP || this == ACTIVE || this == CANCELLING;
+        return this == SETUP || this == ACTIVE || this == POSTCOPY_ACTIVE || this == CANCELLING;
     }
 
     public boolean isFinished() {

@@ -7,6 +7,7 @@ import dev.vmmigrate.stream.TruncatedStreamException;
 import dev.vmmigrate.vmstate.FieldValues;
 import dev.vmmigrate.vmstate.VmStateCodec;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -20,13 +21,17 @@ import java.util.Set;
  * every footer, and stops at EOF, reading the vmdesc if one follows.
  *
  * <p>Device state is applied only after the whole stream has been read and checked, so a stream
- * that fails half way leaves no device half loaded. RAM is written as it arrives; the caller must
- * not resume a guest whose load failed.
+ * that fails half way leaves no device half loaded; a switch to postcopy (PACKAGED) is the one
+ * exception, since the guest runs before its RAM is whole. RAM is written as it arrives; the
+ * caller must not resume a guest whose load failed.
  *
  * <p>A loader for a VM it cannot describe ({@link #keepingUnknownDevices}) accepts any machine
  * type and keeps each device section without a handler as bytes ({@link DeviceSection}).
  */
 public final class LoadVm {
+    /** The largest PACKAGED blob, QEMU's MAX_VM_CMD_PACKAGED_SIZE (savevm.h): 16 MiB. */
+    public static final int MAX_PACKAGED = 1 << 24;
+
     private final HandlerRegistry registry;
     /** The machine type the stream must name, or null for any. */
     private final String machineType;
@@ -169,12 +174,13 @@ public final class LoadVm {
             Section section;
             try {
                 section = reader.next();
-                if (section instanceof Section.End) {
-                    iterating = false; // the switchover began: from here a break fails the load
+                if (section instanceof Section.End || section instanceof Section.Command command
+                        && command.command() == MigrationCommand.PACKAGED) {
+                    iterating = false; // the switchover (or postcopy) began: from here a break fails the load
                 }
                 if (section instanceof Section.Eof eof) {
                     completeness.check(Set.copyOf(loaded.seen), eof.offset());
-                    applyDevices(loaded.devices);
+                    applyDevices(loaded);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();
                     loaded.devices.forEach((device, state) -> devices.put(device.idstr(), state.values()));
                     return new Result(preamble, Set.copyOf(loaded.seen), devices, List.copyOf(loaded.deviceSections),
@@ -199,6 +205,8 @@ public final class LoadVm {
         final Map<DeviceHandler, LoadedDevice> devices = new LinkedHashMap<>();
         final List<DeviceSection> deviceSections = new ArrayList<>();
         final Set<String> seen = new HashSet<>();
+        /** Devices applied already: at POSTCOPY_RUN, before the EOF. */
+        final Set<DeviceHandler> applied = new HashSet<>();
     }
 
     /** A transport failure or a stream that ended early, not bytes that break the format. */
@@ -247,8 +255,58 @@ public final class LoadVm {
                     throw unknown(header, full.offset());
                 }
             }
+            case Section.Command command when command.command() == MigrationCommand.PACKAGED -> {
+                listener.command(command); // refused where postcopy is not taken
+                loadPackage(command, reader, listener, loaded);
+            }
             case Section.Command command -> listener.command(command);
             case Section.Eof eof -> throw new IllegalStateException("EOF has no payload to load");
+        }
+    }
+
+    /**
+     * QEMU's PACKAGED (loadvm_handle_cmd_packaged): the switch to postcopy sends the device state
+     * as one blob (be32 length, at most {@link #MAX_PACKAGED} bytes) so the destination can read it
+     * whole while pages still come: POSTCOPY_LISTEN, the devices, PINGs, then POSTCOPY_RUN, which
+     * ends the package (LOADVM_QUIT). The devices are applied before RUN lets the guest run; the
+     * main stream goes on with RAM until its EOF. Offsets stay those of the stream.
+     */
+    private void loadPackage(Section.Command command, SectionReader reader, Listener listener, Loaded loaded)
+            throws IOException {
+        long length = ByteBuffer.wrap(command.payload()).getInt() & 0xffffffffL;
+        if (length > MAX_PACKAGED) {
+            throw new StreamFormatException("PACKAGED of " + length + " bytes, more than QEMU's limit of "
+                    + MAX_PACKAGED + " (MAX_VM_CMD_PACKAGED_SIZE)", command.offset());
+        }
+        reader.postcopy();
+        MigrationInput main = reader.input();
+        long start = main.position();
+        MigrationInput blob = MigrationInput.of(main.readBytes((int) length));
+        blob.rebase(start);
+        reader.resume(blob);
+        while (true) {
+            Section section;
+            try {
+                section = reader.next();
+            } catch (TruncatedStreamException e) {
+                throw new StreamFormatException("PACKAGED of " + length + " bytes ended without POSTCOPY_RUN",
+                        command.offset());
+            }
+            switch (section) {
+                case Section.Eof eof -> throw new StreamFormatException("EOF inside PACKAGED", eof.offset());
+                case Section.Command nested when nested.command() == MigrationCommand.PACKAGED ->
+                        throw new StreamFormatException("PACKAGED inside PACKAGED", nested.offset());
+                case Section.Command run when run.command() == MigrationCommand.POSTCOPY_RUN -> {
+                    applyDevices(loaded); // the guest may run from here
+                    listener.command(run);
+                    reader.resume(main); // a failed package fails the load: only RUN goes back to the stream
+                    return;
+                }
+                default -> {
+                    loadPayload(section, reader, listener, loaded);
+                    reader.finish(section);
+                }
+            }
         }
     }
 
@@ -272,9 +330,10 @@ public final class LoadVm {
     private record LoadedDevice(FieldValues values, long offset) {
     }
 
-    private static void applyDevices(Map<DeviceHandler, LoadedDevice> loaded) throws StreamFormatException {
-        for (Map.Entry<DeviceHandler, LoadedDevice> entry : loaded.entrySet()) {
-            if (!entry.getKey().earlySetup()) {
+    /** Applies each device loaded and not applied yet (early-setup ones were, as they arrived). */
+    private static void applyDevices(Loaded loaded) throws StreamFormatException {
+        for (Map.Entry<DeviceHandler, LoadedDevice> entry : loaded.devices.entrySet()) {
+            if (!entry.getKey().earlySetup() && loaded.applied.add(entry.getKey())) {
                 apply(entry.getKey(), entry.getValue());
             }
         }

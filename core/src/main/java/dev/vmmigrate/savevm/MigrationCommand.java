@@ -6,8 +6,8 @@ import dev.vmmigrate.stream.StreamFormatException;
  * The commands a COMMAND section (0x08) carries: QEMU's enum qemu_vm_cmd and mig_cmd_args in
  * savevm.c, with their wire codes and payload lengths (-1: variable, bounded by the be16 length).
  * Only SWITCHOVER_START (QEMU 10's precopy streams) needs nothing; a destination with a return
- * path also answers OPEN_RETURN_PATH and PING and takes QEMU's POSTCOPY_ADVISE; {@link #refusal()}
- * names what is missing for the rest.
+ * path also answers OPEN_RETURN_PATH and PING and takes QEMU's postcopy (ADVISE, RAM_DISCARD,
+ * LISTEN, PACKAGED, RUN); {@link #refusal()} names what is missing for the rest.
  */
 public enum MigrationCommand {
     OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs a transport with a back channel (tcp: or unix:)"),
@@ -37,9 +37,9 @@ public enum MigrationCommand {
 
     /** Texts the constants share (a nested class: enum constants cannot read the enum's own statics). */
     private static final class Refusals {
-        /** Why LISTEN, RUN, RAM_DISCARD and PACKAGED are refused: postcopy-ram enabled is fine, the switch is not. */
-        static final String SWITCH_TO_POSTCOPY = "QEMU's switch to postcopy is not supported yet "
-                + "(the postcopy-ram capability is, as long as the migration stays precopy)";
+        /** Why LISTEN, RUN, RAM_DISCARD and PACKAGED are refused where the load cannot ask for pages. */
+        static final String SWITCH_TO_POSTCOPY = "QEMU's switch to postcopy needs the return path (tcp: or unix:), "
+                + "on which the destination asks for the pages its guest touches";
     }
 
     MigrationCommand(int code, int length, String refusal) {

@@ -45,6 +45,8 @@ public final class SectionReader {
     /** The section whose footer is next, or null. */
     private Section unfinished;
     private boolean atEof;
+    /** A postcopy stream's EOF has no vmdesc after it, and its source waits for the verdict: do not wait for one. */
+    private boolean postcopy;
     private int sections;
     private long opaqueBytes;
 
@@ -68,6 +70,15 @@ public final class SectionReader {
         }
         in = next;
         unfinished = null;
+    }
+
+    /**
+     * The stream switched to postcopy (QEMU's PACKAGED came): its EOF ends it with no vmdesc
+     * (should_send_vmdesc is false in postcopy), and a source that waits for the SHUT sends
+     * nothing more, so peeking for one would wait for ever.
+     */
+    public void postcopy() {
+        postcopy = true;
     }
 
     /** Magic, version and configuration; read by the first call. */
@@ -238,7 +249,7 @@ public final class SectionReader {
 
     /** The vmdesc is optional (QEMU reads it if present): null when the stream ends at EOF. */
     private byte[] readVmDesc() throws IOException {
-        if (in.atEnd() || in.peekU8() != SectionType.VMDESCRIPTION.code()) {
+        if (postcopy || in.atEnd() || in.peekU8() != SectionType.VMDESCRIPTION.code()) {
             return null;
         }
         in.readU8();
