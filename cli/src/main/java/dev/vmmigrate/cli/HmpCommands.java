@@ -26,6 +26,7 @@ final class HmpCommands {
             new String[] {"migrate_set_parameter", "NAME VALUE", "set a migration parameter (sizes take K/M/G)"},
             new String[] {"migrate", "[-d] URI", "migrate the VM to URI (-d: do not wait for it to end)"},
             new String[] {"migrate_cancel", "", "cancel the current migration"},
+            new String[] {"migrate_start_postcopy", "", "switch the current migration to postcopy (needs postcopy-ram)"},
             new String[] {"stop", "", "stop the VM"},
             new String[] {"cont", "", "resume the VM"},
             new String[] {"help", "", "list the commands"},
@@ -72,6 +73,11 @@ final class HmpCommands {
                 case "migrate_cancel", "stop", "cont", "quit" -> {
                     expect(words, 1, words[0]);
                     qmp.execute(words[0], null);
+                    yield "";
+                }
+                case "migrate_start_postcopy" -> {
+                    expect(words, 1, words[0]);
+                    qmp.execute("migrate-start-postcopy", null);
                     yield "";
                 }
                 case "help", "?" -> help();

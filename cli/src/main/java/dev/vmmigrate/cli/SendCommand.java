@@ -115,8 +115,18 @@ final class SendCommand implements Callable<Integer> {
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
                     + "unless --compat qemu, which QEMU's default leaves off), xbzrle, "
                     + "auto-converge, zero-blocks, compress (zstd, vm-migrate receivers only: refused with "
-                    + "--compat qemu), rdma-pin-all (refused: no rdma: transport). Repeatable.")
+                    + "--compat qemu), postcopy-ram (towards QEMU: see --postcopy-after), rdma-pin-all (refused: no "
+                    + "rdma: transport). Repeatable.")
     java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
+
+    @Option(names = "--postcopy-after", paramLabel = "PASSES|auto",
+            description = "Turn on capability postcopy-ram and switch to postcopy once PASSES passes over RAM are done "
+                    + "and the rest still does not fit the downtime limit (auto: after the first pass): the guest stops "
+                    + "here, its devices go over and it runs at the destination, which asks for the pages it touches "
+                    + "first while the rest follows. From the switch on a failure loses the guest unless the "
+                    + "destination completes. QMP's migrate-start-postcopy switches at once. Towards QEMU only so far "
+                    + "(--compat qemu); not with xbzrle or compress.")
+    String postcopyAfter;
 
     @Option(names = "--compress", description = "Same as --capability compress=on.")
     boolean compress;
@@ -162,6 +172,9 @@ final class SendCommand implements Callable<Integer> {
         if (compress) {
             capabilities = capabilities.with(Capability.COMPRESS, true);
         }
+        if (postcopyAfter != null) {
+            capabilities = capabilities.with(Capability.POSTCOPY_RAM, true);
+        }
         for (String option : capabilityOptions) {
             int eq = option.indexOf('=');
             String name = eq < 0 ? option : option.substring(0, eq);
@@ -172,6 +185,23 @@ final class SendCommand implements Callable<Integer> {
             capabilities = capabilities.with(Capability.fromName(name), state.equals("on"));
         }
         return capabilities;
+    }
+
+    /** --postcopy-after: auto is after the first pass. */
+    private long postcopyPasses() {
+        if (postcopyAfter.equals("auto")) {
+            return 1;
+        }
+        try {
+            long passes = Long.parseLong(postcopyAfter);
+            if (passes >= 1) {
+                return passes;
+            }
+        } catch (NumberFormatException e) {
+            // the line below says what is wanted
+        }
+        throw new CliFailure(ExitCode.USAGE, "--postcopy-after " + postcopyAfter + ": a number of passes (1 or more) "
+                + "or auto");
     }
 
     /** The disk's handler when --copy-storage asks for one. */
@@ -254,6 +284,9 @@ final class SendCommand implements Callable<Integer> {
             migration.setStallTimeout(stall.stallTimeout);
             try {
                 migration.setCapabilities(parseCapabilities(guest.ramBytes(), target, qemuCompatible));
+                if (postcopyAfter != null) {
+                    migration.setPostcopyAfter(postcopyPasses());
+                }
                 if (reconnect != null) {
                     if (!target.isSocket()) {
                         throw new MigrationException("--reconnect needs a tcp: or unix: URI (" + target

@@ -79,6 +79,8 @@ public record MigrationInfo(
             @JsonProperty("page-size") int pageSize,
             @JsonProperty("pages-per-second") long pagesPerSecond,
             @JsonProperty("precopy-bytes") long precopyBytes,
-            @JsonProperty("downtime-bytes") long downtimeBytes) {
+            @JsonProperty("downtime-bytes") long downtimeBytes,
+            @JsonProperty("postcopy-requests") long postcopyRequests,
+            @JsonProperty("postcopy-bytes") long postcopyBytes) {
     }
 }

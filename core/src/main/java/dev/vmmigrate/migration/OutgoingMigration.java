@@ -47,6 +47,8 @@ public final class OutgoingMigration {
     private volatile MigrationException failure;
     /** The last migration failed before it started ({@link #failBeforeStart}): no figures to report. */
     private volatile boolean failedBeforeStart;
+    /** send --postcopy-after: passes before the switch to postcopy; 0: only on request. */
+    private volatile long postcopyAfterPasses;
     /** send --reconnect: how long to try to resume a broken link, and where; null: never. */
     private volatile PrecopyLoop.Resume reconnect;
     /** How the loop reaches this migration: the only calls it makes back. */
@@ -110,6 +112,16 @@ public final class OutgoingMigration {
             throw new MigrationException("capability compress needs vm-migrate's own sections, "
                     + "so it cannot be used towards QEMU (--compat qemu)");
         }
+        if (next.has(Capability.POSTCOPY_RAM)) {
+            if (streams.carriesOwnSections()) {
+                throw new MigrationException("capability postcopy-ram works towards QEMU only so far (--compat qemu): "
+                        + "a vm-migrate destination cannot yet ask for the pages its running guest touches");
+            }
+            if (next.has(Capability.XBZRLE) || next.has(Capability.COMPRESS)) {
+                throw new MigrationException("capability postcopy-ram cannot go with " + (next.has(Capability.XBZRLE)
+                        ? "xbzrle" : "compress") + ": QEMU's postcopy destination takes plain pages only");
+            }
+        }
         if (next.has(Capability.XBZRLE)) {
             try {
                 XbzrleCache.validateSize(next.xbzrleCacheSize(), ram.totalBytes());
@@ -142,6 +154,33 @@ public final class OutgoingMigration {
         }
         reconnect = window == null ? null : new PrecopyLoop.Resume(window, Objects.requireNonNull(target, "target"),
                 Objects.requireNonNull(connector, "connector"));
+    }
+
+    /**
+     * send --postcopy-after: switch to postcopy once {@code passes} passes over RAM are done (needs
+     * capability postcopy-ram); 0 switches only on {@link #startPostcopy}.
+     */
+    public void setPostcopyAfter(long passes) {
+        if (passes < 0) {
+            throw new MigrationException("postcopy-after must be 0 or more passes, not " + passes);
+        }
+        postcopyAfterPasses = passes;
+    }
+
+    /**
+     * QEMU's migrate-start-postcopy: the running migration switches to postcopy at its next step
+     * (the destination then runs the guest and the rest of RAM follows), refused as QEMU refuses
+     * it without postcopy-ram or before a migration started.
+     */
+    public void startPostcopy() {
+        if (!capabilities.has(Capability.POSTCOPY_RAM)) {
+            throw new MigrationException("Enable postcopy with migrate_set_capability before the start of migration");
+        }
+        PrecopyLoop current = loop;
+        if (current == null || status.get() == MigrationStatus.NONE) {
+            throw new MigrationException("Postcopy must be started after migration has been started");
+        }
+        current.requestPostcopy();
     }
 
     /**
@@ -236,9 +275,10 @@ public final class OutgoingMigration {
             throw new MigrationException("migration is blocked: " + blockers.getFirst());
         }
         MigrationCapabilities caps = capabilities;
-        if (caps.has(Capability.RETURN_PATH) && !connection.hasBackChannel()) {
-            throw new MigrationException("capability return-path needs a transport with a back channel (tcp: or "
-                    + "unix:); " + connection.description() + " has none");
+        if ((caps.has(Capability.RETURN_PATH) || caps.has(Capability.POSTCOPY_RAM)) && !connection.hasBackChannel()) {
+            throw new MigrationException("capability " + (caps.has(Capability.RETURN_PATH) ? "return-path" : "postcopy-ram")
+                    + " needs a transport with a back channel (tcp: or unix:); " + connection.description()
+                    + " has none");
         }
         PrecopyLoop.Resume again = reconnect;
         if (again != null) {
@@ -257,7 +297,8 @@ public final class OutgoingMigration {
         failedBeforeStart = false;
         // Under this lock, as setParameters: the loop starts with the limit last set.
         PrecopyLoop next = new PrecopyLoop(owner, new PrecopyLoop.Settings(caps, stallTimeout,
-                streams.carriesOwnSections(), streams.digest(), again), guest, saveVm, ram, connection, clock,
+                streams.carriesOwnSections(), streams.digest(), again, postcopyAfterPasses), guest, saveVm, ram,
+                connection, clock,
                 parameters.maxBandwidth());
         CountDownLatch done = new CountDownLatch(1);
         finished = done; // before listeners hear of SETUP: one may wait for the end
@@ -362,14 +403,18 @@ public final class OutgoingMigration {
             boolean done = now == MigrationStatus.COMPLETED;
             long transferred = stats.transferredBytes.get();
             long precopy = clock.precopyBytes() < 0 ? transferred : clock.precopyBytes();
+            // After a switch to postcopy the guest runs at the destination: no byte is downtime's.
+            boolean postcopy = current != null && current.inPostcopy();
             ramInfo = new MigrationInfo.Ram(transferred,
                     done ? 0 : ram.remainingBytes(), ram.totalBytes(),
                     stats.duplicatePages.get(), stats.skippedPages.get(), stats.normalPages.get(),
                     stats.normalBytes.get(), clock.dirtyPagesRate(), clock.mbps(),
                     stats.dirtySyncCount.get(), TargetPage.SIZE, clock.pagesPerSecond(), precopy,
-                    transferred - precopy);
+                    postcopy ? 0 : transferred - precopy, current == null ? 0 : current.postcopyRequests(),
+                    postcopy ? transferred - precopy : 0);
         }
-        boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.CANCELLING;
+        boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.POSTCOPY_ACTIVE
+                || now == MigrationStatus.CANCELLING;
         MigrationCapabilities caps = capabilities;
         boolean started = ramInfo != null;
         MigrationInfo.XbzrleCache xbzrle = null;

@@ -7,6 +7,7 @@ import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.returnpath.SourceReturnPath;
 import dev.vmmigrate.savevm.MigrationCommand;
+import dev.vmmigrate.savevm.PostcopyDiscard;
 import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.StallWatchdog;
 import dev.vmmigrate.stream.MigrationOutput;
@@ -16,6 +17,7 @@ import dev.vmmigrate.ownsections.IntegrityDigest;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -57,9 +59,11 @@ final class PrecopyLoop {
      * @param ownSections the stream carries vm-migrate's own sections (the destination is vm-migrate)
      * @param digest the end-to-end digest, computed beside the switchover when the stream carries it
      * @param resume where and how long to reconnect after a broken link (send --reconnect), or null
+     * @param postcopyAfterPasses with postcopy-ram: switch to postcopy once this many passes are
+     *     done (send --postcopy-after); 0: only when asked ({@link #requestPostcopy})
      */
     record Settings(MigrationCapabilities capabilities, Duration stallTimeout, boolean ownSections,
-                    IntegrityDigest digest, Resume resume) {
+                    IntegrityDigest digest, Resume resume, long postcopyAfterPasses) {
     }
 
     /** send --reconnect: connect to {@code target} again for up to {@code window}. */
@@ -87,9 +91,15 @@ final class PrecopyLoop {
     private final long resumeToken = newToken();
     /** Whether the destination echoed the token on the first link's return path: it resumes. */
     private boolean resumeConfirmed;
+    private volatile boolean postcopyRequested;
+    /** The switch to postcopy happened: from then on the guest may run at the destination only. */
+    private volatile boolean inPostcopy;
     /** The guest throttle auto-converge has set, in percent. */
     private volatile int throttlePercent;
     private final AtomicLong reconnects = new AtomicLong();
+    private final AtomicLong postcopyRequests = new AtomicLong();
+    /** QEMU's MAX_DISCARDS_PER_COMMAND: ranges in one POSTCOPY_RAM_DISCARD. */
+    private static final int DISCARDS_PER_COMMAND = 12;
     private final AtomicLong resentBytes = new AtomicLong();
     private final AtomicLong linkDownNanos = new AtomicLong();
 
@@ -108,7 +118,8 @@ final class PrecopyLoop {
         this.clock = clock;
         this.rateLimiter = new RateLimiter(bandwidth);
         rateLimiter.attach(out);
-        this.useReturnPath = settings.capabilities().has(Capability.RETURN_PATH);
+        // Postcopy asks for pages on the return path: QEMU opens it for postcopy-ram too.
+        this.useReturnPath = settings.capabilities().has(Capability.RETURN_PATH) || postcopyRam();
         // With a return path the switchover also waits for the destination's verdict, which
         // comes after its own digest of what it loaded: that digest costs as much again.
         long digest = settings.ownSections() ? settings.digest().estimateMillis() : 0;
@@ -116,6 +127,15 @@ final class PrecopyLoop {
         Resume again = settings.resume();
         this.resume = again == null ? null : new SourceResume(again.target(), again.connector(), again.window(),
                 settings.stallTimeout(), () -> owner.status() == MigrationStatus.ACTIVE);
+    }
+
+    private boolean postcopyRam() {
+        return settings.capabilities().has(Capability.POSTCOPY_RAM);
+    }
+
+    /** QEMU's migrate-start-postcopy: the loop switches at its next step. */
+    void requestPostcopy() {
+        postcopyRequested = true;
     }
 
     /** The seeds' qmp_migrate_set_speed on a running migration: the next window has the new limit. */
@@ -148,8 +168,9 @@ final class PrecopyLoop {
         } catch (ResumeFailed e) {
             owner.fail(new MigrationException(e.getMessage(), e.getCause())); // says what broke and why it could not resume
         } catch (IOException | RuntimeException e) {
-            owner.fail(new MigrationException(watchdog.stalled()
-                    ? watchdog.describe("the destination took no bytes and sent none") : explain(e), e));
+            String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none") : explain(e);
+            owner.fail(new MigrationException(inPostcopy ? "postcopy failed after the destination started the guest, "
+                    + "so it stays stopped here (neither side may hold all of it now): " + why : why, e));
         } finally {
             watchdog.close();
             finish(completed, wasRunning);
@@ -187,6 +208,12 @@ final class PrecopyLoop {
                 }
                 SaveVm.writeCommand(header, MigrationCommand.PING, java.nio.ByteBuffer.allocate(4)
                         .putInt(settings.ownSections() ? Handoff.VM_MIGRATE_SOURCE : 1).array());
+                if (postcopyRam()) {
+                    // As QEMU's migration_thread: the destination learns early that postcopy may
+                    // come (be64 host page size summary, be64 target page size) and can refuse now.
+                    SaveVm.writeCommand(header, MigrationCommand.POSTCOPY_ADVISE, java.nio.ByteBuffer.allocate(16)
+                            .putLong(TargetPage.SIZE).putLong(TargetPage.SIZE).array());
+                }
                 returnPath = new SourceReturnPath(connection.input());
             }
         });
@@ -227,6 +254,10 @@ final class PrecopyLoop {
                         lastSyncTime = now;
                         lastSyncBytes = out.position();
                         owner.passStarted(syncs);
+                    }
+                    if (postcopyRam() && pending > 0 && (postcopyRequested || (settings.postcopyAfterPasses() > 0
+                            && syncs > settings.postcopyAfterPasses() && pending >= maxSize))) {
+                        return postcopy(); // asked for, or the passes are done and the rest does not fit
                     }
                     if (pending > 0 && pending >= maxSize) {
                         saveVm.iterate(out);
@@ -364,6 +395,79 @@ final class PrecopyLoop {
         }
     }
 
+    /**
+     * The switch to postcopy (QEMU's postcopy_start): stops the guest, tells the destination to
+     * drop the pages dirtied since it got them (POSTCOPY_RAM_DISCARD), sends the device state as
+     * one PACKAGED blob ending in POSTCOPY_RUN, after which the destination runs the guest; then
+     * sends what it asks for first and the rest in the background, unlimited, and ends as QEMU's
+     * qemu_savevm_state_complete_postcopy. From the switch on a failure cannot give the guest
+     * back here: the destination may have run it.
+     */
+    private boolean postcopy() throws IOException {
+        long stopStart = System.currentTimeMillis();
+        guest.stop(RunState.FINISH_MIGRATE);
+        rateLimiter.lift();
+        clock.switchover(ram.stats().transferredBytes.get());
+        if (!owner.advance(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE)) {
+            return false; // cancelled meanwhile: nothing was switched
+        }
+        inPostcopy = true;
+        for (var block : ram.postcopyDiscards().entrySet()) {
+            List<long[]> runs = block.getValue();
+            for (int from = 0; from < runs.size(); from += DISCARDS_PER_COMMAND) {
+                List<PostcopyDiscard.Range> ranges = runs.subList(from, Math.min(runs.size(), from + DISCARDS_PER_COMMAND))
+                        .stream().map(run -> new PostcopyDiscard.Range(run[0], run[1])).toList();
+                SaveVm.writeCommand(out, MigrationCommand.POSTCOPY_RAM_DISCARD,
+                        new PostcopyDiscard(block.getKey(), ranges).encode());
+            }
+        }
+        SaveVm.writePackaged(out, saveVm.postcopyPackage());
+        out.flush();
+        long downtime = System.currentTimeMillis() - stopStart; // the destination runs the guest from here
+        while (true) {
+            servePageRequests();
+            if (returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused) {
+                throw new IOException(refused.reason());
+            }
+            if (out.error() != null) {
+                throw out.error();
+            }
+            if (saveVm.iterate(out)) { // 50 ms at most each: requests wait no longer than that
+                break;
+            }
+        }
+        servePageRequests();
+        saveVm.completePostcopy(out);
+        awaitLoaded();
+        out.close();
+        connection.close();
+        clock.finished(downtime);
+        clock.mbps(out.position() * 8.0 / Math.max(1, clock.totalTimeMillis()) / 1000.0);
+        return owner.advance(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED);
+    }
+
+    /** Sends the pages the destination asked for, before anything else (QEMU's get_queued_page). */
+    private void servePageRequests() throws IOException {
+        for (var request = returnPath.pollPageRequest(); request != null; request = returnPath.pollPageRequest()) {
+            try {
+                saveVm.sendRequested(out, ram, request.block(), request.start(), request.length());
+            } catch (IllegalArgumentException e) {
+                throw new IOException(e.getMessage(), e);
+            }
+            postcopyRequests.incrementAndGet();
+        }
+    }
+
+    /** Whether the switch to postcopy happened. */
+    boolean inPostcopy() {
+        return inPostcopy;
+    }
+
+    /** Postcopy page requests served (query-migrate's ram.postcopy-requests). */
+    long postcopyRequests() {
+        return postcopyRequests.get();
+    }
+
     /** Stops the guest and sends the rest; true if the migration completed. */
     private boolean complete() throws IOException {
         long stopStart = System.currentTimeMillis();
@@ -476,7 +580,10 @@ final class PrecopyLoop {
             if (returnPath != null) {
                 returnPath.close();
             }
-            if (wasRunning) {
+            if (inPostcopy) {
+                // The destination may have run the guest: running it here too could make two.
+                guest.stop(RunState.POSTMIGRATE);
+            } else if (wasRunning) {
                 guest.resume();
             } else if (guest.runState() == RunState.FINISH_MIGRATE) {
                 guest.stop(RunState.PAUSED);

@@ -195,6 +195,11 @@ public final class VmControl {
         connector = Objects.requireNonNull(next, "connector");
     }
 
+    /** QMP's migrate-start-postcopy: the migration out of this guest switches to postcopy. */
+    public void startPostcopy() {
+        outgoing.startPostcopy();
+    }
+
     /** QMP's migrate_cancel: the migration out of this guest is cancelled; the guest runs again if it ran. */
     public void cancel() {
         outgoing.cancel();

@@ -23,7 +23,13 @@ public enum Capability {
      * The destination answers on the same connection (QEMU's return-path): the source reports
      * completed only once the destination said it loaded the VM. Needs tcp: or unix:.
      */
-    RETURN_PATH("return-path", 5);
+    RETURN_PATH("return-path", 5),
+    /**
+     * QEMU's postcopy-ram: the source may switch to postcopy (migrate-start-postcopy, send
+     * --postcopy-after), after which the destination runs the guest and asks for the pages it
+     * touches. Opens the return path; towards QEMU only so far (send --compat qemu).
+     */
+    POSTCOPY_RAM("postcopy-ram", 6);
 
     private final String qmpName;
     private final int wireBit;

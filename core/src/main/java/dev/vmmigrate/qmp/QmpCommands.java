@@ -58,7 +58,7 @@ final class QmpCommands {
     static final List<String> NAMES = List.of("qmp_capabilities", "query-commands", "query-version", "query-status",
             "query-migrate", "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
             "migrate-set-parameters", "query-migrate-cache-size", "migrate-set-cache-size", "migrate",
-            "migrate_cancel", "stop", "cont", "quit");
+            "migrate_cancel", "migrate-start-postcopy", "stop", "cont", "quit");
 
     /** Executes {@code name}; the result is the "return" value. */
     JsonNode execute(String name, JsonNode request) throws QmpException {
@@ -78,6 +78,10 @@ final class QmpCommands {
                 case "migrate" -> migrate(QmpArguments.of(request, Set.of("uri", "blk", "inc", "detach", "resume")));
                 case "migrate_cancel" -> {
                     vm.cancel();
+                    yield noArguments(request, json.createObjectNode());
+                }
+                case "migrate-start-postcopy" -> {
+                    vm.startPostcopy();
                     yield noArguments(request, json.createObjectNode());
                 }
                 case "stop" -> {

@@ -137,6 +137,16 @@ public final class RamHandler implements IterativeHandler {
         sender.sendDirty(out, false);
     }
 
+    /** The switch to postcopy: by block, the dirty runs the destination must drop, as (start, length) in bytes. */
+    public java.util.Map<String, List<long[]>> postcopyDiscards() {
+        return sender.dirtyRuns();
+    }
+
+    /** Postcopy: sends the still-dirty pages of a destination's request at once; the caller frames the section. */
+    public long sendRequested(MigrationOutput out, String block, long start, long length) throws IOException {
+        return sender.sendRequested(out, block, start, length);
+    }
+
     /**
      * A resumed migration goes on (the save must be {@linkplain RamSaveOptions#resumable
      * resumable}): every page sent at or after stream offset {@code wholeUpTo}, which the

@@ -123,6 +123,76 @@ final class RamSender {
         return fresh;
     }
 
+    /**
+     * The switch to postcopy (QEMU's ram_postcopy_send_discard_bitmap): after a last sync, by
+     * block, the runs of dirty pages as byte ranges. The destination drops them (it may hold an
+     * older copy) and gets each again, by request or in the background.
+     */
+    java.util.Map<String, List<long[]>> dirtyRuns() {
+        sync();
+        java.util.Map<String, List<long[]>> runs = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < blocks.size(); i++) {
+            List<long[]> ranges = new java.util.ArrayList<>();
+            long page = nextSetBit(bitmaps[i], 0);
+            while (page >= 0) {
+                long end = page + 1;
+                while (end < blocks.get(i).pageCount() && (bitmaps[i][(int) (end >>> 6)] & (1L << end)) != 0) {
+                    end++;
+                }
+                ranges.add(new long[] {page * TargetPage.SIZE, (end - page) * TargetPage.SIZE});
+                page = nextSetBit(bitmaps[i], end);
+            }
+            runs.put(blocks.get(i).id(), ranges);
+        }
+        return runs;
+    }
+
+    /**
+     * Postcopy: sends at once the pages of {@code length} bytes from {@code start} in block
+     * {@code blockId} that are still dirty (QEMU's ram_save_queue_pages); one already sent is on
+     * its way. Then EOS.
+     *
+     * @return the pages sent
+     * @throws IllegalArgumentException for a block this guest lacks or a range outside it
+     */
+    long sendRequested(MigrationOutput out, String blockId, long start, long length) throws IOException {
+        int index = -1;
+        for (int i = 0; i < blocks.size(); i++) {
+            if (blocks.get(i).id().equals(blockId)) {
+                index = i;
+            }
+        }
+        if (index < 0) {
+            throw new IllegalArgumentException("the destination asked for pages of RAM block '" + blockId
+                    + "', which this guest does not have");
+        }
+        RamBlock block = blocks.get(index);
+        if (start < 0 || length <= 0 || start % TargetPage.SIZE != 0 || start > block.length() - length) {
+            throw new IllegalArgumentException("the destination asked for " + length + " bytes at " + start
+                    + " of RAM block '" + blockId + "' (" + block.length() + " bytes)");
+        }
+        long begin = out.position();
+        lastSentBlock = null;
+        long sent = 0;
+        try {
+            for (long page = start / TargetPage.SIZE; page < (start + length + TargetPage.SIZE - 1) / TargetPage.SIZE;
+                    page++) {
+                long bit = 1L << page;
+                int word = (int) (page >>> 6);
+                if ((bitmaps[index][word] & bit) != 0) {
+                    bitmaps[index][word] &= ~bit;
+                    dirtyPages--;
+                    sendPage(out, block, page);
+                    sent++;
+                }
+            }
+            out.putBe64(RamFlags.EOS);
+        } finally {
+            stats.transferredBytes.addAndGet(out.position() - begin);
+        }
+        return sent;
+    }
+
     /** The END section: what is left goes out, without filling the XBZRLE cache. */
     void enterLastStage() {
         lastStage = true;

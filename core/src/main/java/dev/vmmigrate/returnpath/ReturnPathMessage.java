@@ -89,6 +89,18 @@ public sealed interface ReturnPathMessage {
         }
     }
 
+    /**
+     * Postcopy: the destination's guest touched pages it lacks; send {@code length} bytes from
+     * {@code start} first (QEMU's migrate_send_rp_req_pages). {@code block} names the RAM block
+     * (REQ_PAGES_ID), or is null for the block the last REQ_PAGES_ID named (REQ_PAGES).
+     */
+    record ReqPages(String block, long start, int length) implements ReturnPathMessage {
+        @Override
+        public ReturnPathType type() {
+            return block == null ? ReturnPathType.REQ_PAGES : ReturnPathType.REQ_PAGES_ID;
+        }
+    }
+
     /** A message of postcopy or QEMU's newer capabilities, which a precopy source does not act on. */
     record Unsupported(ReturnPathType type, byte[] payload) implements ReturnPathMessage {
     }
@@ -102,6 +114,10 @@ public sealed interface ReturnPathMessage {
             case Resumable resumable -> ByteBuffer.allocate(8).putLong(resumable.token()).array();
             case RecvBitmap recv -> countedName(recv.block());
             case Resumed resumed -> ByteBuffer.allocate(8).putLong(resumed.offset()).array();
+            case ReqPages req -> {
+                byte[] name = req.block() == null ? new byte[0] : countedName(req.block());
+                yield ByteBuffer.allocate(12 + name.length).putLong(req.start()).putInt(req.length()).put(name).array();
+            }
             case Unsupported other -> other.payload();
         };
         out.putBe16(message.type().code());
@@ -144,8 +160,21 @@ public sealed interface ReturnPathMessage {
             case VM_MIGRATE_RESUMABLE -> new Resumable(ByteBuffer.wrap(payload).getLong());
             case VM_MIGRATE_RESUMED -> new Resumed(ByteBuffer.wrap(payload).getLong());
             case RECV_BITMAP -> readRecvBitmap(in, payload, at);
-            case REQ_PAGES, REQ_PAGES_ID, RESUME_ACK, SWITCHOVER_ACK -> new Unsupported(type, payload);
+            case REQ_PAGES -> new ReqPages(null, ByteBuffer.wrap(payload).getLong(), ByteBuffer.wrap(payload).getInt(8));
+            case REQ_PAGES_ID -> readReqPagesId(payload, at);
+            case RESUME_ACK, SWITCHOVER_ACK -> new Unsupported(type, payload);
         };
+    }
+
+    /** be64 start, be32 length, then the block's name as a counted string filling the rest. */
+    private static ReqPages readReqPagesId(byte[] payload, long at) throws StreamFormatException {
+        if (payload.length < 13 || (payload[12] & 0xff) != payload.length - 13) {
+            throw new StreamFormatException("REQ_PAGES_ID of " + payload.length + " bytes whose block name does not "
+                    + "fill it", at + 4);
+        }
+        ByteBuffer buffer = ByteBuffer.wrap(payload);
+        return new ReqPages(new String(payload, 13, payload.length - 13, StandardCharsets.UTF_8), buffer.getLong(),
+                buffer.getInt(8));
     }
 
     /** The block name in the payload, then the bitmap that follows the message (QEMU's ram_dirty_bitmap_reload). */

@@ -11,10 +11,10 @@ public enum ReturnPathType {
     SHUT(0x01, 4),
     /** The answer to a PING command: be32, the PING's value. */
     PONG(0x02, 4),
-    /** Postcopy: be64 start, be32 length of pages to send first (QEMU 7.2 and 10.0). */
-    REQ_PAGES(0x03, 12),
-    /** Postcopy: the same with a RAM block name. */
-    REQ_PAGES_ID(0x04, -1),
+    /** Postcopy: be64 start, be32 length, then a RAM block name (u8 length, bytes): pages to send first. */
+    REQ_PAGES_ID(0x03, -1),
+    /** Postcopy: be64 start, be32 length in the block the last REQ_PAGES_ID named (QEMU 7.2 and 10.0). */
+    REQ_PAGES(0x04, 12),
     /** Postcopy recovery: the bitmap of pages the destination holds. */
     RECV_BITMAP(0x05, -1),
     /** Postcopy recovery: the destination is ready to go on. */

@@ -51,6 +51,16 @@ public final class SourceReturnPath implements AutoCloseable {
     private volatile long lastHeardNanos = System.nanoTime();
     private volatile String reason;
     private volatile long pongs;
+    /** Postcopy: the pages the destination asked for, oldest first, each naming its block. */
+    private final java.util.concurrent.BlockingQueue<ReturnPathMessage.ReqPages> pageRequests =
+            new java.util.concurrent.LinkedBlockingQueue<>();
+    /** The block the last REQ_PAGES_ID named: a REQ_PAGES means that one. */
+    private String lastRequestedBlock;
+
+    /** Postcopy: the next page request (its block always named), or null when none waits. */
+    public ReturnPathMessage.ReqPages pollPageRequest() {
+        return pageRequests.poll();
+    }
 
     /** Starts reading {@code back}, the connection's incoming side. */
     public SourceReturnPath(ReadableByteChannel back) {
@@ -68,6 +78,15 @@ public final class SourceReturnPath implements AutoCloseable {
                             : new Verdict.Refused(reason != null ? "the destination refused the migration: " + reason
                                     : "the destination failed to load the VM (SHUT status " + shut.status() + ")", true));
                     case ReturnPathMessage.Pong pong -> pongs++;
+                    case ReturnPathMessage.ReqPages req -> {
+                        if (req.block() != null) {
+                            lastRequestedBlock = req.block();
+                        } else if (lastRequestedBlock == null) {
+                            throw new dev.vmmigrate.stream.StreamFormatException("REQ_PAGES before any REQ_PAGES_ID "
+                                    + "named a RAM block", in.position());
+                        }
+                        pageRequests.add(new ReturnPathMessage.ReqPages(lastRequestedBlock, req.start(), req.length()));
+                    }
                     case ReturnPathMessage.Error error -> reason = error.reason();
                     case ReturnPathMessage.Resumable resumable -> resumeToken = resumable.token();
                     case ReturnPathMessage.RecvBitmap recv -> receivedBitmaps.put(recv.block(), recv.bitmap());

@@ -138,6 +138,61 @@ public final class SaveVm {
         out.flush();
     }
 
+    /**
+     * The device state of a switch to postcopy, as QEMU's postcopy_start packages it: COMMAND
+     * POSTCOPY_LISTEN, a FULL section per device (the early ones went at setup), COMMAND
+     * POSTCOPY_RUN. The destination reads it whole before its guest runs; send it with
+     * {@link #writePackaged}.
+     */
+    public byte[] postcopyPackage() throws IOException {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (MigrationOutput pkg = MigrationOutput.to(bytes)) {
+            writeCommand(pkg, MigrationCommand.POSTCOPY_LISTEN, new byte[0]);
+            for (DeviceHandler device : devices) {
+                if (!device.earlySetup()) {
+                    saveDevice(pkg, device);
+                }
+            }
+            writeCommand(pkg, MigrationCommand.POSTCOPY_RUN, new byte[0]);
+        }
+        return bytes.toByteArray();
+    }
+
+    /** QEMU's qemu_savevm_send_packaged: COMMAND PACKAGED with the be32 length, then the blob. */
+    public static void writePackaged(MigrationOutput out, byte[] blob) throws IOException {
+        if (blob.length > LoadVm.MAX_PACKAGED) {
+            throw new IOException("postcopy package of " + blob.length + " bytes, more than QEMU's limit of "
+                    + LoadVm.MAX_PACKAGED);
+        }
+        writeCommand(out, MigrationCommand.PACKAGED, java.nio.ByteBuffer.allocate(4).putInt(blob.length).array());
+        out.putBytes(blob);
+    }
+
+    /**
+     * Postcopy: the pages the destination asked for, in a PART section of the RAM handler
+     * (QEMU's ram_save_queue_pages, sent before the background pages).
+     */
+    public long sendRequested(MigrationOutput out, dev.vmmigrate.ram.RamHandler ram, String block, long start,
+                              long length) throws IOException {
+        int id = sectionId(ram);
+        SectionHeader.write(out, new SectionHeader.Continue(SectionType.PART, id));
+        long sent = ram.sendRequested(out, block, start, length);
+        SectionHeader.writeFooter(out, id);
+        return sent;
+    }
+
+    /** Postcopy's end (qemu_savevm_state_complete_postcopy): END sections with what is left, then EOF, no vmdesc. */
+    public void completePostcopy(MigrationOutput out) throws IOException {
+        for (IterativeHandler handler : iterative) {
+            int id = sectionId(handler);
+            SectionHeader.write(out, new SectionHeader.Continue(SectionType.END, id));
+            handler.saveComplete(out);
+            SectionHeader.writeFooter(out, id);
+        }
+        writeEnd(out, null);
+        out.flush();
+    }
+
     /** The stream's end: EOF, then the vmdesc JSON when there is one (null: none). */
     public static void writeEnd(MigrationOutput out, byte[] vmdesc) throws IOException {
         out.putU8(SectionType.EOF.code());

@@ -41,6 +41,21 @@ class ReturnPathMessageTest {
         assertEquals(ReturnPathType.RESUME_ACK, ack.type());
     }
 
+    /** QEMU's postcopy page requests: REQ_PAGES_ID (3) names the block, REQ_PAGES (4) means the last one named. */
+    @Test
+    void pageRequestsGoldenBytes() throws IOException {
+        String withId = "0003 0010 0000000000002000 00001000 03 72616d"; // 4096 bytes at 8192 of "ram"
+        ReturnPathMessage.ReqPages named = new ReturnPathMessage.ReqPages("ram", 8192, 4096);
+        assertArrayEquals(Hex.bytes(withId), write(named));
+        assertEquals(named, read(withId));
+        String plain = "0004 000c 0000000000003000 00002000";
+        ReturnPathMessage.ReqPages same = new ReturnPathMessage.ReqPages(null, 12288, 8192);
+        assertArrayEquals(Hex.bytes(plain), write(same));
+        assertEquals(same, read(plain));
+        assertThrows(StreamFormatException.class, () -> read("0003 000e 0000000000002000 00001000 03 72"),
+                "a name that does not fill the payload");
+    }
+
     /** QEMU's RECV_BITMAP (ramblock_recv_bitmap_send): name in the message, then be64 size, le64 words, be64 end mark; and ours. */
     @Test
     void resumeMessagesGoldenBytes() throws IOException {
