@@ -343,8 +343,10 @@ final class ReceiveCommand implements Callable<Integer> {
                 guest.start();
             }
         }
-        reporter.note("LOADED", String.format("guest loaded in %d ms (%s RAM), %s", incoming.totalMillis(),
-                dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName()));
+        String postcopy = incoming.postcopySummary();
+        reporter.note("LOADED", String.format("guest loaded in %d ms (%s RAM), %s%s", incoming.totalMillis(),
+                dev.vmmigrate.units.Units.formatSize(guest.ramBytes()), guest.runState().qemuName(),
+                postcopy == null ? "" : "; postcopy: it ran from the switch on, with " + postcopy));
         reporter.summary(info);
         // The guest may migrate on (QMP's or the monitor's migrate): Ctrl-C cancels that too.
         vm.connector(this::connectOnward);

@@ -115,7 +115,7 @@ final class SendCommand implements Callable<Integer> {
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
                     + "unless --compat qemu, which QEMU's default leaves off), xbzrle, "
                     + "auto-converge, zero-blocks, compress (zstd, vm-migrate receivers only: refused with "
-                    + "--compat qemu), postcopy-ram (towards QEMU: see --postcopy-after), rdma-pin-all (refused: no "
+                    + "--compat qemu), postcopy-ram (see --postcopy-after), rdma-pin-all (refused: no "
                     + "rdma: transport). Repeatable.")
     java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
 
@@ -124,8 +124,8 @@ final class SendCommand implements Callable<Integer> {
                     + "and the rest still does not fit the downtime limit (auto: after the first pass): the guest stops "
                     + "here, its devices go over and it runs at the destination, which asks for the pages it touches "
                     + "first while the rest follows. From the switch on a failure loses the guest unless the "
-                    + "destination completes. QMP's migrate-start-postcopy switches at once. Towards QEMU only so far "
-                    + "(--compat qemu); not with xbzrle or compress.")
+                    + "destination completes. QMP's migrate-start-postcopy switches at once. Not with xbzrle or "
+                    + "compress.")
     String postcopyAfter;
 
     @Option(names = "--compress", description = "Same as --capability compress=on.")

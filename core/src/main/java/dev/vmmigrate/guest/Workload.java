@@ -442,6 +442,7 @@ public final class Workload implements AutoCloseable {
                 long local = page - blockStarts[b];
                 MemorySegment mem = block.memory();
                 long offset = local * PAGE;
+                block.touch(local);
                 mem.set(ValueLayout.JAVA_BYTE, offset, (byte) (mem.get(ValueLayout.JAVA_BYTE, offset) + 1));
                 block.dirty().mark(local);
             }
@@ -469,6 +470,7 @@ public final class Workload implements AutoCloseable {
         int b = blockOf(page);
         RamBlock block = blocks.get(b);
         long local = page - blockStarts[b];
+        block.touch(local); // a whole-page write needs no old content, but a page that arrives later would undo it
         fillRandom(block.memory(), local * PAGE, contentSeed);
         block.dirty().mark(local);
     }

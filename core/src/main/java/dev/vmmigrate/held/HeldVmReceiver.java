@@ -57,7 +57,7 @@ public final class HeldVmReceiver implements IncomingMigration.Target {
         StreamCapabilities capabilities = new StreamCapabilities(ram);
         return LoadVm.keepingUnknownDevices(new HandlerRegistry().add(ram).add(capabilities.handler()), machineType)
                 .requiring(RequiredSections.of(java.util.List.of(RamHandler.IDSTR)))
-                .requiring((sections, at) -> {
+                .requiring((sections, postcopy, at) -> {
                     if (ram.loadedBlocks().isEmpty()) {
                         throw new StreamFormatException("the stream ended without announcing any RAM block", at);
                     }

@@ -6,6 +6,8 @@ import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
 import dev.vmmigrate.savevm.PostcopyDiscard;
+import dev.vmmigrate.ram.PostcopyPages;
+import java.util.Map;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.savevm.Section;
@@ -57,7 +59,7 @@ public final class IncomingMigration {
          * QEMU's POSTCOPY_RUN: the devices are loaded and the guest may run while its RAM still
          * comes (loadvm_postcopy_handle_run); a VM this side only holds stays stopped.
          */
-        default void postcopyRun() {
+        default void postcopyRun(PostcopyPages pages) {
         }
     }
 
@@ -83,6 +85,10 @@ public final class IncomingMigration {
     private volatile Duration stallTimeout = DEFAULT_STALL_TIMEOUT;
     /** Opened by the source's OPEN_RETURN_PATH; null without one. */
     private volatile DestinationReturnPath returnPath;
+    /** Postcopy: the pages held before the switch, less those the source discarded; null before a discard. */
+    private Map<String, long[]> postcopyReceived;
+    /** Postcopy: what the guest waits for; null unless POSTCOPY_RUN came. */
+    private volatile PostcopyPages postcopyPages;
     /** POSTCOPY_RUN came: the guest may have run before its RAM was whole. */
     private volatile boolean ranEarly;
     /** The stream carries vm-migrate's own sections: its source speaks the commit. */
@@ -116,7 +122,9 @@ public final class IncomingMigration {
             }
 
             @Override
-            public void postcopyRun() {
+            public void postcopyRun(PostcopyPages pages) {
+                // The guest waits for each page it touches that has not come yet.
+                guest.ramBlocks().forEach(block -> block.postcopy(pages));
                 // As QEMU: runs if the source ran it and this side was not asked to hold it.
                 if (guest.globalState().runState() == RunState.RUNNING && !startPaused) {
                     guest.start();
@@ -279,6 +287,7 @@ public final class IncomingMigration {
     private boolean loadAndConfirm() {
         try {
             LoadVm.Result result = loadVm.load(link.in(), loadListener());
+            releasePostcopy(); // every page is here
             for (LoadCheck check : checks) {
                 try {
                     check.verify(result);
@@ -287,7 +296,8 @@ public final class IncomingMigration {
                     throw e;
                 }
             }
-            boolean mayRun = confirm(link.in());
+            // After a switch to postcopy the source's guest is retired for good: this one runs on.
+            boolean mayRun = confirm(link.in()) || ranEarly;
             totalMillis = System.currentTimeMillis() - startMillis;
             target.loaded(result, mayRun);
             if (!mayRun) {
@@ -303,6 +313,7 @@ public final class IncomingMigration {
             Link current = link;
             String reason = current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
                     : e.getMessage() == null ? e.toString() : e.getMessage();
+            releasePostcopy(); // before the guest stops: it must not wait for a page that will not come
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
             fail(failureKind, new MigrationException((ranEarly ? "postcopy failed after the guest started here, so "
@@ -375,6 +386,28 @@ public final class IncomingMigration {
         notifyStatus(MigrationStatus.FAILED);
     }
 
+    private void releasePostcopy() {
+        PostcopyPages pages = postcopyPages;
+        if (pages != null) {
+            pages.release();
+        }
+    }
+
+    /**
+     * Postcopy's remote faults, for the receiver's summary: how many pages the guest waited for
+     * and how long (p50, p99, max); null without a switch to postcopy.
+     */
+    public String postcopySummary() {
+        PostcopyPages pages = postcopyPages;
+        if (pages == null) {
+            return null;
+        }
+        List<Long> micros = pages.latencyMicros(50, 99, 100);
+        return pages.faults() + " remote faults" + (micros.isEmpty() ? "" : String.format(
+                " (waited p50 %.1f ms, p99 %.1f ms, max %.1f ms)", micros.get(0) / 1000.0, micros.get(1) / 1000.0,
+                micros.get(2) / 1000.0));
+    }
+
     /** QEMU's postcopy commands need the return path, where a destination would ask for pages. */
     private void requireReturnPath(Section.Command command) throws StreamFormatException {
         if (returnPath == null) {
@@ -423,13 +456,17 @@ public final class IncomingMigration {
                     case POSTCOPY_RAM_DISCARD -> {
                         requireReturnPath(command);
                         PostcopyDiscard discard = PostcopyDiscard.read(command);
-                        if (!loadVm.receivedPages().containsKey(discard.block())) {
+                        if (postcopyReceived == null) {
+                            postcopyReceived = loadVm.receivedPages();
+                        }
+                        if (!postcopyReceived.containsKey(discard.block())) {
                             throw new StreamFormatException("POSTCOPY_RAM_DISCARD for RAM block "
                                     + StreamText.quote(discard.block()) + ", which the stream has not announced",
                                     command.offset());
                         }
-                        // Every page is sent again after the switch, so there is nothing to drop
-                        // until this guest can ask for pages itself.
+                        // Stale here: the guest must wait for them (the source sends each again).
+                        discard.ranges().forEach(range -> PostcopyPages.discard(postcopyReceived, discard.block(),
+                                range.start(), range.length()));
                     }
                     case POSTCOPY_LISTEN -> {
                         requireReturnPath(command);
@@ -443,7 +480,10 @@ public final class IncomingMigration {
                             throw new StreamFormatException("POSTCOPY_RUN before POSTCOPY_LISTEN", command.offset());
                         }
                         ranEarly = true;
-                        target.postcopyRun();
+                        DestinationReturnPath back = returnPath;
+                        postcopyPages = new PostcopyPages(postcopyReceived != null ? postcopyReceived
+                                : loadVm.receivedPages(), back::requestPages);
+                        target.postcopyRun(postcopyPages);
                     }
                     default -> LoadVm.refuseUnlessSwitchover(command);
                 }

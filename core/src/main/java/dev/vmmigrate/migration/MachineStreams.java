@@ -71,7 +71,7 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
                 .forEach(required::add);
         registry.devices().forEach(d -> required.add(d.idstr()));
         return new LoadVm(registry, guest.machineType()).requiring(RequiredSections.of(required))
-                .requiring((sections, at) -> {
+                .requiring((sections, postcopy, at) -> {
                     java.util.Set<String> loaded = new java.util.HashSet<>();
                     ram.loadedBlocks().forEach(b -> loaded.add(b.id()));
                     for (dev.vmmigrate.ram.RamBlock block : guest.ramBlocks()) {

@@ -113,13 +113,9 @@ public final class OutgoingMigration {
                     + "so it cannot be used towards QEMU (--compat qemu)");
         }
         if (next.has(Capability.POSTCOPY_RAM)) {
-            if (streams.carriesOwnSections()) {
-                throw new MigrationException("capability postcopy-ram works towards QEMU only so far (--compat qemu): "
-                        + "a vm-migrate destination cannot yet ask for the pages its running guest touches");
-            }
             if (next.has(Capability.XBZRLE) || next.has(Capability.COMPRESS)) {
                 throw new MigrationException("capability postcopy-ram cannot go with " + (next.has(Capability.XBZRLE)
-                        ? "xbzrle" : "compress") + ": QEMU's postcopy destination takes plain pages only");
+                        ? "xbzrle" : "compress") + ": a postcopy destination takes plain pages once each");
             }
         }
         if (next.has(Capability.XBZRLE)) {

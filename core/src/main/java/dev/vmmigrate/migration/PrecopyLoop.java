@@ -98,6 +98,8 @@ final class PrecopyLoop {
     private volatile int throttlePercent;
     private final AtomicLong reconnects = new AtomicLong();
     private final AtomicLong postcopyRequests = new AtomicLong();
+    /** Postcopy's background pages go in rounds of this much, with the requested ones between. */
+    private static final long POSTCOPY_CHUNK = 256 << 10;
     /** QEMU's MAX_DISCARDS_PER_COMMAND: ranges in one POSTCOPY_RAM_DISCARD. */
     private static final int DISCARDS_PER_COMMAND = 12;
     private final AtomicLong resentBytes = new AtomicLong();
@@ -406,7 +408,7 @@ final class PrecopyLoop {
     private boolean postcopy() throws IOException {
         long stopStart = System.currentTimeMillis();
         guest.stop(RunState.FINISH_MIGRATE);
-        rateLimiter.lift();
+        rateLimiter.chunked(POSTCOPY_CHUNK);
         clock.switchover(ram.stats().transferredBytes.get());
         if (!owner.advance(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE)) {
             return false; // cancelled meanwhile: nothing was switched
@@ -421,7 +423,8 @@ final class PrecopyLoop {
                         new PostcopyDiscard(block.getKey(), ranges).encode());
             }
         }
-        SaveVm.writePackaged(out, saveVm.postcopyPackage());
+        // No digest: the destination's guest changes RAM before the last page comes.
+        SaveVm.writePackaged(out, saveVm.postcopyPackage(device -> !device.idstr().equals(IntegrityDigest.IDSTR)));
         out.flush();
         long downtime = System.currentTimeMillis() - stopStart; // the destination runs the guest from here
         while (true) {
@@ -432,13 +435,17 @@ final class PrecopyLoop {
             if (out.error() != null) {
                 throw out.error();
             }
-            if (saveVm.iterate(out)) { // 50 ms at most each: requests wait no longer than that
+            out.resetRateLimit();
+            if (saveVm.iterate(out)) { // a chunk at most: a request waits no longer than that
                 break;
             }
         }
         servePageRequests();
         saveVm.completePostcopy(out);
         awaitLoaded();
+        if (settings.ownSections()) {
+            Handoff.writeCommit(out); // a vm-migrate destination waits for it, though its guest runs already
+        }
         out.close();
         connection.close();
         clock.finished(downtime);

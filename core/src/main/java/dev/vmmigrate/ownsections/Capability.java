@@ -27,7 +27,7 @@ public enum Capability {
     /**
      * QEMU's postcopy-ram: the source may switch to postcopy (migrate-start-postcopy, send
      * --postcopy-after), after which the destination runs the guest and asks for the pages it
-     * touches. Opens the return path; towards QEMU only so far (send --compat qemu).
+     * touches. Opens the return path.
      */
     POSTCOPY_RAM("postcopy-ram", 6);
 

@@ -26,17 +26,23 @@ public final class RequiredSections {
      */
     public static LoadVm.Completeness of(Collection<String> guestSections) {
         List<String> guest = List.copyOf(guestSections);
-        return (sections, at) -> check(sections, guest, at);
+        return (sections, postcopy, at) -> check(sections, postcopy, guest, at);
     }
 
-    static void check(Set<String> sections, List<String> guest, long at) throws StreamFormatException {
+    /**
+     * A postcopy stream carries no digest: its guest ran at the destination before the last page
+     * came, so no digest of RAM taken at either end could match.
+     */
+    static void check(Set<String> sections, boolean postcopy, List<String> guest, long at)
+            throws StreamFormatException {
         boolean fromVmMigrate = sections.contains(StreamCapabilities.IDSTR);
-        if (fromVmMigrate && !sections.contains(IntegrityDigest.IDSTR)) {
+        if (fromVmMigrate && !postcopy && !sections.contains(IntegrityDigest.IDSTR)) {
             throw new StreamFormatException("the stream announces vm-migrate's capabilities but carries no "
                     + IntegrityDigest.IDSTR + " section: its content cannot be verified", at);
         }
         List<String> missing = guest.stream()
                 .filter(id -> fromVmMigrate || !id.startsWith(HandlerRegistry.OWN_PREFIX))
+                .filter(id -> !(postcopy && id.equals(IntegrityDigest.IDSTR)))
                 .filter(id -> !sections.contains(id))
                 .map(StreamText::quote)
                 .toList();

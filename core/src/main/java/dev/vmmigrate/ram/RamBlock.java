@@ -40,6 +40,8 @@ public final class RamBlock implements AutoCloseable {
     /** Mapped fresh: every page reads as zero until {@link #memory()} is first handed out. */
     private final boolean mappedFresh;
     private volatile boolean handedOut;
+    /** Postcopy at the destination: pages not here yet make {@link #touch} wait; null otherwise. */
+    private volatile PostcopyPages postcopy;
 
     private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory, boolean mappedFresh) {
         this.id = id;
@@ -49,6 +51,30 @@ public final class RamBlock implements AutoCloseable {
         this.memory = memory;
         this.dirty = new DirtyBitmap(length / TargetPage.SIZE);
         this.mappedFresh = mappedFresh;
+    }
+
+    /**
+     * The guest is about to read or write {@code page}: in postcopy, waits until the page is
+     * here (asking the source for it); otherwise returns at once.
+     */
+    public void touch(long page) {
+        PostcopyPages pages = postcopy;
+        if (pages != null) {
+            pages.await(id, page);
+        }
+    }
+
+    /** Postcopy begins (or, with null, ends) for this block at the destination. */
+    public void postcopy(PostcopyPages pages) {
+        postcopy = pages;
+    }
+
+    /** The load wrote {@code page}: a guest waiting for it in postcopy goes on. */
+    void arrived(long page) {
+        PostcopyPages pages = postcopy;
+        if (pages != null) {
+            pages.arrived(id, page);
+        }
     }
 
     /** How anonymous guest RAM is backed. */

@@ -65,6 +65,7 @@ final class RamReceiver {
         void received(long offset) {
             long page = offset >>> TargetPage.BITS;
             received[(int) (page >>> 6)] |= 1L << page;
+            block.arrived(page); // after the page was written: a postcopy guest may touch it now
         }
 
         /** The page at {@code offset} is about to be written. */
@@ -77,19 +78,21 @@ final class RamReceiver {
 
         /** Makes the page at {@code offset} all {@code fill} bytes, touching it only when needed. */
         void fill(long offset, int fill) {
-            received(offset);
             if (fill == 0) {
                 if (written != null) {
                     long page = offset >>> TargetPage.BITS;
                     if ((written[(int) (page >>> 6)] & (1L << page)) == 0) {
+                        received(offset);
                         return; // never written: still zero
                     }
                 } else if (block.isZeroPage(offset >>> TargetPage.BITS)) {
+                    received(offset);
                     return; // writing zeros over zeros would fault the page in; QEMU skips it too
                 }
             }
             writing(offset);
             block.memory().asSlice(offset, TargetPage.SIZE).fill((byte) fill);
+            received(offset);
         }
     }
 

@@ -53,7 +53,13 @@ public final class DestinationReturnPath {
         send(new ReturnPathMessage.Resumed(wholeUpTo));
     }
 
-    private void send(ReturnPathMessage message) throws IOException {
+    /** Postcopy: the guest touched pages it lacks (QEMU's migrate_send_rp_req_pages, always with the block's name). */
+    public void requestPages(String block, long start, int length) throws IOException {
+        send(new ReturnPathMessage.ReqPages(block, start, length));
+    }
+
+    /** One message at a time: the loader (PONG, SHUT) and a postcopy guest's faults both send. */
+    private synchronized void send(ReturnPathMessage message) throws IOException {
         ReturnPathMessage.write(out, message);
         out.flush();
     }

@@ -48,14 +48,15 @@ public final class LoadVm {
     public interface Completeness {
         /**
          * @param sections the id strings of every section seen
+         * @param postcopy the stream switched to postcopy (PACKAGED): its guest ran before the end
          * @param eofOffset where the EOF section is, for the error
          */
-        void check(Set<String> sections, long eofOffset) throws StreamFormatException;
+        void check(Set<String> sections, boolean postcopy, long eofOffset) throws StreamFormatException;
     }
 
     /** A loader for a machine of {@code machineType} whose every section has a handler. */
     public LoadVm(HandlerRegistry registry, String machineType) {
-        this(registry, machineType, false, (sections, at) -> { });
+        this(registry, machineType, false, (sections, postcopy, at) -> { });
     }
 
     private LoadVm(HandlerRegistry registry, String machineType, boolean keepUnknownDevices,
@@ -69,9 +70,9 @@ public final class LoadVm {
     /** This loader, also refusing a stream that fails {@code check} at its EOF. */
     public LoadVm requiring(Completeness check) {
         Completeness before = completeness;
-        return new LoadVm(registry, machineType, keepUnknownDevices, (sections, at) -> {
-            before.check(sections, at);
-            check.check(sections, at);
+        return new LoadVm(registry, machineType, keepUnknownDevices, (sections, postcopy, at) -> {
+            before.check(sections, postcopy, at);
+            check.check(sections, postcopy, at);
         });
     }
 
@@ -81,7 +82,7 @@ public final class LoadVm {
      * @param machineType the machine type the stream must name, or null for any
      */
     public static LoadVm keepingUnknownDevices(HandlerRegistry registry, String machineType) {
-        return new LoadVm(registry, machineType, true, (sections, at) -> { });
+        return new LoadVm(registry, machineType, true, (sections, postcopy, at) -> { });
     }
 
     /**
@@ -179,7 +180,7 @@ public final class LoadVm {
                     iterating = false; // the switchover (or postcopy) began: from here a break fails the load
                 }
                 if (section instanceof Section.Eof eof) {
-                    completeness.check(Set.copyOf(loaded.seen), eof.offset());
+                    completeness.check(Set.copyOf(loaded.seen), loaded.postcopy, eof.offset());
                     applyDevices(loaded);
                     Map<String, FieldValues> devices = new LinkedHashMap<>();
                     loaded.devices.forEach((device, state) -> devices.put(device.idstr(), state.values()));
@@ -205,6 +206,8 @@ public final class LoadVm {
         final Map<DeviceHandler, LoadedDevice> devices = new LinkedHashMap<>();
         final List<DeviceSection> deviceSections = new ArrayList<>();
         final Set<String> seen = new HashSet<>();
+        /** A PACKAGED came: the stream switched to postcopy. */
+        boolean postcopy;
         /** Devices applied already: at POSTCOPY_RUN, before the EOF. */
         final Set<DeviceHandler> applied = new HashSet<>();
     }
@@ -279,6 +282,7 @@ public final class LoadVm {
                     + MAX_PACKAGED + " (MAX_VM_CMD_PACKAGED_SIZE)", command.offset());
         }
         reader.postcopy();
+        loaded.postcopy = true;
         MigrationInput main = reader.input();
         long start = main.position();
         MigrationInput blob = MigrationInput.of(main.readBytes((int) length));

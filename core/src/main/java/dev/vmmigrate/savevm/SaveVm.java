@@ -143,13 +143,15 @@ public final class SaveVm {
      * POSTCOPY_LISTEN, a FULL section per device (the early ones went at setup), COMMAND
      * POSTCOPY_RUN. The destination reads it whole before its guest runs; send it with
      * {@link #writePackaged}.
+     *
+     * @param included the devices that go in (a digest of RAM cannot: the guest runs on)
      */
-    public byte[] postcopyPackage() throws IOException {
+    public byte[] postcopyPackage(java.util.function.Predicate<DeviceHandler> included) throws IOException {
         java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
         try (MigrationOutput pkg = MigrationOutput.to(bytes)) {
             writeCommand(pkg, MigrationCommand.POSTCOPY_LISTEN, new byte[0]);
             for (DeviceHandler device : devices) {
-                if (!device.earlySetup()) {
+                if (!device.earlySetup() && included.test(device)) {
                     saveDevice(pkg, device);
                 }
             }
