@@ -29,19 +29,25 @@ class PostcopyLiveTest {
     private static final long RAM = 64L << 20;
     private static final java.time.Duration STALL = java.time.Duration.ofSeconds(3);
 
+    /** 16 MiB/s, return path and postcopy-ram, switching after the first pass. */
+    private static VmControl postcopySender(Guest source) {
+        VmControl sender = VmControl.source(source, false, null);
+        OutgoingMigration out = sender.outgoing();
+        out.setParameters(new MigrationParameters(16L << 20, MigrationParameters.DEFAULT_DOWNTIME_LIMIT,
+                LiveMigrations.GUARD));
+        out.setCapabilities(out.capabilities().with(Capability.RETURN_PATH, true).with(Capability.POSTCOPY_RAM, true));
+        out.setPostcopyAfter(1);
+        return sender;
+    }
+
     @Test
     void aGuestThatDoesNotConvergeMovesInPostcopyWithRemoteFaults() throws Exception {
         try (Guest source = LiveMigrations.runningSource(RAM, "random:64M/s");
              Guest destination = LiveMigrations.destination(RAM);
              IncomingEndpoint endpoint = MigrationUri.parse("tcp:127.0.0.1:0").listen()) {
             VmControl receiver = VmControl.destination(destination, null, false);
-            VmControl sender = VmControl.source(source, false, null);
+            VmControl sender = postcopySender(source);
             OutgoingMigration out = sender.outgoing();
-            out.setParameters(new MigrationParameters(16L << 20, MigrationParameters.DEFAULT_DOWNTIME_LIMIT,
-                    LiveMigrations.GUARD));
-            out.setCapabilities(out.capabilities().with(Capability.RETURN_PATH, true)
-                    .with(Capability.POSTCOPY_RAM, true));
-            out.setPostcopyAfter(1);
             LiveMigrations.Recorder statuses = new LiveMigrations.Recorder();
             out.addListener(statuses);
             acceptAndLoad(endpoint, receiver.incoming());
@@ -97,13 +103,8 @@ class PostcopyLiveTest {
             acceptAndLoad(endpoint, receiver.incoming());
             int port = Integer.parseInt(endpoint.boundAddress().substring(endpoint.boundAddress().lastIndexOf(':') + 1));
             try (var proxy = new dev.vmmigrate.testing.FaultProxy(port, fault)) {
-                VmControl sender = VmControl.source(source, false, null);
+                VmControl sender = postcopySender(source);
                 OutgoingMigration out = sender.outgoing();
-                out.setParameters(new MigrationParameters(16L << 20, MigrationParameters.DEFAULT_DOWNTIME_LIMIT,
-                        LiveMigrations.GUARD));
-                out.setCapabilities(out.capabilities().with(Capability.RETURN_PATH, true)
-                        .with(Capability.POSTCOPY_RAM, true));
-                out.setPostcopyAfter(1);
                 out.setStallTimeout(STALL);
                 LiveMigrations.Recorder statuses = new LiveMigrations.Recorder();
                 out.addListener(statuses);
