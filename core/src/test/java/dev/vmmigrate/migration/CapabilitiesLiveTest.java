@@ -288,7 +288,7 @@ class CapabilitiesLiveTest {
                 () -> with(Capability.RDMA_PIN_ALL));
         assertTrue(rdma.getMessage().contains("rdma"), rdma.getMessage());
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
-                () -> Capability.fromName("postcopy-ram"));
+                () -> Capability.fromName("x-colo"));
         assertTrue(unknown.getMessage().contains("xbzrle, auto-converge, zero-blocks, compress, rdma-pin-all"),
                 unknown.getMessage());
     }
