@@ -168,6 +168,19 @@ public final class MigrationInput implements Closeable {
         return bytes;
     }
 
+    /**
+     * Every byte already here, up to {@link #MAX_PEEK}, once there are at least {@code length}
+     * (fewer only when the stream ends first), without consuming them. Unlike {@link #peekBytes}
+     * it never waits for more than {@code length}: a source may send no more before the receiver
+     * acts on what came (QEMU's multifd source, whose channels wait for the main stream).
+     */
+    public byte[] peekAtLeast(int length) throws IOException {
+        fill(Math.min(length, MAX_PEEK));
+        byte[] bytes = new byte[Math.min(MAX_PEEK, buffer.remaining())];
+        buffer.get(buffer.position(), bytes);
+        return bytes;
+    }
+
     /** True when no byte is left. */
     public boolean atEnd() throws IOException {
         return !fill(1);
