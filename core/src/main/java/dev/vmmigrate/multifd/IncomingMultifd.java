@@ -99,7 +99,8 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         Thread.ofVirtual().name("multifd-handshake " + connection.description()).start(() -> handshake(connection));
     }
 
-    private void handshake(Connection connection) {
+    /** {@link #offer} on the caller's thread: reads the handshake, then admits or refuses the connection. */
+    void handshake(Connection connection) {
         MigrationInput in = new MigrationInput(connection.input());
         AtomicBoolean timedOut = new AtomicBoolean();
         Thread deadline = Thread.ofVirtual().name("multifd-handshake-deadline").start(() -> {
