@@ -29,6 +29,14 @@ final class SocketEndpoint implements IncomingEndpoint {
         void run() throws IOException;
     }
 
+    /**
+     * Connections the kernel queues until accepted: a multifd source opens its main stream and
+     * every channel at once (QEMU sizes its own listener's backlog by multifd-channels), and a
+     * connection that finds the queue full has its handshake dropped, to be retried a second
+     * later, or reset.
+     */
+    static final int BACKLOG = 256;
+
     private final ServerSocketChannel server;
     private final String boundAddress;
     private final Wrapper wrapper;
