@@ -65,6 +65,30 @@ class MultifdQemuInteropTest {
     }
 
     /**
+     * QEMU 10.0 as 7.2 syncs (multifd-flush-after-each-section on, the machine property QEMU's
+     * 7.2 machine types set): no MULTIFD_FLUSH records, a sync at every EOS.
+     */
+    @org.junit.jupiter.api.Test
+    void qemu10SyncingAfterEachSection() throws Exception {
+        byte[] content = content();
+        Path src = Files.write(dir.resolve("src.ram"), content);
+        Path dst = dir.resolve("dst.ram");
+        try (QemuProcess qemu = source(QemuVersion.V10_0, src, "-global", "migration.multifd-flush-after-each-section=on");
+             CliProcess receive = receive(dst, 2)) {
+            String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
+            multifd(qemu, 2, false);
+            qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
+            JsonNode info = qemu.awaitMigration();
+            assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
+                    + receive.stderr());
+            CliProcess.Result received = receive.await();
+            assertEquals(0, received.exitCode(), received.describe());
+            qemu.quit();
+        }
+        QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's");
+    }
+
+    /**
      * The source stops before the switchover (pause-before-switchover), every channel connected:
      * a channel with another uuid, a channel id beyond the count and a second main stream connect
      * and are refused, each with a line; the migration then completes.
@@ -134,10 +158,12 @@ class MultifdQemuInteropTest {
         assertFalse(Files.exists(dst), "a failed load leaves no RAM file");
     }
 
-    private QemuProcess source(QemuVersion version, Path ram) throws Exception {
-        return QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
+    private QemuProcess source(QemuVersion version, Path ram, String... more) throws Exception {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=" + (RAM >> 20) + "M,mem-path=" + ram + ",share=on",
-                "-accel", "tcg", "-nodefaults", "-display", "none", "-S");
+                "-accel", "tcg", "-nodefaults", "-display", "none", "-S"));
+        args.addAll(java.util.List.of(more));
+        return QemuProcess.start(version, dir, args.toArray(String[]::new));
     }
 
     private CliProcess receive(Path dst, int channels) {
