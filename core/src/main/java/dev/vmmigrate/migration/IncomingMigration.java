@@ -130,6 +130,10 @@ public final class IncomingMigration {
     /** How long the source may send nothing (during the load, or before its commit) before the load fails. */
     public void stallTimeout(Duration limit) {
         stallTimeout = Objects.requireNonNull(limit, "limit");
+        IncomingMultifd channels = multifd;
+        if (channels != null) {
+            channels.stallTimeout(limit);
+        }
     }
 
     /**
@@ -310,7 +314,8 @@ public final class IncomingMigration {
             }
             Link current = link;
             IOException channelFailure = multifd == null ? null : multifd.failure();
-            String reason = channelFailure != null ? channelFailure.getMessage() : current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
+            String reason = channelFailure != null ? channelFailure.getMessage() // the first cause, not the main stream's cut
+                    : current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
                     : e.getMessage() == null ? e.toString() : e.getMessage();
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();

@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
 /**
@@ -102,28 +102,31 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
     /** {@link #offer} on the caller's thread: reads the handshake, then admits or refuses the connection. */
     void handshake(Connection connection) {
         MigrationInput in = new MigrationInput(connection.input());
-        AtomicBoolean timedOut = new AtomicBoolean();
+        // Whoever moves it from 0 decides: 1, the handshake came in time; 2, the deadline passed.
+        AtomicInteger outcome = new AtomicInteger();
         Thread deadline = Thread.ofVirtual().name("multifd-handshake-deadline").start(() -> {
             try {
                 Thread.sleep(handshakeTimeout);
-                timedOut.set(true);
-                connection.shutdown();
+                if (outcome.compareAndSet(0, 2)) {
+                    connection.shutdown(); // the read below sees the end of the stream
+                }
             } catch (InterruptedException done) {
                 // the handshake came in time
             }
         });
+        String late = "it sent no multifd handshake within " + (handshakeTimeout.toMillis() % 1000 == 0
+                ? handshakeTimeout.toSeconds() + " s" : handshakeTimeout.toMillis() + " ms");
         MultifdInit init;
         try {
             init = MultifdInit.read(in);
         } catch (IOException | RuntimeException e) {
-            deadline.interrupt();
-            refuse(connection, in, "dropped", timedOut.get()
-                    ? "it sent no multifd handshake within " + handshakeTimeout.toSeconds() + " s" : e.getMessage());
+            refuse(connection, in, "dropped", outcome.compareAndSet(0, 1) ? e.getMessage() : late);
             return;
+        } finally {
+            deadline.interrupt();
         }
-        deadline.interrupt();
-        if (timedOut.get()) {
-            refuse(connection, in, "dropped", "it sent no multifd handshake within " + handshakeTimeout.toSeconds() + " s");
+        if (!outcome.compareAndSet(0, 1)) {
+            refuse(connection, in, "dropped", late);
             return;
         }
         String refusal = admit(init, connection, in);
