@@ -64,6 +64,30 @@ class MultifdQemuInteropTest {
                 + channels + ")");
     }
 
+    /** Over a unix socket: the main stream and the channels connect to the same path. */
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuMultifdIntoReceiveOverUnix(QemuVersion version) throws Exception {
+        byte[] content = content();
+        Path src = Files.write(dir.resolve("src.ram"), content);
+        Path dst = dir.resolve("dst.ram");
+        Path socket = dir.resolve("incoming.sock");
+        try (QemuProcess qemu = source(version, src);
+             CliProcess receive = CliProcess.start(dir, "receive", "unix:" + socket, "--ram-id", "mem", "--ram-file",
+                     dst.toString(), "--run-for", "0", "--capability", "multifd", "--multifd-channels", "3")) {
+            receive.awaitStderr(Pattern.compile("listening on unix:"));
+            multifd(qemu, 3, false);
+            qemu.qmp.execute("migrate", QmpClient.args().put("uri", "unix:" + socket));
+            JsonNode info = qemu.awaitMigration();
+            assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
+                    + receive.stderr());
+            CliProcess.Result received = receive.await();
+            assertEquals(0, received.exitCode(), received.describe());
+            qemu.quit();
+        }
+        QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's (unix:)");
+    }
+
     /**
      * QEMU 10.0 as 7.2 syncs (multifd-flush-after-each-section on, the machine property QEMU's
      * 7.2 machine types set): no MULTIFD_FLUSH records, a sync at every EOS.
