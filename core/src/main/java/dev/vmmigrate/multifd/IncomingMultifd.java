@@ -4,6 +4,7 @@ import dev.vmmigrate.ram.SideChannels;
 import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.transport.Connection;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,6 +27,8 @@ import java.util.function.Consumer;
 public final class IncomingMultifd implements SideChannels, AutoCloseable {
     /** How long a multifd connection has for its 64-byte handshake: QEMU sends it at once. */
     public static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
+    /** Each channel's read buffer: a packet and its 128 pages fit twice. */
+    static final int CHANNEL_BUFFER = 1 << 20;
     /** QEMU's default multifd-channels. */
     public static final int DEFAULT_CHANNELS = 2;
     /** QEMU's limit for multifd-channels (a channel id is one byte). */
@@ -101,7 +104,6 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
 
     /** {@link #offer} on the caller's thread: reads the handshake, then admits or refuses the connection. */
     void handshake(Connection connection) {
-        MigrationInput in = new MigrationInput(connection.input());
         // Whoever moves it from 0 decides: 1, the handshake came in time; 2, the deadline passed.
         AtomicInteger outcome = new AtomicInteger();
         Thread deadline = Thread.ofVirtual().name("multifd-handshake-deadline").start(() -> {
@@ -116,27 +118,32 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         });
         String late = "it sent no multifd handshake within " + (handshakeTimeout.toMillis() % 1000 == 0
                 ? handshakeTimeout.toSeconds() + " s" : handshakeTimeout.toMillis() + " ms");
+        // Its 64 bytes alone, before any buffer is given to a connection that may be a stranger's.
+        ByteBuffer bytes = ByteBuffer.allocate(MultifdInit.BYTES);
         MultifdInit init;
         try {
-            init = MultifdInit.read(in);
+            while (bytes.hasRemaining() && connection.input().read(bytes) >= 0) {
+                // until the handshake is whole or the stream ends
+            }
+            init = MultifdInit.read(MigrationInput.of(java.util.Arrays.copyOf(bytes.array(), bytes.position())));
         } catch (IOException | RuntimeException e) {
-            refuse(connection, in, "dropped", outcome.compareAndSet(0, 1) ? e.getMessage() : late);
+            refuse(connection, "dropped", outcome.compareAndSet(0, 1) ? e.getMessage() : late);
             return;
         } finally {
             deadline.interrupt();
         }
         if (!outcome.compareAndSet(0, 1)) {
-            refuse(connection, in, "dropped", late);
+            refuse(connection, "dropped", late);
             return;
         }
-        String refusal = admit(init, connection, in);
+        String refusal = admit(init, connection);
         if (refusal != null) {
-            refuse(connection, in, "refused", refusal);
+            refuse(connection, "refused", refusal);
         }
     }
 
     /** Admits the channel and starts loading it; or says why not. */
-    private synchronized String admit(MultifdInit init, Connection connection, MigrationInput in) {
+    private synchronized String admit(MultifdInit init, Connection connection) {
         int id = init.channelId();
         if (closed) {
             return "multifd channel " + id + " came after this migration's load ended";
@@ -157,6 +164,8 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         if (first == null) {
             first = init;
         }
+        MigrationInput in = MigrationInput.readOnCallerThread(connection.input(), CHANNEL_BUFFER);
+        in.rebase(MultifdInit.BYTES); // offsets in errors count from the channel's first byte
         ChannelLoader loader = new ChannelLoader(id, in, sync, () -> blocks);
         Thread thread = Thread.ofVirtual().name("multifd-recv-" + id).unstarted(() -> load(id, loader));
         admitted.add(new Admitted(id, connection, loader, thread));
@@ -190,9 +199,9 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         return List.copyOf(admitted);
     }
 
-    private void refuse(Connection connection, MigrationInput in, String verb, String why) {
+    private void refuse(Connection connection, String verb, String why) {
         notices.accept(verb + " a multifd connection (" + connection.description() + "): " + why);
-        try (connection; in) {
+        try (connection) {
             connection.shutdown();
         } catch (IOException ignored) {
             // refusing it: nothing to tell
