@@ -27,7 +27,7 @@ import java.util.function.Consumer;
 public final class IncomingMultifd implements SideChannels, AutoCloseable {
     /** How long a multifd connection has for its 64-byte handshake: QEMU sends it at once. */
     public static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
-    /** Each channel's read buffer: a packet and its 128 pages fit twice. */
+    /** Each channel's read buffer: a whole packet with its 512 KiB of pages fits, and more. */
     static final int CHANNEL_BUFFER = 1 << 20;
     /** QEMU's default multifd-channels. */
     public static final int DEFAULT_CHANNELS = 2;
