@@ -6,10 +6,10 @@ import dev.vmmigrate.transport.Connection;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
@@ -37,7 +37,12 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
     private final SyncPoints sync;
     private final Consumer<String> notices;
     private final Duration handshakeTimeout;
-    private final List<Admitted> admitted = new ArrayList<>();
+    /**
+     * Added to under this object's lock, read without it: the stall watchdog and the sync points
+     * ask for {@link #bytesReceived} while holding their own locks, and an admission takes this
+     * lock, then SyncPoints' (a lock taken here for reading deadlocked against a sync point).
+     */
+    private final List<Admitted> admitted = new CopyOnWriteArrayList<>();
     /** The uuid every channel of this migration carries: the first admitted channel's. */
     private MultifdInit first;
     private boolean closed;
@@ -195,7 +200,7 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         return closed;
     }
 
-    private synchronized List<Admitted> snapshot() {
+    private List<Admitted> snapshot() {
         return List.copyOf(admitted);
     }
 

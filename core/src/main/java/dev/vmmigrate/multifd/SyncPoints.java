@@ -80,6 +80,7 @@ final class SyncPoints {
      * The main stream reached its next sync point, at stream offset {@code offset}: returns once
      * every channel has, then lets them go on. Fails when a channel failed, ended before it, or
      * nothing moved ({@code progress}: bytes over all channels) for {@code stallLimit}.
+     * {@code progress} is asked under this object's lock: it must take no lock of its own.
      */
     void mainArrived(long offset, LongSupplier progress, Duration stallLimit) throws IOException {
         lock.lock();

@@ -27,6 +27,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * block "mem" of 2 MiB, 40 patterned pages, marked page 300) played back into an incoming
  * migration: the main stream and each channel as a connection of its own.
  */
+@org.junit.jupiter.api.Timeout(60)
 class MultifdLoadTest {
     private static final long RAM = 2L << 20;
     private static final byte[] EXPECTED = CapturedStreams.generatedRam(RAM, 40, 300);
