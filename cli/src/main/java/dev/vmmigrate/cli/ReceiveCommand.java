@@ -91,6 +91,12 @@ final class ReceiveCommand implements Callable<Integer> {
     @Mixin
     TlsHostnameOptions tlsHostname;
 
+    @Mixin
+    MultifdOptions multifdOptions;
+
+    /** QEMU's multifd channels with --capability multifd, else null. */
+    private dev.vmmigrate.multifd.IncomingMultifd multifd;
+
     @Option(names = "--run-for", paramLabel = "DURATION", converter = UnitConverters.Time.class,
             description = "Run the guest this long after the load, then stop and exit; 0 exits as soon as "
                     + "the guest is loaded, without resuming it (its RAM stays exactly as received). "
@@ -116,6 +122,7 @@ final class ReceiveCommand implements Callable<Integer> {
              IncomingEndpoint listening = listen(source, tlsCredentials)) {
             endpoint = listening;
             monitor = opened;
+            multifd = multifdOptions.open(endpoint, uri, notice -> reporter.note("WARNING", notice));
             Connection connection;
             java.util.concurrent.atomic.AtomicBoolean interruptedWaiting = new java.util.concurrent.atomic.AtomicBoolean();
             // The JIT warms up on a scratch guest while we wait; the connection ends the warm-up.
@@ -211,16 +218,18 @@ final class ReceiveCommand implements Callable<Integer> {
             // bytes and waits for an answer, so a larger first peek would hold it until the stall.
             int want = 8;
             while (true) {
-                byte[] head = in.peekBytes(want);
+                // What is here, never more than asked: a multifd source sends nothing more until its
+                // channels are read, which waits for this load.
+                byte[] head = in.peekAtLeast(want);
                 if (guard.stalled()) {
                     throw new CliFailure(ExitCode.FAILED, "load of migration failed: "
                             + guard.describe("no bytes from the source"));
                 }
-                if (head.length < want || want >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)
+                if (head.length < want || head.length >= RamLayoutProbe.PEEK_BYTES || RamLayoutProbe.complete(head)
                         || !startsAsAStream(head)) {
                     return head;
                 }
-                want = Math.min(RamLayoutProbe.PEEK_BYTES, want * 4);
+                want = head.length + 1;
             }
         }
     }
@@ -429,6 +438,9 @@ final class ReceiveCommand implements Callable<Integer> {
             interrupted.countDown();
             incoming.cancel();
         });
+        if (multifd != null) {
+            incoming.multifd(multifd);
+        }
         incoming.start(connection, in);
         reporter.trackLoad(incoming::progress);
         return incoming.awaitFinished();

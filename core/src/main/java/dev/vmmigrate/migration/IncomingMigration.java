@@ -2,6 +2,8 @@ package dev.vmmigrate.migration;
 
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
@@ -93,6 +95,8 @@ public final class IncomingMigration {
     private volatile boolean ranEarly;
     /** The stream carries vm-migrate's own sections: its source speaks the commit. */
     private volatile boolean sourceIsVmMigrate;
+    /** QEMU's multifd channels of this migration, or null: {@link #multifd}. */
+    private volatile IncomingMultifd multifd;
 
     /**
      * Why a load failed: the CLI turns these into distinct exit codes. UNCOMMITTED: the guest was
@@ -155,6 +159,10 @@ public final class IncomingMigration {
     /** How long the source may send nothing (during the load, or before its commit) before the load fails. */
     public void stallTimeout(Duration limit) {
         stallTimeout = Objects.requireNonNull(limit, "limit");
+        IncomingMultifd channels = multifd;
+        if (channels != null) {
+            channels.stallTimeout(limit);
+        }
     }
 
     /**
@@ -185,6 +193,26 @@ public final class IncomingMigration {
                         current.connection().shutdown(); // the source gave this link up
                     }
                 });
+    }
+
+    /**
+     * The source's RAM also comes over QEMU's multifd {@code channels}: the RAM section waits for
+     * them at its sync points, a failed channel fails the load, and they end with it. Call before
+     * {@link #start}.
+     */
+    public void multifd(IncomingMultifd channels) {
+        if (!(loadVm.registry().findIterative(RamHandler.IDSTR, 0) instanceof RamHandler ram)) {
+            throw new IllegalStateException("this load has no RAM for multifd channels to go into");
+        }
+        ram.acceptSideChannels(channels);
+        channels.stallTimeout(stallTimeout);
+        channels.onFailure(() -> {
+            Link current = link;
+            if (current != null) {
+                current.connection().shutdown(); // wakes the main stream's read: the load fails with the channel's error
+            }
+        });
+        multifd = channels;
     }
 
     /** A check that must pass before the guest runs (the end-to-end digest). */
@@ -256,10 +284,18 @@ public final class IncomingMigration {
         if (current != null) {
             current.connection().shutdown();
         }
+        IncomingMultifd channels = multifd;
+        if (channels != null) {
+            channels.close(); // a main stream waiting at a sync point gives up
+        }
     }
 
+    /** Bytes over multifd channels count as progress too: a 10.0 source's main stream is quiet while they carry RAM. */
     private StallWatchdog watchdog(Connection connection, MigrationInput in) {
-        return new StallWatchdog(stallTimeout, in::position, connection::shutdown);
+        IncomingMultifd channels = multifd;
+        return channels == null ? new StallWatchdog(stallTimeout, in::position, connection::shutdown)
+                : new StallWatchdog(stallTimeout, () -> in.position() + channels.bytesReceived(), in::position,
+                        connection::shutdown);
     }
 
     private void load() {
@@ -270,6 +306,9 @@ public final class IncomingMigration {
         } finally {
             if (resume != null) {
                 resume.close();
+            }
+            if (multifd != null) {
+                multifd.close();
             }
         }
         try {
@@ -311,7 +350,9 @@ public final class IncomingMigration {
                 failureKind = Failure.STREAM;
             }
             Link current = link;
-            String reason = current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
+            IOException channelFailure = multifd == null ? null : multifd.failure();
+            String reason = channelFailure != null ? channelFailure.getMessage() // the first cause, not the main stream's cut
+                    : current.watchdog().stalled() ? current.watchdog().describe("no bytes from the source")
                     : e.getMessage() == null ? e.toString() : e.getMessage();
             releasePostcopy(); // before the guest stops: it must not wait for a page that will not come
             tellSourceItFailed(reason, current.in(), current.connection());

@@ -30,8 +30,9 @@ public final class RamFlags {
     public static final int COMPRESS_PAGE = 0x100;
 
     /**
-     * QEMU 8.0+ with the multifd capability: the pages went over the multifd channels up to here
-     * (RAM_SAVE_FLAG_MULTIFD_FLUSH). Recognised only to name multifd in the refusal.
+     * QEMU 8.0+ with the multifd capability: a sync point, the pages sent over the multifd
+     * channels up to here must all be in before the stream goes on (RAM_SAVE_FLAG_MULTIFD_FLUSH).
+     * Nothing follows it. Refused, naming the option, by a receiver without multifd channels.
      */
     public static final int MULTIFD_FLUSH = 0x200;
 

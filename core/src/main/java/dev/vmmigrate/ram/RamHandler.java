@@ -91,6 +91,14 @@ public final class RamHandler implements IterativeHandler {
         return options;
     }
 
+    /**
+     * The next load takes pages from QEMU's multifd channels too, and waits for them at the
+     * stream's sync points (MULTIFD_FLUSH, or EOS from a 7.2 source). Call before the load.
+     */
+    public void acceptSideChannels(SideChannels channels) {
+        receiver.acceptSideChannels(channels);
+    }
+
     /** The stream announced zstd-compressed pages: the loader must expect them. */
     public void expectCompressedPages() {
         receiver.expectCompressedPages();

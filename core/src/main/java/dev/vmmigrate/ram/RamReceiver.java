@@ -6,9 +6,12 @@ import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The loading half of QEMU's ram.c (ram_load_precopy): reads RAM records into the blocks the
@@ -33,9 +36,21 @@ final class RamReceiver {
     private final byte[] page = new byte[TargetPage.SIZE];
     /** Set when the stream announced zstd pages (vm-migrate/capabilities). */
     private ZstdPages zstd;
+    /** QEMU's multifd channels, when this receiver takes them; null otherwise. */
+    private SideChannels sideChannels;
+    /**
+     * The source marks its sync points with MULTIFD_FLUSH records (QEMU 8.0 and later); before
+     * the first one, every EOS is one (QEMU 7.2, and later ones with
+     * multifd-flush-after-each-section on), as ram_load_precopy decides from its own setting.
+     */
+    private boolean flushRecordsSeen;
 
-    /** One announced block and what arrived for it; {@code block} is null when only counting. */
-    static final class ReceivedBlock {
+    /**
+     * One announced block and what arrived for it; {@code block} is null when only counting. The
+     * bitmaps are updated atomically: multifd channels write pages of one block at once.
+     */
+    static final class ReceivedBlock implements SideChannels.PageTarget {
+        private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
         final String id;
         final long length;
         final RamBlock block;
@@ -52,6 +67,9 @@ final class RamReceiver {
         final long[] received;
         long zeroPages;
         long normalPages;
+        /** Pages the multifd channels loaded (several threads). */
+        final LongAdder channelZeroPages = new LongAdder();
+        final LongAdder channelNormalPages = new LongAdder();
 
         ReceivedBlock(String id, long length, RamBlock block) {
             this.id = id;
@@ -64,7 +82,7 @@ final class RamReceiver {
         /** The page at {@code offset} now holds what the stream sent for it. */
         void received(long offset) {
             long page = offset >>> TargetPage.BITS;
-            received[(int) (page >>> 6)] |= 1L << page;
+            WORDS.getAndBitwiseOr(received, (int) (page >>> 6), 1L << page);
             block.arrived(page); // after the page was written: a postcopy guest may touch it now
         }
 
@@ -72,7 +90,7 @@ final class RamReceiver {
         void writing(long offset) {
             if (written != null) {
                 long page = offset >>> TargetPage.BITS;
-                written[(int) (page >>> 6)] |= 1L << page;
+                WORDS.getAndBitwiseOr(written, (int) (page >>> 6), 1L << page);
             }
         }
 
@@ -81,7 +99,7 @@ final class RamReceiver {
             if (fill == 0) {
                 if (written != null) {
                     long page = offset >>> TargetPage.BITS;
-                    if ((written[(int) (page >>> 6)] & (1L << page)) == 0) {
+                    if (((long) WORDS.getAcquire(written, (int) (page >>> 6)) & (1L << page)) == 0) {
                         received(offset);
                         return; // never written: still zero
                     }
@@ -93,6 +111,36 @@ final class RamReceiver {
             writing(offset);
             block.memory().asSlice(offset, TargetPage.SIZE).fill((byte) fill);
             received(offset);
+        }
+
+        @Override
+        public String id() {
+            return id;
+        }
+
+        @Override
+        public long length() {
+            return length;
+        }
+
+        @Override
+        public void writePage(long offset, MigrationInput in) throws IOException {
+            if (block == null) {
+                in.skip(TargetPage.SIZE);
+            } else {
+                writing(offset);
+                in.readInto(block.memory(), offset, TargetPage.SIZE);
+                received(offset);
+            }
+            channelNormalPages.increment();
+        }
+
+        @Override
+        public void zeroPage(long offset) {
+            if (block != null) {
+                fill(offset, 0);
+            }
+            channelZeroPages.increment();
         }
     }
 
@@ -107,6 +155,11 @@ final class RamReceiver {
         }
     }
 
+    /** Takes QEMU's multifd channels' pages beside the stream, and honours its sync points. */
+    void acceptSideChannels(SideChannels channels) {
+        sideChannels = channels;
+    }
+
     void close() {
         if (zstd != null) {
             zstd.close();
@@ -116,7 +169,8 @@ final class RamReceiver {
 
     List<RamBlockSummary> summary() {
         return announced.values().stream()
-                .map(b -> new RamBlockSummary(b.id, b.length, b.zeroPages, b.normalPages))
+                .map(b -> new RamBlockSummary(b.id, b.length, b.zeroPages + b.channelZeroPages.sum(),
+                        b.normalPages + b.channelNormalPages.sum()))
                 .toList();
     }
 
@@ -181,10 +235,19 @@ final class RamReceiver {
             case RamFlags.XBZRLE -> loadXbzrle(in, blockFor(in, flags, offset, at), offset);
             case RamFlags.COMPRESS_PAGE -> loadCompressed(in, blockFor(in, flags, offset, at), offset, at);
             case RamFlags.EOS -> {
+                if (sideChannels != null && !flushRecordsSeen) {
+                    sideChannels.sync(at); // 7.2's ram_load_precopy: multifd_recv_sync_main at every EOS
+                }
                 return false;
             }
-            case RamFlags.MULTIFD_FLUSH -> throw new StreamFormatException(
-                    "QEMU's multifd capability is not supported yet (RAM record MULTIFD_FLUSH)", at);
+            case RamFlags.MULTIFD_FLUSH -> {
+                if (sideChannels == null) {
+                    throw new StreamFormatException("the source uses QEMU's multifd capability (RAM record "
+                            + "MULTIFD_FLUSH): receive with --capability multifd and its --multifd-channels", at);
+                }
+                flushRecordsSeen = true;
+                sideChannels.sync(at);
+            }
             default -> throw new StreamFormatException(String.format(
                     "unknown RAM record flags 0x%x (record 0x%016x)", flags, word), at);
         }
@@ -264,6 +327,9 @@ final class RamReceiver {
         if (announcedBytes != total) {
             throw new StreamFormatException("RAM blocks add up to " + announcedBytes
                     + " bytes, MEM_SIZE says " + total, at);
+        }
+        if (sideChannels != null) {
+            sideChannels.blocksAnnounced(Map.copyOf(announced));
         }
     }
 

@@ -132,6 +132,11 @@ public final class LoadVm {
         }
     }
 
+    /** The handlers this loader loads into. */
+    public HandlerRegistry registry() {
+        return registry;
+    }
+
     /** By RAM block, the pages loaded so far (for a resumed migration's RECV_BITMAP). */
     public Map<String, long[]> receivedPages() {
         Map<String, long[]> pages = new LinkedHashMap<>();

@@ -71,7 +71,7 @@ public record StreamPreamble(String machineType, List<String> capabilities) {
         int magic = in.readBe32();
         if (magic == MULTIFD_MAGIC) {
             throw new StreamFormatException(String.format("this is one of QEMU's multifd channels (magic 0x%08x), "
-                    + "not its main stream: QEMU's multifd capability is not supported yet", magic), at);
+                    + "not its main stream: receive with --capability multifd to take multifd channels beside it", magic), at);
         }
         if ((magic & 0xffff0000) == TLS_HANDSHAKE_RECORD) {
             throw new StreamFormatException(String.format("the source uses TLS (QEMU's tls-creds) and this end "

@@ -49,6 +49,19 @@ public final class MigrationInput implements Closeable {
         this.buffer.limit(0);
     }
 
+    /**
+     * An input over {@code channel} that reads it on the caller's thread, through a buffer of
+     * {@code bufferBytes} (at least {@link #MAX_PEEK}): for a reader on a virtual thread, where a
+     * blocking read costs no platform thread and no read-ahead memory (QEMU's multifd channels,
+     * one such reader each).
+     */
+    public static MigrationInput readOnCallerThread(ReadableByteChannel channel, int bufferBytes) {
+        if (bufferBytes < MAX_PEEK) {
+            throw new IllegalArgumentException("buffer of " + bufferBytes + " bytes, less than " + MAX_PEEK);
+        }
+        return new MigrationInput(channel, ByteBuffer.allocateDirect(bufferBytes), null);
+    }
+
     /** An input over bytes in memory. */
     public static MigrationInput of(byte[] bytes) {
         return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)),
@@ -168,6 +181,19 @@ public final class MigrationInput implements Closeable {
         return bytes;
     }
 
+    /**
+     * Every byte already here, up to {@link #MAX_PEEK}, once there are at least {@code length}
+     * (fewer only when the stream ends first), without consuming them. Unlike {@link #peekBytes}
+     * it never waits for more than {@code length}: a source may send no more before the receiver
+     * acts on what came (QEMU's multifd source, whose channels wait for the main stream).
+     */
+    public byte[] peekAtLeast(int length) throws IOException {
+        fill(Math.min(length, MAX_PEEK));
+        byte[] bytes = new byte[Math.min(MAX_PEEK, buffer.remaining())];
+        buffer.get(buffer.position(), bytes);
+        return bytes;
+    }
+
     /** True when no byte is left. */
     public boolean atEnd() throws IOException {
         return !fill(1);
@@ -230,7 +256,7 @@ public final class MigrationInput implements Closeable {
         return true;
     }
 
-    /** An input in memory: compacts its buffer and reads on into it. */
+    /** An input in memory, or one read on the caller's thread: compacts its buffer and reads on into it. */
     private boolean fillFromMemory(int bytes) throws IOException {
         bufferStart += buffer.position();
         buffer.compact();

@@ -31,12 +31,20 @@ final class HeaderGate {
     }
 
     /**
+     * A connection that passed, its header to be read again.
+     *
+     * @param multifdChannel it opened with a multifd channel's magic, not the main stream's
+     */
+    record Screened(Connection connection, boolean multifdChannel) {
+    }
+
+    /**
      * Reads the header from {@code candidate} within {@code timeout}.
      *
      * @return the connection, its header to be read again
      * @throws Dropped when it sent no header in time or not a migration stream's
      */
-    static Connection screen(Connection candidate, Duration timeout) throws Dropped {
+    static Screened screen(Connection candidate, Duration timeout) throws Dropped {
         ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
         // Whoever moves it from 0 decides: 1, the header came in time; 2, the deadline passed.
         java.util.concurrent.atomic.AtomicInteger outcome = new java.util.concurrent.atomic.AtomicInteger();
@@ -75,6 +83,6 @@ final class HeaderGate {
             throw new Dropped("it sent 0x" + HexFormat.of().formatHex(header.array())
                     + ", not a QEMU migration stream's header");
         }
-        return new ReplayedConnection(candidate, header.array());
+        return new Screened(new ReplayedConnection(candidate, header.array()), magic == StreamPreamble.MULTIFD_MAGIC);
     }
 }

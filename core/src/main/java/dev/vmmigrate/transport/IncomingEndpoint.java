@@ -50,6 +50,17 @@ public interface IncomingEndpoint extends Closeable {
         return false;
     }
 
+    /**
+     * Before {@link #acceptMigration}: hands every connection that opens with a multifd channel's
+     * magic (QEMU's MULTIFD_MAGIC) to {@code handler}, which admits or refuses it, whether it comes
+     * before or after the migration connection; that one is then always the main stream's. Without
+     * a handler such a connection may be admitted as the migration, whose load then names it. False
+     * for transports with one connection by nature (and TLS, which multifd does not support here).
+     */
+    default boolean handOverMultifdChannels(java.util.function.Consumer<Connection> handler) {
+        return false;
+    }
+
     /** Stops listening; unblocks a pending {@link #accept()}, which then throws. */
     @Override
     void close() throws IOException;

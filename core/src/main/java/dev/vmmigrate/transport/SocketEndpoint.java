@@ -29,6 +29,14 @@ final class SocketEndpoint implements IncomingEndpoint {
         void run() throws IOException;
     }
 
+    /**
+     * Connections the kernel queues until accepted: a multifd source opens its main stream and
+     * every channel at once (QEMU sizes its own listener's backlog by multifd-channels), and a
+     * connection that finds the queue full has its handshake dropped, to be retried a second
+     * later, or reset.
+     */
+    static final int BACKLOG = 256;
+
     private final ServerSocketChannel server;
     private final String boundAddress;
     private final Wrapper wrapper;
@@ -40,6 +48,8 @@ final class SocketEndpoint implements IncomingEndpoint {
     private volatile boolean keepListening;
     /** Takes the connections after the admitted one instead of refusing them (receive --reconnect); or null. */
     private volatile Consumer<Connection> laterConnections;
+    /** Takes the connections that open as multifd channels (receive --capability multifd); or null. */
+    private volatile Consumer<Connection> multifdChannels;
 
     SocketEndpoint(ServerSocketChannel server, String boundAddress,
                    Wrapper wrapper, Cleanup cleanup) {
@@ -91,6 +101,12 @@ final class SocketEndpoint implements IncomingEndpoint {
     }
 
     @Override
+    public boolean handOverMultifdChannels(Consumer<Connection> handler) {
+        multifdChannels = handler;
+        return true;
+    }
+
+    @Override
     public Connection acceptMigration(Consumer<String> notices) throws IOException {
         if (!acceptCalled.compareAndSet(false, true)) {
             throw new IllegalStateException("accept() already called on " + boundAddress);
@@ -126,22 +142,22 @@ final class SocketEndpoint implements IncomingEndpoint {
                     notices.accept("dropped a connection on " + boundAddress + ": " + e.getMessage());
                     continue;
                 }
-                if (!admission.admitsMore()) {
-                    Consumer<Connection> later = laterConnections;
-                    if (later != null) {
-                        later.accept(candidate);
-                    } else {
-                        refuse(candidate, notices);
-                    }
+                Consumer<Connection> multifd = multifdChannels;
+                if (!admission.admitsMore() && multifd == null) {
+                    laterOrRefused(candidate, notices);
                     continue;
                 }
+                // With multifd channels expected, every connection is screened: its magic tells them apart.
                 Thread.ofVirtual().name("screen " + candidate.description()).start(() -> {
                     try {
-                        Connection screened = HeaderGate.screen(candidate, HeaderGate.TIMEOUT);
-                        if (admission.admit()) {
-                            admitted.complete(screened);
+                        HeaderGate.Screened screened = HeaderGate.screen(candidate, HeaderGate.TIMEOUT);
+                        if (screened.multifdChannel() && multifd != null) {
+                            multifd.accept(screened.connection());
+                        } else if (admission.admit()) {
+                            admitted.complete(screened.connection());
                         } else {
-                            refuse(candidate, notices); // another one was admitted while this was screened
+                            // another one was admitted while this was screened, or before
+                            laterOrRefused(screened.connection(), notices);
                         }
                     } catch (HeaderGate.Dropped e) {
                         notices.accept("dropped a connection (" + candidate.description() + "): " + e.getMessage());
@@ -151,6 +167,15 @@ final class SocketEndpoint implements IncomingEndpoint {
             }
         } catch (IOException e) {
             admitted.completeExceptionally(e); // nothing if one was admitted: then this is close()
+        }
+    }
+
+    private void laterOrRefused(Connection candidate, Consumer<String> notices) {
+        Consumer<Connection> later = laterConnections;
+        if (later != null) {
+            later.accept(candidate);
+        } else {
+            refuse(candidate, notices);
         }
     }
 

@@ -104,7 +104,7 @@ public record TcpUri(String host, int port) implements MigrationUri {
         try {
             // A receiver restarted right after a failed attempt must not trip over TIME_WAIT.
             server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            server.bind(bindTo, 1);
+            server.bind(bindTo, SocketEndpoint.BACKLOG);
             InetSocketAddress bound = (InetSocketAddress) server.getLocalAddress();
             String boundUri = new TcpUri(format(bound.getAddress()), bound.getPort()).toString();
             return new SocketEndpoint(server, boundUri, TcpUri::wrapAccepted, () -> {});

@@ -88,7 +88,7 @@ public record UnixUri(Path path) implements MigrationUri {
         Path staging = Files.createTempDirectory(parent, ".vm-migrate-bind");
         Path socket = staging.resolve("s");
         try {
-            server.bind(UnixDomainSocketAddress.of(socket), 1);
+            server.bind(UnixDomainSocketAddress.of(socket), SocketEndpoint.BACKLOG);
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
             Files.move(socket, path, StandardCopyOption.ATOMIC_MOVE);
         } finally {

@@ -342,7 +342,8 @@ class RamRecordsTest {
     @Test
     void multifdFlushNamesTheCapability() {
         StreamFormatException e = refusedPart(Hex.bytes("0000000000000200 0000000000000010"));
-        assertEquals("QEMU's multifd capability is not supported yet (RAM record MULTIFD_FLUSH) at offset "
+        assertEquals("the source uses QEMU's multifd capability (RAM record MULTIFD_FLUSH): receive with "
+                + "--capability multifd and its --multifd-channels at offset "
                 + Hex.bytes(START_RAM_4000).length, e.getMessage());
     }
 
