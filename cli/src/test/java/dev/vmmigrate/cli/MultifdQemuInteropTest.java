@@ -166,10 +166,11 @@ class MultifdQemuInteropTest {
         byte[] channel1 = capture("qemu-10.0/channel1.bin");
         try (CliProcess receive = receive(dst, 2)) {
             int port = Integer.parseInt(receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)")));
-            try (Socket c0 = connect(port, Arrays.copyOf(channel0, 10_000));
+            // Channel 0 ends after its first 10,000 bytes: shut down by the thread that wrote them
+            // (a shutdown from here could come before the write, and the receiver would see no channel).
+            try (Socket c0 = connect(port, Arrays.copyOf(channel0, 10_000), true);
                  Socket c1 = connect(port, channel1);
                  Socket m = connect(port, main)) {
-                c0.shutdownOutput();
                 CliProcess.Result received = receive.await();
                 assertEquals(1, received.exitCode(), received.describe());
                 String error = received.stderrLines().getLast();
@@ -242,12 +243,20 @@ class MultifdQemuInteropTest {
     }
 
     private static Socket connect(int port, byte[] bytes) throws IOException {
+        return connect(port, bytes, false);
+    }
+
+    /** Connects and writes {@code bytes} on a thread of its own; with {@code end}, then shuts the output down. */
+    private static Socket connect(int port, byte[] bytes, boolean end) throws IOException {
         Socket socket = new Socket(InetAddress.getLoopbackAddress(), port);
         Thread.ofVirtual().start(() -> {
             try {
                 OutputStream out = socket.getOutputStream();
                 out.write(bytes);
                 out.flush();
+                if (end) {
+                    socket.shutdownOutput();
+                }
             } catch (IOException ignored) {
                 // refused: the receiver closed it
             }
