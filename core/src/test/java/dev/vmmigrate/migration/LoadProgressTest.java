@@ -9,12 +9,10 @@ import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
-import dev.vmmigrate.transport.Connection;
 import java.io.ByteArrayOutputStream;
+import dev.vmmigrate.transport.LocalPipe;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.Pipe;
-import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import org.junit.jupiter.api.Test;
 
@@ -40,22 +38,22 @@ class LoadProgressTest {
             stream = bytes.toByteArray();
         }
         int half = stream.length / 2;
-        Pipe pipe = Pipe.open();
+        LocalPipe pipe = LocalPipe.open();
         try (Guest target = LiveMigrations.destination(RAM)) {
             IncomingMigration incoming = LiveMigrations.incoming(target);
             LoadProgress before = incoming.progress();
             assertEquals(new LoadProgress(MigrationStatus.NONE, 0, 0, 0, 0), before);
 
-            incoming.start(new PipeConnection(pipe));
-            write(pipe, stream, 0, half);
+            incoming.start(pipe.receiving());
+            write(pipe.sending().output(), stream, 0, half);
             LoadProgress midway = awaitBytesRead(incoming, half - RECORD);
             assertEquals(MigrationStatus.ACTIVE, midway.status());
             assertTrue(midway.bytesRead() <= half, midway.toString());
             assertEquals(RAM, midway.ramBytes(), "the RAM the stream announced: " + midway);
             assertTrue(midway.pagesLoaded() > 0 && midway.pagesLoaded() < PAGES, midway.toString());
 
-            write(pipe, stream, half, stream.length - half);
-            pipe.sink().close();
+            write(pipe.sending().output(), stream, half, stream.length - half);
+            pipe.sending().close();
             assertEquals(MigrationStatus.COMPLETED, awaitIncoming(incoming), incoming.error());
             LoadProgress done = incoming.progress();
             assertEquals(MigrationStatus.COMPLETED, done.status());
@@ -65,10 +63,10 @@ class LoadProgressTest {
         }
     }
 
-    private static void write(Pipe pipe, byte[] stream, int from, int length) throws IOException {
+    private static void write(WritableByteChannel sink, byte[] stream, int from, int length) throws IOException {
         ByteBuffer buffer = ByteBuffer.wrap(stream, from, length);
         while (buffer.hasRemaining()) {
-            pipe.sink().write(buffer);
+            sink.write(buffer);
         }
     }
 
@@ -82,38 +80,6 @@ class LoadProgressTest {
             }
             assertTrue(System.nanoTime() < deadline, "the load stopped at " + now + ", short of " + bytes);
             Thread.sleep(5);
-        }
-    }
-
-    /** The read end of a pipe the test writes the stream into. */
-    private record PipeConnection(Pipe pipe) implements Connection {
-        @Override
-        public ReadableByteChannel input() {
-            return pipe.source();
-        }
-
-        @Override
-        public WritableByteChannel output() {
-            throw new UnsupportedOperationException("read-only");
-        }
-
-        @Override
-        public void shutdown() {
-            try {
-                pipe.source().close();
-            } catch (IOException ignored) {
-                // closing to unblock the reader: nothing more to do
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            pipe.source().close();
-        }
-
-        @Override
-        public String description() {
-            return "pipe";
         }
     }
 }
