@@ -11,9 +11,11 @@ import dev.vmmigrate.stream.MigrationOutput;
  */
 final class RateLimiter {
     private long bandwidth;
-    private boolean lifted;
-    /** What a round may send once lifted: everything, or a postcopy chunk. */
-    private long chunk = Long.MAX_VALUE;
+    /**
+     * From the switchover on, what a round may send whatever the bandwidth: everything, or a
+     * postcopy chunk; 0 before it, when the bandwidth rules.
+     */
+    private long afterSwitch;
     private MigrationOutput out;
 
     RateLimiter(long bandwidth) {
@@ -46,8 +48,7 @@ final class RateLimiter {
 
     /** The switchover: no limit from here on. */
     synchronized void lift() {
-        lifted = true;
-        chunk = Long.MAX_VALUE;
+        afterSwitch = Long.MAX_VALUE;
         apply();
     }
 
@@ -58,14 +59,13 @@ final class RateLimiter {
      * own, postcopy-preempt).
      */
     synchronized void chunked(long bytes) {
-        lifted = true;
-        chunk = bytes;
+        afterSwitch = bytes;
         apply();
     }
 
     private void apply() {
         if (out != null) {
-            out.setRateLimit(lifted ? chunk : windowAllowance(bandwidth));
+            out.setRateLimit(afterSwitch > 0 ? afterSwitch : windowAllowance(bandwidth));
         }
     }
 }
