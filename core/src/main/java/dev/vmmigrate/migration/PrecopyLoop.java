@@ -31,6 +31,10 @@ final class PrecopyLoop {
     static final long WINDOW_MILLIS = 100;
     /** The seeds ignore a window that moved fewer bytes than this when estimating downtime. */
     private static final long MIN_BYTES_FOR_ESTIMATE = 10_000;
+    /** Postcopy's background pages go in rounds of this much, with the requested ones between. */
+    private static final long POSTCOPY_CHUNK = 256 << 10;
+    /** QEMU's MAX_DISCARDS_PER_COMMAND: ranges in one POSTCOPY_RAM_DISCARD. */
+    private static final int DISCARDS_PER_COMMAND = 12;
 
     /**
      * What the loop needs from the migration it runs for, and all it tells it: the seeds'
@@ -98,10 +102,6 @@ final class PrecopyLoop {
     private volatile int throttlePercent;
     private final AtomicLong reconnects = new AtomicLong();
     private final AtomicLong postcopyRequests = new AtomicLong();
-    /** Postcopy's background pages go in rounds of this much, with the requested ones between. */
-    private static final long POSTCOPY_CHUNK = 256 << 10;
-    /** QEMU's MAX_DISCARDS_PER_COMMAND: ranges in one POSTCOPY_RAM_DISCARD. */
-    private static final int DISCARDS_PER_COMMAND = 12;
     private final AtomicLong resentBytes = new AtomicLong();
     private final AtomicLong linkDownNanos = new AtomicLong();
 
@@ -415,12 +415,10 @@ final class PrecopyLoop {
         }
         inPostcopy = true;
         for (var block : ram.postcopyDiscards().entrySet()) {
-            List<long[]> runs = block.getValue();
+            List<PostcopyDiscard.Range> runs = block.getValue();
             for (int from = 0; from < runs.size(); from += DISCARDS_PER_COMMAND) {
-                List<PostcopyDiscard.Range> ranges = runs.subList(from, Math.min(runs.size(), from + DISCARDS_PER_COMMAND))
-                        .stream().map(run -> new PostcopyDiscard.Range(run[0], run[1])).toList();
-                SaveVm.writeCommand(out, MigrationCommand.POSTCOPY_RAM_DISCARD,
-                        new PostcopyDiscard(block.getKey(), ranges).encode());
+                SaveVm.writeCommand(out, MigrationCommand.POSTCOPY_RAM_DISCARD, new PostcopyDiscard(block.getKey(),
+                        runs.subList(from, Math.min(runs.size(), from + DISCARDS_PER_COMMAND))).encode());
             }
         }
         // No digest: the destination's guest changes RAM before the last page comes.

@@ -145,8 +145,8 @@ public final class RamHandler implements IterativeHandler {
         sender.sendDirty(out, false);
     }
 
-    /** The switch to postcopy: by block, the dirty runs the destination must drop, as (start, length) in bytes. */
-    public java.util.Map<String, List<long[]>> postcopyDiscards() {
+    /** The switch to postcopy: by block, the runs of dirty pages the destination must drop. */
+    public java.util.Map<String, List<dev.vmmigrate.savevm.PostcopyDiscard.Range>> postcopyDiscards() {
         return sender.dirtyRuns();
     }
 

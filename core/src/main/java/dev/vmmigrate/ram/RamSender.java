@@ -1,5 +1,6 @@
 package dev.vmmigrate.ram;
 
+import dev.vmmigrate.savevm.PostcopyDiscard;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
 import java.io.IOException;
@@ -128,18 +129,18 @@ final class RamSender {
      * block, the runs of dirty pages as byte ranges. The destination drops them (it may hold an
      * older copy) and gets each again, by request or in the background.
      */
-    java.util.Map<String, List<long[]>> dirtyRuns() {
+    java.util.Map<String, List<PostcopyDiscard.Range>> dirtyRuns() {
         sync();
-        java.util.Map<String, List<long[]>> runs = new java.util.LinkedHashMap<>();
+        java.util.Map<String, List<PostcopyDiscard.Range>> runs = new java.util.LinkedHashMap<>();
         for (int i = 0; i < blocks.size(); i++) {
-            List<long[]> ranges = new java.util.ArrayList<>();
+            List<PostcopyDiscard.Range> ranges = new java.util.ArrayList<>();
             long page = nextSetBit(bitmaps[i], 0);
             while (page >= 0) {
                 long end = page + 1;
                 while (end < blocks.get(i).pageCount() && (bitmaps[i][(int) (end >>> 6)] & (1L << end)) != 0) {
                     end++;
                 }
-                ranges.add(new long[] {page * TargetPage.SIZE, (end - page) * TargetPage.SIZE});
+                ranges.add(new PostcopyDiscard.Range(page * TargetPage.SIZE, (end - page) * TargetPage.SIZE));
                 page = nextSetBit(bitmaps[i], end);
             }
             runs.put(blocks.get(i).id(), ranges);
