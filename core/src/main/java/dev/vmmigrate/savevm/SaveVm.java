@@ -122,12 +122,7 @@ public final class SaveVm {
         } else { // again, on a resumed link: the devices are described anew
             described.subList(describedAtSetup, described.size()).clear();
         }
-        for (IterativeHandler handler : iterative) {
-            int id = sectionId(handler);
-            SectionHeader.write(out, new SectionHeader.Continue(SectionType.END, id));
-            handler.saveComplete(out);
-            SectionHeader.writeFooter(out, id);
-        }
+        writeEndSections(out);
         for (DeviceHandler device : devices) {
             if (!device.earlySetup()) {
                 saveDevice(out, device);
@@ -185,14 +180,19 @@ public final class SaveVm {
 
     /** Postcopy's end (qemu_savevm_state_complete_postcopy): END sections with what is left, then EOF, no vmdesc. */
     public void completePostcopy(MigrationOutput out) throws IOException {
+        writeEndSections(out);
+        writeEnd(out, null);
+        out.flush();
+    }
+
+    /** Each iterative handler's END section, with what it has left (precopy's and postcopy's end alike). */
+    private void writeEndSections(MigrationOutput out) throws IOException {
         for (IterativeHandler handler : iterative) {
             int id = sectionId(handler);
             SectionHeader.write(out, new SectionHeader.Continue(SectionType.END, id));
             handler.saveComplete(out);
             SectionHeader.writeFooter(out, id);
         }
-        writeEnd(out, null);
-        out.flush();
     }
 
     /** The stream's end: EOF, then the vmdesc JSON when there is one (null: none). */
