@@ -3,13 +3,12 @@ package dev.vmmigrate.migration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.ram.PostcopyPages;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
 import dev.vmmigrate.savevm.PostcopyDiscard;
-import dev.vmmigrate.ram.PostcopyPages;
-import java.util.Map;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.savevm.Section;
@@ -21,6 +20,7 @@ import dev.vmmigrate.transport.IncomingEndpoint;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -89,10 +89,8 @@ public final class IncomingMigration {
     private volatile DestinationReturnPath returnPath;
     /** Postcopy: the pages held before the switch, less those the source discarded; null before a discard. */
     private Map<String, long[]> postcopyReceived;
-    /** Postcopy: what the guest waits for; null unless POSTCOPY_RUN came. */
+    /** Postcopy: what the guest waits for; set at POSTCOPY_RUN, when the guest may run before its RAM is whole. */
     private volatile PostcopyPages postcopyPages;
-    /** POSTCOPY_RUN came: the guest may have run before its RAM was whole. */
-    private volatile boolean ranEarly;
     /** The stream carries vm-migrate's own sections: its source speaks the commit. */
     private volatile boolean sourceIsVmMigrate;
     /** QEMU's multifd channels of this migration, or null: {@link #multifd}. */
@@ -336,7 +334,7 @@ public final class IncomingMigration {
                 }
             }
             // After a switch to postcopy the source's guest is retired for good: this one runs on.
-            boolean mayRun = confirm(link.in()) || ranEarly;
+            boolean mayRun = confirm(link.in()) || postcopyPages != null;
             totalMillis = System.currentTimeMillis() - startMillis;
             target.loaded(result, mayRun);
             if (!mayRun) {
@@ -357,7 +355,7 @@ public final class IncomingMigration {
             releasePostcopy(); // before the guest stops: it must not wait for a page that will not come
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
-            fail(failureKind, new MigrationException((ranEarly ? "postcopy failed after the guest started here, so "
+            fail(failureKind, new MigrationException((postcopyPages != null ? "postcopy failed after the guest started here, so "
                     + "its RAM here is incomplete and it is stopped; the source keeps the only whole copy: "
                     : "load of migration failed: ") + reason, e));
             return false;
@@ -520,7 +518,6 @@ public final class IncomingMigration {
                         if (status.get() != MigrationStatus.POSTCOPY_ACTIVE) {
                             throw new StreamFormatException("POSTCOPY_RUN before POSTCOPY_LISTEN", command.offset());
                         }
-                        ranEarly = true;
                         DestinationReturnPath back = returnPath;
                         postcopyPages = new PostcopyPages(postcopyReceived != null ? postcopyReceived
                                 : loadVm.receivedPages(), back::requestPages);

@@ -74,15 +74,13 @@ public final class PostcopyPages {
             return;
         }
         long began;
+        boolean ask;
         synchronized (this) {
             long[] bits = present.get(block);
             if (bits == null || released || has(bits, page)) {
                 return;
             }
             began = System.nanoTime();
-        }
-        boolean ask;
-        synchronized (this) {
             long[] asked = requested.get(block);
             ask = !has(asked, page);
             asked[(int) (page >>> 6)] |= 1L << page;
@@ -129,8 +127,10 @@ public final class PostcopyPages {
         }
         long[] sorted = Arrays.copyOf(latencies, (int) faults);
         Arrays.sort(sorted);
-        return Arrays.stream(percentiles).mapToObj(p -> sorted[(int) Math.min(sorted.length - 1,
-                Math.ceil(p / 100 * sorted.length) - 1 < 0 ? 0 : Math.ceil(p / 100 * sorted.length) - 1)] / 1000)
+        // The nearest-rank percentile: the smallest wait at least p % of the faults did not exceed.
+        return Arrays.stream(percentiles)
+                .mapToObj(p -> sorted[Math.clamp((long) Math.ceil(p / 100 * sorted.length) - 1, 0, sorted.length - 1)]
+                        / 1000)
                 .toList();
     }
 
