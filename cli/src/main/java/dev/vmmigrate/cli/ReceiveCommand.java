@@ -106,9 +106,8 @@ final class ReceiveCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MigrationUri source = MigrationUri.parse(uri);
-        if (reconnect != null && !source.isSocket()) {
-            throw new CliFailure(ExitCode.USAGE, "--reconnect needs a tcp: or unix: URI (" + source
-                    + " cannot be connected to again)");
+        if (reconnect != null) {
+            ReconnectUri.require(source);
         }
         dev.vmmigrate.transport.TlsCredentials tlsCredentials = tls.load(source, dev.vmmigrate.transport.TlsRole.SERVER);
         if (tlsCredentials == null) {

@@ -288,10 +288,7 @@ final class SendCommand implements Callable<Integer> {
                     migration.setPostcopyAfter(postcopyPasses());
                 }
                 if (reconnect != null) {
-                    if (!target.isSocket()) {
-                        throw new MigrationException("--reconnect needs a tcp: or unix: URI (" + target
-                                + " cannot be connected to again)");
-                    }
+                    ReconnectUri.require(target);
                     migration.setReconnect(reconnect, target, this::connect);
                 }
             } catch (MigrationException e) {
