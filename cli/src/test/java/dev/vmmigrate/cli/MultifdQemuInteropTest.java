@@ -78,12 +78,7 @@ class MultifdQemuInteropTest {
             receive.awaitStderr(Pattern.compile("listening on unix:"));
             multifd(qemu, 3, false);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "unix:" + socket));
-            JsonNode info = qemu.awaitMigration();
-            assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
-                    + receive.stderr());
-            CliProcess.Result received = receive.await();
-            assertEquals(0, received.exitCode(), received.describe());
-            qemu.quit();
+            assertBothCompleted(qemu, receive);
         }
         QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's (unix:)");
     }
@@ -102,12 +97,7 @@ class MultifdQemuInteropTest {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
             multifd(qemu, 2, false);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
-            JsonNode info = qemu.awaitMigration();
-            assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
-                    + receive.stderr());
-            CliProcess.Result received = receive.await();
-            assertEquals(0, received.exitCode(), received.describe());
-            qemu.quit();
+            assertBothCompleted(qemu, receive);
         }
         QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's");
     }
@@ -144,11 +134,7 @@ class MultifdQemuInteropTest {
                         + "migration connection and has it"));
             }
             qemu.qmp.execute("migrate-continue", QmpClient.args().put("state", "pre-switchover"));
-            JsonNode info = qemu.awaitMigration();
-            assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log());
-            CliProcess.Result received = receive.await();
-            assertEquals(0, received.exitCode(), received.describe());
-            qemu.quit();
+            assertBothCompleted(qemu, receive);
         }
         QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's");
     }
@@ -181,6 +167,16 @@ class MultifdQemuInteropTest {
             }
         }
         assertFalse(Files.exists(dst), "a failed load leaves no RAM file");
+    }
+
+    /** QEMU's migration completed, then receive exited 0 (both named in a failure); QEMU quits. */
+    private static void assertBothCompleted(QemuProcess qemu, CliProcess receive) throws Exception {
+        JsonNode info = qemu.awaitMigration();
+        assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
+                + receive.stderr());
+        CliProcess.Result received = receive.await();
+        assertEquals(0, received.exitCode(), received.describe());
+        qemu.quit();
     }
 
     private QemuProcess source(QemuVersion version, Path ram, String... more) throws Exception {
