@@ -242,8 +242,9 @@ final class RamReceiver {
             }
             case RamFlags.MULTIFD_FLUSH -> {
                 if (sideChannels == null) {
-                    throw new StreamFormatException("the source uses QEMU's multifd capability (RAM record "
-                            + "MULTIFD_FLUSH): receive with --capability multifd and its --multifd-channels", at);
+                    throw new StreamFormatException("RAM record MULTIFD_FLUSH: the source used QEMU's "
+                            + "multifd capability and sent most pages on extra connections (receive takes them with "
+                            + "--capability multifd and its --multifd-channels; inspect sees only this stream)", at);
                 }
                 flushRecordsSeen = true;
                 sideChannels.sync(at);

@@ -342,8 +342,9 @@ class RamRecordsTest {
     @Test
     void multifdFlushNamesTheCapability() {
         StreamFormatException e = refusedPart(Hex.bytes("0000000000000200 0000000000000010"));
-        assertEquals("the source uses QEMU's multifd capability (RAM record MULTIFD_FLUSH): receive with "
-                + "--capability multifd and its --multifd-channels at offset "
+        assertEquals("RAM record MULTIFD_FLUSH: the source used QEMU's multifd capability and sent most "
+                + "pages on extra connections (receive takes them with --capability multifd and its "
+                + "--multifd-channels; inspect sees only this stream) at offset "
                 + Hex.bytes(START_RAM_4000).length, e.getMessage());
     }
 
