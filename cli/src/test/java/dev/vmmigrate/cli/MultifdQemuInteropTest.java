@@ -5,7 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vmmigrate.multifd.MultifdCodec;
+import dev.vmmigrate.multifd.MultifdCompression;
+import dev.vmmigrate.multifd.MultifdInit;
+import dev.vmmigrate.multifd.MultifdPacket;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -183,6 +190,78 @@ class MultifdQemuInteropTest {
             }
         }
         assertFalse(Files.exists(dst), "a failed load leaves no RAM file");
+    }
+
+    /**
+     * Our encoder into QEMU's destination: QEMU's own compressed capture (core's
+     * qemu-streams/multifd/qemu-V-METHOD, 2 MiB block "mem", P = 400, M = 450) with every payload
+     * decoded and compressed again by {@link MultifdCodec} (at level 3, so the bytes are not
+     * QEMU's), one stream per channel, then sent to QEMU -incoming with multifd-compression
+     * METHOD: QEMU loads it and its RAM is the source's.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("versionsAndMethods")
+    void ourEncoderIntoQemu(QemuVersion version, String compression) throws Exception {
+        String capture = (version == QemuVersion.V7_2 ? "qemu-7.2-" : "qemu-10.0-") + compression + "/";
+        MultifdCompression method = compression.equals("zstd") ? MultifdCompression.ZSTD : MultifdCompression.ZLIB;
+        byte[] channel0 = capture(capture + "channel0.bin");
+        byte[] ours0 = reencode(channel0, method);
+        byte[] ours1 = reencode(capture(capture + "channel1.bin"), method);
+        assertFalse(Arrays.equals(channel0, ours0), "the payloads are ours, not QEMU's");
+        Path dst = Files.write(dir.resolve("dst.ram"), new byte[2 << 20]);
+        int port = QemuProcess.freePort();
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem", "-object",
+                "memory-backend-file,id=mem,size=2M,mem-path=" + dst + ",share=on", "-accel", "tcg", "-nodefaults",
+                "-display", "none", "-incoming", "defer")) {
+            multifd(qemu, 2, false, compression);
+            qemu.qmp.execute("migrate-incoming", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
+            try (Socket main = connect(port, capture(capture + "main.bin"));
+                 Socket c0 = connect(port, ours0);
+                 Socket c1 = connect(port, ours1)) {
+                JsonNode info = qemu.awaitMigration();
+                assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log());
+            }
+            qemu.quit();
+        }
+        byte[] expected = new byte[2 << 20];
+        for (int page = 0; page < 400; page++) {
+            for (int j = 0; j < 4096; j++) {
+                expected[page * 4096 + j] = (byte) (page * 7 + j);
+            }
+        }
+        expected[450 * 4096 + 123] = (byte) 0xa5;
+        QemuTestData.assertSameBytes(expected, Files.readAllBytes(dst), "QEMU's RAM after our " + compression + " packets");
+    }
+
+    static Stream<Arguments> versionsAndMethods() {
+        return Stream.of(Arguments.of(QemuVersion.V7_2, "zstd"), Arguments.of(QemuVersion.V10_0, "zstd"),
+                Arguments.of(QemuVersion.V10_0, "zlib"));
+    }
+
+    /** A captured channel with each payload decoded and compressed again by our codec (level 3), the packets' sizes to match. */
+    private static byte[] reencode(byte[] channel, MultifdCompression method) throws Exception {
+        MigrationInput in = MigrationInput.of(channel);
+        java.io.ByteArrayOutputStream sink = new java.io.ByteArrayOutputStream();
+        try (MigrationOutput out = MigrationOutput.to(sink); MultifdCodec qemus = MultifdCodec.of(method);
+             MultifdCodec ours = MultifdCodec.of(method, 3)) {
+            MultifdInit.read(in).write(out);
+            while (!in.atEnd()) {
+                MultifdPacket packet = MultifdPacket.read(in);
+                if (packet.normalCount() == 0) { // no payload (7.2's next_packet_size is stale there)
+                    packet.write(out);
+                    continue;
+                }
+                MemorySegment pages = qemus.decode(ByteBuffer.wrap(in.readBytes(packet.nextPacketSize())),
+                        packet.normalCount());
+                long[] offsets = new long[packet.normalCount()];
+                Arrays.setAll(offsets, i -> i * 4096L);
+                MemorySegment payload = ours.encode(pages, offsets);
+                new MultifdPacket(packet.flags(), packet.pagesAlloc(), packet.normal(), packet.zero(),
+                        (int) payload.byteSize(), packet.packetNum(), packet.ramBlock()).write(out);
+                out.putBytes(payload, 0, payload.byteSize());
+            }
+        }
+        return sink.toByteArray();
     }
 
     /** QEMU's migration completed, then receive exited 0 (both named in a failure); QEMU quits. */
