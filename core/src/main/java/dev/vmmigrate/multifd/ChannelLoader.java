@@ -81,8 +81,8 @@ final class ChannelLoader {
         }
         long size = Integer.toUnsignedLong(packet.nextPacketSize());
         boolean compressed = method != MultifdCompression.NONE && packet.normalCount() > 0;
-        long expected = compressed ? size : (long) packet.normalCount() * TargetPage.SIZE;
-        if (size != expected) {
+        long expected = (long) packet.normalCount() * TargetPage.SIZE;
+        if (!compressed && size != expected) {
             throw new StreamFormatException("multifd packet announces " + Integer.toUnsignedString(packet.nextPacketSize())
                     + " bytes of page data for " + packet.normalCount() + " pages (" + expected + " bytes)", at + 20);
         }
@@ -98,18 +98,16 @@ final class ChannelLoader {
         for (int i = 0; i < packet.zeroCount(); i++) {
             checkOffset(block, packet.zeroOffset(i), at);
         }
+        MemorySegment decompressed = compressed ? decompress(packet, method, (int) size, at) : null;
         for (int i = 0; i < packet.zeroCount(); i++) {
             block.zeroPage(packet.zeroOffset(i));
         }
-        if (compressed) {
-            MemorySegment pages = decompress(packet, method, (int) size, at);
-            for (int i = 0; i < packet.normalCount(); i++) {
-                block.writePage(packet.normalOffset(i), pages.asSlice((long) i * TargetPage.SIZE, TargetPage.SIZE));
-            }
-            return;
-        }
         for (int i = 0; i < packet.normalCount(); i++) {
-            block.writePage(packet.normalOffset(i), in);
+            if (decompressed != null) {
+                block.writePage(packet.normalOffset(i), decompressed.asSlice((long) i * TargetPage.SIZE, TargetPage.SIZE));
+            } else {
+                block.writePage(packet.normalOffset(i), in);
+            }
         }
     }
 
