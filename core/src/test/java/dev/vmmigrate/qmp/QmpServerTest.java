@@ -141,6 +141,7 @@ class QmpServerTest {
                 }
                 try (QmpServer server = QmpServer.start(MigrationUri.parse("unix:" + socket), new Qmp(vm, "vm-migrate test",
                         () -> { })); Client client = new Client(socket)) {
+                    assertEquals("unix:" + socket, server.address());
                     client.read();
                     client.send("{\"execute\":\"qmp_capabilities\"}");
                     JsonNode capabilities = client.send("{\"execute\":\"query-migrate-capabilities\"}").get("return");
