@@ -12,13 +12,15 @@ import picocli.CommandLine.Option;
  * migrate-set-capabilities multifd and migrate-set-parameters multifd-channels: QEMU's stream does
  * not say that the source uses multifd (7.2's main stream has no trace of it), and the receiver
  * must know how many channels to wait for at each sync point, or a channel still being accepted
- * could be passed over and its pages written after newer ones.
+ * could be passed over and its pages written after newer ones. multifd-compression needs no
+ * option, unlike QEMU's destination: every packet's flags name its method (ChannelLoader).
  */
 final class MultifdOptions {
     @Option(names = "--capability", paramLabel = "multifd[=on|off]",
             description = "multifd: take QEMU's multifd channels (extra connections to URI that carry RAM pages "
-                    + "beside the main stream; tcp: and unix:). The only capability receive takes; the source must "
-                    + "have it on too.")
+                    + "beside the main stream; tcp: and unix:), with QEMU's multifd-compression none, zstd or zlib: "
+                    + "the method comes from each packet, nothing to set here. The only capability receive takes; "
+                    + "the source must have it on too.")
     List<String> capabilities = new ArrayList<>();
 
     @Option(names = "--multifd-channels", paramLabel = "N",

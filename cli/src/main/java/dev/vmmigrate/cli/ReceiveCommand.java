@@ -311,6 +311,9 @@ final class ReceiveCommand implements Callable<Integer> {
         VmControl vm = VmControl.destination(guest, new BlockMigration(guest.disk().stream().toList()),
                 holdAfterLoad || save != null);
         IncomingMigration incoming = vm.incoming();
+        if (multifd != null) {
+            incoming.multifd(multifd); // before QMP opens: query-migrate-capabilities lists multifd on
+        }
         vm.addListener(reporter); // the load, then any migration onward
         CountDownLatch interrupted = new CountDownLatch(1);
         try (ControlChannels control = ControlChannels.open(controlOptions, monitor, vm, () -> {
@@ -437,7 +440,7 @@ final class ReceiveCommand implements Callable<Integer> {
             interrupted.countDown();
             incoming.cancel();
         });
-        if (multifd != null) {
+        if (multifd != null && !incoming.hasMultifdChannels()) {
             incoming.multifd(multifd);
         }
         incoming.start(connection, in);

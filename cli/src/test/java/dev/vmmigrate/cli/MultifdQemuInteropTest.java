@@ -5,7 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.vmmigrate.multifd.MultifdCodec;
+import dev.vmmigrate.multifd.MultifdCompression;
+import dev.vmmigrate.multifd.MultifdInit;
+import dev.vmmigrate.multifd.MultifdPacket;
+import dev.vmmigrate.stream.MigrationInput;
+import dev.vmmigrate.stream.MigrationOutput;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -24,9 +31,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * QEMU 7.2 and 10.0 with capability multifd migrate into {@code vm-migrate receive --capability
- * multifd}: the main stream and 2 or 4 channels to the same port, RAM compared byte for byte (a
- * shared memory-backend-file on QEMU's side, --ram-file on ours). Strangers that connect during
- * the load are refused with a line and the load completes.
+ * multifd}: the main stream and 2 or 4 channels to the same port, with multifd-compression none,
+ * zstd or zlib (receive takes the method from the packets), RAM compared byte for byte (a shared
+ * memory-backend-file on QEMU's side, --ram-file on ours). Strangers that connect during the load
+ * are refused with a line and the load completes.
  */
 class MultifdQemuInteropTest {
     private static final int RAM = 16 << 20;
@@ -34,34 +42,42 @@ class MultifdQemuInteropTest {
     @TempDir
     Path dir;
 
-    static Stream<Arguments> versionsAndChannels() {
-        return Stream.of(QemuVersion.values()).flatMap(v -> Stream.of(Arguments.of(v, 2), Arguments.of(v, 4)));
+    static Stream<Arguments> versionsChannelsAndCompression() {
+        return Stream.concat(
+                Stream.of(QemuVersion.values()).flatMap(v -> Stream.of(Arguments.of(v, 2, "none"), Arguments.of(v, 4, "none"),
+                        Arguments.of(v, 2, "zstd"))),
+                Stream.of(Arguments.of(QemuVersion.V10_0, 4, "zstd"), Arguments.of(QemuVersion.V7_2, 2, "zlib"),
+                        Arguments.of(QemuVersion.V10_0, 2, "zlib")));
     }
 
-    @ParameterizedTest
-    @MethodSource("versionsAndChannels")
-    void qemuMultifdIntoReceive(QemuVersion version, int channels) throws Exception {
+    @ParameterizedTest(name = "{0} x{1} {2}")
+    @MethodSource("versionsChannelsAndCompression")
+    void qemuMultifdIntoReceive(QemuVersion version, int channels, String compression) throws Exception {
         byte[] content = content();
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path dst = dir.resolve("dst.ram");
         try (QemuProcess qemu = source(version, src);
              CliProcess receive = receive(dst, channels)) {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
-            multifd(qemu, channels, false);
+            multifd(qemu, channels, false, compression);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             JsonNode info = qemu.awaitMigration();
-            qemu.record("multifd x" + channels + " source query-migrate: " + info);
+            qemu.record("multifd x" + channels + " " + compression + " source query-migrate: " + info);
             assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log() + "\nreceive:\n"
                     + receive.stderr());
-            assertTrue(info.path("ram").path("multifd-bytes").asLong() > RAM / 4,
-                    "the pages went over the channels: " + info);
+            long multifdBytes = info.path("ram").path("multifd-bytes").asLong();
+            assertTrue(multifdBytes > RAM / 4, "the pages went over the channels: " + info);
+            if (version == QemuVersion.V10_0) { // 7.2 counts a compressed packet's pages at their full size
+                // 65% of the RAM is not zero, 40% random: only compressed packets stay well below 60%
+                assertEquals(!compression.equals("none"), multifdBytes < RAM * 55L / 100, "compressed: " + info);
+            }
             CliProcess.Result received = receive.await();
             assertEquals(0, received.exitCode(), received.describe());
             assertTrue(received.stderr().contains("migration completed"), received.describe());
             qemu.quit();
         }
         QemuTestData.assertSameBytes(content, Files.readAllBytes(dst), "vm-migrate's RAM file vs QEMU's (multifd x"
-                + channels + ")");
+                + channels + ", " + compression + ")");
     }
 
     /** Over a unix socket: the main stream and the channels connect to the same path. */
@@ -105,7 +121,8 @@ class MultifdQemuInteropTest {
     /**
      * The source stops before the switchover (pause-before-switchover), every channel connected:
      * a channel with another uuid, a channel id beyond the count and a second main stream connect
-     * and are refused, each with a line; the migration then completes.
+     * and are refused, each with a line; receive's QMP lists capability multifd on; the migration
+     * then completes.
      */
     @ParameterizedTest
     @EnumSource(QemuVersion.class)
@@ -113,12 +130,18 @@ class MultifdQemuInteropTest {
         byte[] content = content();
         Path src = Files.write(dir.resolve("src.ram"), content);
         Path dst = dir.resolve("dst.ram");
+        Path qmpSocket = dir.resolve("receive.qmp");
         try (QemuProcess qemu = source(version, src);
-             CliProcess receive = receive(dst, 2)) {
+             CliProcess receive = receive(dst, 2, "--qmp", "unix:" + qmpSocket)) {
             int port = Integer.parseInt(receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)")));
             multifd(qemu, 2, true);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             awaitStatus(qemu, "pre-switchover");
+            try (QmpClient ours = QmpClient.connect(qmpSocket, receive.process(), java.time.Duration.ofSeconds(20))) {
+                assertTrue(java.util.stream.StreamSupport.stream(ours.execute("query-migrate-capabilities").spliterator(), false)
+                        .anyMatch(c -> c.toString().equals("{\"state\":true,\"capability\":\"multifd\"}")),
+                        "receive's QMP lists multifd on");
+            }
 
             byte[] otherUuid = new byte[16];
             Arrays.fill(otherUuid, (byte) 0x5a);
@@ -169,6 +192,78 @@ class MultifdQemuInteropTest {
         assertFalse(Files.exists(dst), "a failed load leaves no RAM file");
     }
 
+    /**
+     * Our encoder into QEMU's destination: QEMU's own compressed capture (core's
+     * qemu-streams/multifd/qemu-V-METHOD, 2 MiB block "mem", P = 400, M = 450) with every payload
+     * decoded and compressed again by {@link MultifdCodec} (at level 3, so the bytes are not
+     * QEMU's), one stream per channel, then sent to QEMU -incoming with multifd-compression
+     * METHOD: QEMU loads it and its RAM is the source's.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("versionsAndMethods")
+    void ourEncoderIntoQemu(QemuVersion version, String compression) throws Exception {
+        String capture = (version == QemuVersion.V7_2 ? "qemu-7.2-" : "qemu-10.0-") + compression + "/";
+        MultifdCompression method = compression.equals("zstd") ? MultifdCompression.ZSTD : MultifdCompression.ZLIB;
+        byte[] channel0 = capture(capture + "channel0.bin");
+        byte[] ours0 = reencode(channel0, method);
+        byte[] ours1 = reencode(capture(capture + "channel1.bin"), method);
+        assertFalse(Arrays.equals(channel0, ours0), "the payloads are ours, not QEMU's");
+        Path dst = Files.write(dir.resolve("dst.ram"), new byte[2 << 20]);
+        int port = QemuProcess.freePort();
+        try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem", "-object",
+                "memory-backend-file,id=mem,size=2M,mem-path=" + dst + ",share=on", "-accel", "tcg", "-nodefaults",
+                "-display", "none", "-incoming", "defer")) {
+            multifd(qemu, 2, false, compression);
+            qemu.qmp.execute("migrate-incoming", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
+            try (Socket main = connect(port, capture(capture + "main.bin"));
+                 Socket c0 = connect(port, ours0);
+                 Socket c1 = connect(port, ours1)) {
+                JsonNode info = qemu.awaitMigration();
+                assertEquals("completed", info.path("status").asText(), info + "\n" + qemu.log());
+            }
+            qemu.quit();
+        }
+        byte[] expected = new byte[2 << 20];
+        for (int page = 0; page < 400; page++) {
+            for (int j = 0; j < 4096; j++) {
+                expected[page * 4096 + j] = (byte) (page * 7 + j);
+            }
+        }
+        expected[450 * 4096 + 123] = (byte) 0xa5;
+        QemuTestData.assertSameBytes(expected, Files.readAllBytes(dst), "QEMU's RAM after our " + compression + " packets");
+    }
+
+    static Stream<Arguments> versionsAndMethods() {
+        return Stream.of(Arguments.of(QemuVersion.V7_2, "zstd"), Arguments.of(QemuVersion.V10_0, "zstd"),
+                Arguments.of(QemuVersion.V10_0, "zlib"));
+    }
+
+    /** A captured channel with each payload decoded and compressed again by our codec (level 3), the packets' sizes to match. */
+    private static byte[] reencode(byte[] channel, MultifdCompression method) throws Exception {
+        MigrationInput in = MigrationInput.of(channel);
+        java.io.ByteArrayOutputStream sink = new java.io.ByteArrayOutputStream();
+        try (MigrationOutput out = MigrationOutput.to(sink); MultifdCodec qemus = MultifdCodec.of(method);
+             MultifdCodec ours = MultifdCodec.of(method, 3)) {
+            MultifdInit.read(in).write(out);
+            while (!in.atEnd()) {
+                MultifdPacket packet = MultifdPacket.read(in);
+                if (packet.normalCount() == 0) { // no payload (7.2's next_packet_size is stale there)
+                    packet.write(out);
+                    continue;
+                }
+                MemorySegment pages = qemus.decode(ByteBuffer.wrap(in.readBytes(packet.nextPacketSize())),
+                        packet.normalCount());
+                long[] offsets = new long[packet.normalCount()];
+                Arrays.setAll(offsets, i -> i * 4096L);
+                MemorySegment payload = ours.encode(pages, offsets);
+                new MultifdPacket(packet.flags(), packet.pagesAlloc(), packet.normal(), packet.zero(),
+                        (int) payload.byteSize(), packet.packetNum(), packet.ramBlock()).write(out);
+                out.putBytes(payload, 0, payload.byteSize());
+            }
+        }
+        return sink.toByteArray();
+    }
+
     /** QEMU's migration completed, then receive exited 0 (both named in a failure); QEMU quits. */
     private static void assertBothCompleted(QemuProcess qemu, CliProcess receive) throws Exception {
         JsonNode info = qemu.awaitMigration();
@@ -187,19 +282,29 @@ class MultifdQemuInteropTest {
         return QemuProcess.start(version, dir, args.toArray(String[]::new));
     }
 
-    private CliProcess receive(Path dst, int channels) {
-        return CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--ram-id", "mem", "--ram-file", dst.toString(),
-                "--run-for", "0", "--capability", "multifd", "--multifd-channels", String.valueOf(channels));
+    private CliProcess receive(Path dst, int channels, String... more) {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("receive", "tcp:127.0.0.1:0", "--ram-id",
+                "mem", "--ram-file", dst.toString(), "--run-for", "0", "--capability", "multifd", "--multifd-channels",
+                String.valueOf(channels)));
+        args.addAll(java.util.List.of(more));
+        return CliProcess.start(dir, args.toArray(String[]::new));
     }
 
     private static void multifd(QemuProcess qemu, int channels, boolean pauseBeforeSwitchover) throws Exception {
+        multifd(qemu, channels, pauseBeforeSwitchover, "none");
+    }
+
+    /** Capability multifd with {@code channels} and QEMU's multifd-compression {@code compression} (none, zlib, zstd). */
+    private static void multifd(QemuProcess qemu, int channels, boolean pauseBeforeSwitchover, String compression)
+            throws Exception {
         var list = QmpClient.args().arrayNode();
         list.addObject().put("capability", "multifd").put("state", true);
         if (pauseBeforeSwitchover) {
             list.addObject().put("capability", "pause-before-switchover").put("state", true);
         }
         qemu.qmp.execute("migrate-set-capabilities", QmpClient.args().set("capabilities", list));
-        qemu.qmp.execute("migrate-set-parameters", QmpClient.args().put("multifd-channels", channels));
+        qemu.qmp.execute("migrate-set-parameters", QmpClient.args().put("multifd-channels", channels)
+                .put("multifd-compression", compression));
     }
 
     private static void awaitStatus(QemuProcess qemu, String status) throws InterruptedException {

@@ -193,6 +193,11 @@ public final class IncomingMigration {
                 });
     }
 
+    /** Whether RAM also comes over multifd channels ({@link #multifd}): QMP's capability "multifd" on a receiver. */
+    public boolean hasMultifdChannels() {
+        return multifd != null;
+    }
+
     /**
      * The source's RAM also comes over QEMU's multifd {@code channels}: the RAM section waits for
      * them at its sync points, a failed channel fails the load, and they end with it. Call before

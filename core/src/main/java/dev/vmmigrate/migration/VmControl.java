@@ -81,6 +81,15 @@ public final class VmControl {
         return guest;
     }
 
+    /**
+     * Whether the migration into this guest takes multifd channels (receive --capability multifd):
+     * a QEMU destination lists the capability on, set as it must be for the source's to work.
+     */
+    public boolean receivesMultifd() {
+        IncomingMigration in = incoming;
+        return in != null && in.hasMultifdChannels();
+    }
+
     /** The migration out of this guest: its capabilities, parameters, status and figures. */
     public OutgoingMigration outgoing() {
         return outgoing;

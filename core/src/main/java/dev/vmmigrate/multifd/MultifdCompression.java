@@ -5,7 +5,8 @@ import java.util.Optional;
 /**
  * How a packet's pages are encoded: the compression bits of its flags (QEMU's
  * MULTIFD_FLAG_NOCOMP ... MULTIFD_FLAG_QATZIP, mask MULTIFD_FLAG_COMPRESSION_MASK; 7.2 knew
- * none, zlib and zstd). Only {@link #NONE} is loaded here so far.
+ * none, zlib and zstd). {@link #NONE}, {@link #ZLIB} and {@link #ZSTD} are loaded here
+ * ({@link MultifdCodec}).
  */
 public enum MultifdCompression {
     NONE(0x00, "none"),

@@ -36,6 +36,7 @@ final class QmpCommands {
             "pause-before-switchover", "multifd", "dirty-bitmaps", "postcopy-blocktime", "late-block-activate",
             "x-ignore-shared", "validate-uuid", "background-snapshot", "zero-copy-send", "postcopy-preempt");
     static final String EVENTS = "events";
+    static final String MULTIFD = "multifd";
 
     /** The parameters migrate-set-parameters takes; the auto-converge ones are QEMU's defaults, fixed here. */
     private static final Set<String> PARAMETERS = Set.of("max-bandwidth", "downtime-limit", "xbzrle-cache-size",
@@ -142,6 +143,7 @@ final class QmpCommands {
         ArrayNode list = json.createArrayNode();
         for (String name : QEMU_CAPABILITIES) {
             boolean on = name.equals(EVENTS) ? vm.events() : ours(name) != null && enabled.has(ours(name));
+            on |= name.equals(MULTIFD) && vm.receivesMultifd(); // a receiver's; the outgoing side has none yet
             list.addObject().put("state", on).put("capability", name);
         }
         return list;

@@ -136,6 +136,16 @@ final class RamReceiver {
         }
 
         @Override
+        public void writePage(long offset, MemorySegment contents) {
+            if (block != null) {
+                writing(offset);
+                MemorySegment.copy(contents, 0, block.memory(), offset, TargetPage.SIZE);
+                received(offset);
+            }
+            channelNormalPages.increment();
+        }
+
+        @Override
         public void zeroPage(long offset) {
             if (block != null) {
                 fill(offset, 0);

@@ -29,6 +29,9 @@ public interface SideChannels {
         /** Fills the page at {@code offset} with the next page of {@code in}. */
         void writePage(long offset, dev.vmmigrate.stream.MigrationInput in) throws IOException;
 
+        /** Fills the page at {@code offset} with {@code contents}' first page (a decompressed one). */
+        void writePage(long offset, java.lang.foreign.MemorySegment contents);
+
         /** Makes the page at {@code offset} all zero (touching it only if it may not be). */
         void zeroPage(long offset);
     }

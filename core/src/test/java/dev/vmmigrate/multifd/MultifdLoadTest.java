@@ -144,6 +144,80 @@ class MultifdLoadTest {
         }
     }
 
+    /** The compressed captures' RAM (README of qemu-streams: P = 400, M = 450). */
+    private static final byte[] EXPECTED_COMPRESSED = CapturedStreams.generatedRam(RAM, 400, 450);
+    /** Where channel 0's first compressed packet begins in the compressed captures, and its payload. */
+    private static final int FIRST_PAYLOAD = FIRST_PAGES_PACKET + MultifdPacket.BYTES;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"qemu-7.2-zstd", "qemu-10.0-zstd", "qemu-7.2-zlib", "qemu-10.0-zlib"})
+    void loadsQemusCompressedMultifdMigrationByteForByte(String qemu) throws Exception {
+        try (Guest guest = guest()) {
+            Outcome outcome = load(guest, qemu, channel(qemu, 0), channel(qemu, 1));
+            assertEquals(MigrationStatus.COMPLETED, outcome.status(), outcome.error());
+            assertArrayEquals(EXPECTED_COMPRESSED, ram(guest));
+            assertEquals(List.of(), notices);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"qemu-7.2-zstd", "qemu-10.0-zlib"})
+    void aCorruptPayloadFailsTheLoadWithOneLineBeforeAnyPageOfItIsWritten(String qemu) throws Exception {
+        byte[] corrupt = channel(qemu, 0);
+        for (int i = FIRST_PAYLOAD + 30; i < FIRST_PAYLOAD + 400; i += 5) {
+            corrupt[i] ^= (byte) 0xa5;
+        }
+        String method = qemu.substring(qemu.lastIndexOf('-') + 1);
+        try (Guest guest = guest()) {
+            Outcome outcome = load(guest, qemu, corrupt, channel(qemu, 1));
+            assertEquals(MigrationStatus.FAILED, outcome.status());
+            assertTrue(outcome.error().matches("load of migration failed: multifd channel 0: multifd packet 2 \\(" + method
+                    + "\\): its \\d+ bytes .* at offset " + FIRST_PAYLOAD), outcome.error());
+            assertEquals(1, outcome.error().lines().count(), outcome.error());
+            assertArrayEquals(new byte[128 * 4096], Arrays.copyOf(ram(guest), 128 * 4096), "no page of the packet was written");
+            assertEquals(RunState.INTERNAL_ERROR, guest.runState());
+        }
+    }
+
+    @Test
+    void aMethodThisReceiverDoesNotLoadFailsTheLoad() throws Exception {
+        byte[] qpl = channel("qemu-10.0-zstd", 0);
+        ByteBuffer.wrap(qpl).putInt(FIRST_PAGES_PACKET + 8, MultifdCompression.QPL.code());
+        try (Guest guest = guest()) {
+            Outcome outcome = load(guest, "qemu-10.0-zstd", qpl, channel("qemu-10.0-zstd", 1));
+            assertEquals(MigrationStatus.FAILED, outcome.status());
+            assertEquals("load of migration failed: multifd channel 0: multifd packet 2 is compressed with qpl (QEMU's "
+                    + "multifd-compression), which this receiver does not load (none, zlib and zstd) at offset "
+                    + (FIRST_PAGES_PACKET + 8), outcome.error());
+        }
+    }
+
+    @Test
+    void aMethodThatChangesWithinAChannelFailsTheLoad() throws Exception {
+        byte[] switched = channel("qemu-7.2-zstd", 0);
+        int second = FIRST_PAYLOAD + 810; // packet 4, after packet 2's 810 bytes of payload
+        ByteBuffer.wrap(switched).putInt(second + 8, MultifdCompression.ZLIB.code());
+        try (Guest guest = guest()) {
+            Outcome outcome = load(guest, "qemu-7.2-zstd", switched, channel("qemu-7.2-zstd", 1));
+            assertEquals(MigrationStatus.FAILED, outcome.status());
+            assertEquals("load of migration failed: multifd channel 0: multifd packet 4 is compressed with zlib, but this "
+                    + "channel's earlier packets were zstd at offset " + (second + 8), outcome.error());
+        }
+    }
+
+    @Test
+    void aPayloadBeyondQemusBoundFailsTheLoadBeforeItIsRead() throws Exception {
+        byte[] huge = channel("qemu-10.0-zstd", 0);
+        ByteBuffer.wrap(huge).putInt(FIRST_PAGES_PACKET + 20, MultifdCodec.MAX_PAYLOAD + 1);
+        try (Guest guest = guest()) {
+            Outcome outcome = load(guest, "qemu-10.0-zstd", huge, channel("qemu-10.0-zstd", 1));
+            assertEquals(MigrationStatus.FAILED, outcome.status());
+            assertEquals("load of migration failed: multifd channel 0: multifd packet 2 (zstd) announces 1048577 bytes of "
+                    + "compressed page data, more than QEMU's bound of 1048576 at offset " + (FIRST_PAGES_PACKET + 20),
+                    outcome.error());
+        }
+    }
+
     private record Outcome(MigrationStatus status, String error) {
     }
 

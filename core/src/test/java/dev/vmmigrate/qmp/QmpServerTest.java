@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.migration.VmControl;
+import dev.vmmigrate.multifd.IncomingMultifd;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -124,6 +125,35 @@ class QmpServerTest {
                 assertTrue(quit.await(10, TimeUnit.SECONDS), "quit ran the command's own end (after its reply, so the client may read the reply first)");
             }
             assertFalse(Files.exists(socket), "the socket file goes with the server");
+        }
+    }
+
+    /** A receiver with multifd channels lists the capability on, as a QEMU destination set up for them does. */
+    @Test
+    void aReceiverWithMultifdChannelsListsTheCapabilityOn() throws Exception {
+        for (boolean withChannels : new boolean[] {false, true}) {
+            Path socket = dir.resolve("qmp-" + withChannels + ".sock");
+            try (Guest guest = Guest.builder().incoming(true).ramSize(4L << 20).build();
+                 IncomingMultifd channels = new IncomingMultifd(2, notice -> { })) {
+                VmControl vm = VmControl.destination(guest, null, true);
+                if (withChannels) {
+                    vm.incoming().multifd(channels);
+                }
+                try (QmpServer server = QmpServer.start(MigrationUri.parse("unix:" + socket), new Qmp(vm, "vm-migrate test",
+                        () -> { })); Client client = new Client(socket)) {
+                    assertEquals("unix:" + socket, server.address());
+                    client.read();
+                    client.send("{\"execute\":\"qmp_capabilities\"}");
+                    JsonNode capabilities = client.send("{\"execute\":\"query-migrate-capabilities\"}").get("return");
+                    JsonNode multifd = null;
+                    for (JsonNode capability : capabilities) {
+                        if (capability.get("capability").asText().equals("multifd")) {
+                            multifd = capability;
+                        }
+                    }
+                    assertEquals("{\"state\":" + withChannels + ",\"capability\":\"multifd\"}", String.valueOf(multifd));
+                }
+            }
         }
     }
 }
