@@ -37,7 +37,8 @@ final class PrecopyLoop {
     private static final int DISCARDS_PER_COMMAND = 12;
     /** How a failure after the switch begins: what this side holds then. */
     private static final String POSTCOPY_FAILED = "postcopy failed after the destination started the guest, so it "
-            + "stays stopped here with its RAM as it was at the switch (neither side has the whole guest now): ";
+            + "stays stopped here with its RAM as it was at the switch (unless the destination got every page, "
+            + "neither side has the whole guest now): ";
 
     /**
      * What the loop needs from the migration it runs for, and all it tells it: the seeds'

@@ -276,7 +276,9 @@ final class QmpCommands {
                     + "--copy-storage)");
         }
         if (arguments.bool("resume", false)) {
-            throw QmpException.generic("migrate resume is QEMU's postcopy recovery, which vm-migrate does not have yet");
+            // vm-migrate's source resumes a paused postcopy by itself, within send --reconnect's window.
+            throw QmpException.generic("migrate resume is not taken: a paused postcopy migration resumes by itself "
+                    + "within send --reconnect's window");
         }
         MigrationUri target = MigrationUri.parse(arguments.string("uri"));
         if (!vm.migrate(target)) {
