@@ -173,7 +173,8 @@ final class PrecopyLoop {
             completed = migrate();
         } catch (ResumeFailed e) {
             // Says what broke and why it could not resume.
-            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + e.getMessage() : e.getMessage(), e.getCause()));
+            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + e.getMessage() : e.getMessage(),
+                    e.getCause()));
         } catch (IOException | RuntimeException e) {
             String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none") : explain(e);
             owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + why : why, e));

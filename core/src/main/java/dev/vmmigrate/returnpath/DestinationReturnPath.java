@@ -53,7 +53,7 @@ public final class DestinationReturnPath {
         send(new ReturnPathMessage.Resumed(wholeUpTo));
     }
 
-    /** Postcopy recovery: the pages of {@code block} held here (QEMU's RECV_BITMAP, answering the command of that name). */
+    /** Postcopy recovery: the pages of {@code block} held here (QEMU's RECV_BITMAP, answering that command). */
     public void recvBitmap(String block, long[] held) throws IOException {
         send(new ReturnPathMessage.RecvBitmap(block, held));
     }

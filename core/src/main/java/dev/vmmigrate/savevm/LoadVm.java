@@ -114,8 +114,9 @@ public final class LoadVm {
 
         /**
          * The link broke while RAM was iterating (after the setup, before the END that begins the
-         * switchover), or after the switch to postcopy (its package loaded, before the EOF). Returns the input of a new connection whose source goes on from here, or
-         * throws; the default throws {@code cause}, as a load that cannot resume.
+         * switchover), or after the switch to postcopy (its package loaded, before the EOF).
+         * Returns the input of a new connection whose source goes on from here, or throws; the
+         * default throws {@code cause}, as a load that cannot resume.
          *
          * @param wholeUpTo the stream offset up to which every section was read whole
          */

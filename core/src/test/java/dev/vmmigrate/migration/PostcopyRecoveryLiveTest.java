@@ -148,7 +148,8 @@ class PostcopyRecoveryLiveTest {
                 MigrationStatus.COMPLETED), outcome.sourceStatuses(), outcome.toString());
         assertEquals(List.of(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.POSTCOPY_PAUSED,
                 MigrationStatus.POSTCOPY_RECOVER_SETUP, MigrationStatus.POSTCOPY_RECOVER,
-                MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED), outcome.destinationStatuses(), outcome.toString());
+                MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED), outcome.destinationStatuses(),
+                outcome.toString());
         assertEquals(RunState.POSTMIGRATE, outcome.sourceState(), "the source's guest is retired");
         assertTrue(outcome.destinationRuns(), "the destination's guest ran on through the pause and after");
         assertEquals(0, outcome.pagesDiffering(), "pages that differ from the source's at the switch: " + outcome);
@@ -198,7 +199,7 @@ class PostcopyRecoveryLiveTest {
         assertTrue(System.nanoTime() - started > WINDOW.toNanos(), "both waited the window out");
     }
 
-    /** Without receive --reconnect the source does not wait: postcopy fails as before, the guest stopped on both sides. */
+    /** Without receive --reconnect the source does not wait: postcopy fails as before, both guests stopped. */
     @Test
     void aDestinationThatDoesNotResumeFailsAtOnce() throws Exception {
         Outcome outcome = migrate(new FaultProxy.Fault(Direction.FORWARD, 70_000_000, Kind.RESET), true, true, false);

@@ -47,7 +47,8 @@ class ReturnPathMessageTest {
         assertArrayEquals(Hex.bytes("0006 0004 00000001"), write(new ReturnPathMessage.ResumeAck(
                 ReturnPathMessage.ResumeAck.VALUE)));
         assertEquals(new ReturnPathMessage.ResumeAck(1), read("0006 0004 00000001"));
-        assertEquals(new ReturnPathMessage.ResumeAck(2), read("0006 0004 00000002"), "read as sent; the source refuses it");
+        assertEquals(new ReturnPathMessage.ResumeAck(2), read("0006 0004 00000002"),
+                "read as sent; the source refuses it");
         StreamFormatException length = assertThrows(StreamFormatException.class, () -> read("0006 0002 0001"));
         assertEquals("return path message RESUME_ACK of 2 bytes, expected 4 at offset 2", length.getMessage());
         Truncation.assertFailsCleanlyWhenCut(Hex.bytes("0006 0004 00000001"), ReturnPathMessage::read);
