@@ -170,6 +170,11 @@ class PostcopyRecoveryLiveTest {
         assertTrue(outcome.sourceLink().get(0).startsWith("down: link to the destination lost after the switch to "
                 + "postcopy"), outcome.toString());
         assertTrue(outcome.sourceLink().get(1).startsWith("up: postcopy resumed on a new link"), outcome.toString());
+        java.util.regex.Matcher lost = java.util.regex.Pattern.compile(", (\\d+) of them sent before and lost with the "
+                + "old link$").matcher(outcome.sourceLink().get(1));
+        assertTrue(lost.find(), outcome.sourceLink().get(1));
+        assertEquals(Long.parseLong(lost.group(1)) * TargetPage.SIZE, figures.resentBytes(),
+                "resent-bytes counts the pages lost with the old link");
         assertTrue(outcome.destinationLink().get(0).startsWith("down: link to the source lost after the switch"),
                 outcome.toString());
         assertTrue(outcome.destinationLink().getLast().startsWith("up: postcopy resumed"), outcome.toString());
