@@ -209,7 +209,7 @@ final class ProgressReporter implements Reporter {
     }
 
     private void drawLoad(LoadProgress load) {
-        if (load.status() != MigrationStatus.ACTIVE && load.status() != MigrationStatus.POSTCOPY_ACTIVE) {
+        if (load.status() != MigrationStatus.ACTIVE && !load.status().isPostcopy()) {
             return;
         }
         if (rateSample == null) {

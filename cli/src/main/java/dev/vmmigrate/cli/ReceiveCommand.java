@@ -69,7 +69,9 @@ final class ReceiveCommand implements Callable<Integer> {
     @Option(names = "--reconnect", paramLabel = "DURATION", converter = UnitConverters.PositiveTime.class,
             description = "Keep listening on URI during the load: when the connection breaks while RAM is being sent, "
                     + "keep what was loaded and wait up to DURATION for the source (send --reconnect) to connect "
-                    + "again and go on from there. Connections that are not this migration's are refused with a line. "
+                    + "again and go on from there. After a switch to postcopy the guest runs on meanwhile and waits "
+                    + "for each page it lacks (postcopy-paused), and the source recovers as QEMU's postcopy "
+                    + "recovery. Connections that are not this migration's are refused with a line. "
                     + "tcp: and unix: only.")
     Duration reconnect;
 

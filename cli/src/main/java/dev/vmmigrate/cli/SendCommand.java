@@ -96,8 +96,10 @@ final class SendCommand implements Callable<Integer> {
             description = "When the connection breaks while RAM is being sent (before the switchover), keep the guest "
                     + "running and connect to URI again for up to DURATION, then go on where the destination got to: "
                     + "pages it already holds and the guest did not change are not sent again. The destination must "
-                    + "run receive --reconnect. tcp: and unix: with the return path only; not with --compat qemu or "
-                    + "--copy-storage. A break during the switchover still fails the migration.")
+                    + "run receive --reconnect. After a switch to postcopy (--postcopy-after) a break pauses both "
+                    + "sides instead (postcopy-paused: the guest stays stopped here with every page) and the "
+                    + "migration recovers as QEMU's postcopy recovery. tcp: and unix: with the return path only; not "
+                    + "with --compat qemu or --copy-storage. A break during the switchover still fails the migration.")
     Duration reconnect;
 
     @Mixin
@@ -124,8 +126,8 @@ final class SendCommand implements Callable<Integer> {
                     + "and the rest still does not fit the downtime limit (auto: after the first pass): the guest stops "
                     + "here, its devices go over and it runs at the destination, which asks for the pages it touches "
                     + "first while the rest follows. From the switch on a failure loses the guest unless the "
-                    + "destination completes. QMP's migrate-start-postcopy switches at once. Not with xbzrle or "
-                    + "compress.")
+                    + "destination completes or --reconnect recovers it. QMP's migrate-start-postcopy switches at "
+                    + "once. Not with xbzrle, compress or --copy-storage.")
     String postcopyAfter;
 
     @Option(names = "--compress", description = "Same as --capability compress=on.")

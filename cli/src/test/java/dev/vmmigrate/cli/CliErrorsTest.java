@@ -51,6 +51,22 @@ class CliErrorsTest {
         assertNoStackTrace(r);
     }
 
+    /**
+     * Postcopy with block migration is refused before anything connects: the disk's iterative
+     * section would go on after the switch while the destination's guest runs.
+     */
+    @Test
+    void postcopyWithCopyStorageIsRefused() throws IOException {
+        Path image = Files.write(dir.resolve("disk.img"), new byte[1 << 20]);
+        CliProcess.Result r = CliProcess.run(dir, "send", "tcp:127.0.0.1:1", "--ram", "4M", "--disk", image.toString(),
+                "--copy-storage", "all", "--postcopy-after", "auto");
+        assertUsageError(r, "postcopy-ram cannot go with block migration (--copy-storage)");
+        CliProcess.Result withoutPostcopy = CliProcess.run(dir, "send", "tcp:127.0.0.1:1", "--ram", "4M", "--disk",
+                image.toString(), "--copy-storage", "all");
+        assertNotEquals(ExitCode.USAGE, withoutPostcopy.exitCode(), "only the pair is refused: "
+                + withoutPostcopy.describe());
+    }
+
     @Test
     void inspectOfAMissingFile() {
         CliProcess.Result r = CliProcess.run(dir, "inspect", "no-such-file.mig");

@@ -3,6 +3,8 @@ package dev.vmmigrate.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.vmmigrate.testing.FaultProxy;
 import java.nio.file.Path;
 import java.util.regex.Pattern;
@@ -40,6 +42,40 @@ class ReconnectCliTest {
             assertTrue(received.stderr().contains("\"event\":\"LINK_DOWN\"")
                     && received.stderr().contains("\"event\":\"LINK_UP\""), received.describe());
             assertTrue(proxy.connections() >= 2, "the sender connected again");
+        }
+    }
+
+    /**
+     * A reset after the switch to postcopy: both sides report postcopy-paused and recover, both
+     * exit 0, and send's final record counts the reconnect, the pages sent again and the requests.
+     */
+    @Test
+    void aResetAfterTheSwitchToPostcopyRecovers() throws Exception {
+        try (CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--run-for", "1s",
+                "--reconnect", "20s", "--stall-timeout", "2s", "--json");
+             // The switch comes after the first pass, at about 50 MB of about 115 MB.
+             FaultProxy proxy = FaultProxy.restoring(Integer.parseInt(receive.awaitStderr(TCP_PORT)),
+                     new FaultProxy.Fault(FaultProxy.Direction.FORWARD, 75_000_000, FaultProxy.Kind.RESET))) {
+            CliProcess.Result sent = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + proxy.port(), "--ram", "64M",
+                    "--fill", "half_random", "--workload", "random:64M/s", "--max-bandwidth", "16M/s",
+                    "--postcopy-after", "auto", "--reconnect", "20s", "--stall-timeout", "2s", "--json");
+            CliProcess.Result received = receive.await();
+            assertEquals(0, sent.exitCode(), sent.describe());
+            assertEquals(0, received.exitCode(), received.describe());
+            JsonNode last = new ObjectMapper().readTree(sent.stderrLines().getLast()).path("return");
+            assertEquals("completed", last.path("status").asText(), sent.describe());
+            assertEquals(1, last.path("reconnect").path("reconnects").asLong(), last.toString());
+            assertTrue(last.path("reconnect").path("resent-bytes").asLong() > 0, last.toString());
+            assertTrue(last.path("ram").path("postcopy-requests").asLong() > 0, last.toString());
+            for (CliProcess.Result side : new CliProcess.Result[] {sent, received}) {
+                String err = side.stderr();
+                int paused = err.indexOf("\"status\":\"postcopy-paused\"");
+                int recover = err.indexOf("\"status\":\"postcopy-recover\"");
+                assertTrue(paused > 0 && recover > paused && err.indexOf("\"status\":\"postcopy-active\"", recover) > 0,
+                        "paused, recovered, active again: " + side.describe());
+                assertTrue(err.contains("\"event\":\"LINK_DOWN\"") && err.contains("\"event\":\"LINK_UP\""),
+                        side.describe());
+            }
         }
     }
 

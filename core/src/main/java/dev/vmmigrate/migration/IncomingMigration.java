@@ -9,6 +9,7 @@ import dev.vmmigrate.returnpath.DestinationReturnPath;
 import dev.vmmigrate.savevm.HandlerRegistry;
 import dev.vmmigrate.savevm.LoadVm;
 import dev.vmmigrate.savevm.PostcopyDiscard;
+import dev.vmmigrate.savevm.RecvBitmapRequest;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.StreamText;
 import dev.vmmigrate.savevm.Section;
@@ -361,7 +362,8 @@ public final class IncomingMigration {
             tellSourceItFailed(reason, current.in(), current.connection());
             target.loadFailed();
             fail(failureKind, new MigrationException((postcopyPages != null ? "postcopy failed after the guest started here, so "
-                    + "its RAM here is incomplete and it is stopped; the source keeps the only whole copy: "
+                    + "it is stopped with its RAM incomplete; the source holds every page only as it was at the "
+                    + "switch (neither side has the whole guest): "
                     : "load of migration failed: ") + reason, e));
             return false;
         }
@@ -523,10 +525,36 @@ public final class IncomingMigration {
                         if (status.get() != MigrationStatus.POSTCOPY_ACTIVE) {
                             throw new StreamFormatException("POSTCOPY_RUN before POSTCOPY_LISTEN", command.offset());
                         }
-                        DestinationReturnPath back = returnPath;
+                        // Asks on the return path of the moment: a resumed link brings a new one.
                         postcopyPages = new PostcopyPages(postcopyReceived != null ? postcopyReceived
-                                : loadVm.receivedPages(), back::requestPages);
+                                : loadVm.receivedPages(), (block, start, length) -> returnPath.requestPages(block,
+                                start, length));
                         target.postcopyRun(postcopyPages);
+                    }
+                    case RECV_BITMAP -> {
+                        PostcopyPages pages = postcopyPages;
+                        boolean recovering = advance(MigrationStatus.POSTCOPY_RECOVER_SETUP,
+                                MigrationStatus.POSTCOPY_RECOVER) || status.get() == MigrationStatus.POSTCOPY_RECOVER;
+                        if (pages == null || !recovering) {
+                            LoadVm.refuseUnlessSwitchover(command); // QEMU takes it only in postcopy-recover
+                        }
+                        String block = RecvBitmapRequest.read(command).block();
+                        long[] held = pages.present(block);
+                        if (held == null) {
+                            throw new StreamFormatException("RECV_BITMAP for RAM block " + StreamText.quote(block)
+                                    + ", which this guest does not have", command.offset());
+                        }
+                        returnPath.recvBitmap(block, held);
+                    }
+                    case POSTCOPY_RESUME -> {
+                        // QEMU's loadvm_postcopy_handle_resume: only after the bitmaps, in postcopy-recover.
+                        if (!advance(MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_ACTIVE)) {
+                            LoadVm.refuseUnlessSwitchover(command);
+                        }
+                        returnPath.resumeAck();
+                        long again = postcopyPages.requestAgain(); // the source lost its queue with the old link
+                        notifyLink(true, "postcopy resumed: the source sends the pages missing here, " + again
+                                + " asked for again");
                     }
                     default -> LoadVm.refuseUnlessSwitchover(command);
                 }
@@ -544,7 +572,8 @@ public final class IncomingMigration {
                 if (!resumeOffered || cancelled) {
                     throw cause;
                 }
-                return awaitResumedLink(cause, wholeUpTo);
+                return postcopyPages != null ? awaitPostcopyRecovery(cause, wholeUpTo)
+                        : awaitResumedLink(cause, wholeUpTo);
             }
         };
     }
@@ -596,6 +625,65 @@ public final class IncomingMigration {
             notifyLink(true, "link to the source resumed at stream offset " + wholeUpTo);
             return next.in();
         }
+    }
+
+    /**
+     * The link broke after the switch to postcopy (QEMU's postcopy_pause_incoming): this side is
+     * postcopy-paused, its guest runs on and waits for each page it lacks, and the same URI takes
+     * the resuming source's connection (its token checked), which then asks for the pages held
+     * (RECV_BITMAP) and resumes (POSTCOPY_RESUME); the loader answers those as commands. Throws
+     * when none comes within the window: the guest here is then incomplete and stops.
+     */
+    private MigrationInput awaitPostcopyRecovery(IOException cause, long wholeUpTo) throws IOException {
+        Link broken = link;
+        String why = broken.watchdog().stalled() ? broken.watchdog().describe("no bytes from the source")
+                : cause.getMessage() == null ? cause.toString() : cause.getMessage();
+        if (!advance(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.POSTCOPY_PAUSED)
+                && !advance(MigrationStatus.POSTCOPY_RECOVER_SETUP, MigrationStatus.POSTCOPY_PAUSED)
+                && !advance(MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_PAUSED)) {
+            throw cause;
+        }
+        notifyLink(false, "link to the source lost after the switch to postcopy (" + why + "); postcopy paused, "
+                + "the guest runs on and waits for each page it lacks; waiting up to " + resumeWindow.toSeconds()
+                + " s for the source to resume");
+        broken.watchdog().close();
+        broken.connection().shutdown(); // a source still writing to it sees the break too
+        IncomingResume.Resumed next;
+        try {
+            next = resume.await(resumeWindow);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            next = null;
+        }
+        if (next == null) {
+            throw new IOException(why + cancelledOr(", and the source did not resume within "
+                    + resumeWindow.toSeconds() + " s"), cause);
+        }
+        if (next.in().position() < wholeUpTo) {
+            IncomingResume.closeQuietly(next.connection(), next.in());
+            throw new IOException("the resumed source starts at stream offset " + next.in().position()
+                    + ", before the " + wholeUpTo + " bytes already loaded");
+        }
+        returnPath = new DestinationReturnPath(next.connection().output());
+        link = new Link(next.connection(), next.in(), watchdog(next.connection(), next.in()));
+        try {
+            broken.close();
+        } catch (IOException ignored) {
+            // the old link is dead already
+        }
+        advance(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER_SETUP);
+        notifyLink(true, "link to the source back at stream offset " + next.in().position()
+                + ": recovering postcopy");
+        return next.in();
+    }
+
+    /** Compare-and-set of the status, which listeners then see. */
+    private boolean advance(MigrationStatus from, MigrationStatus to) {
+        if (status.compareAndSet(from, to)) {
+            notifyStatus(to);
+            return true;
+        }
+        return false;
     }
 
     private String cancelledOr(String otherwise) {

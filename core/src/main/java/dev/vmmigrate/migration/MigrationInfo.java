@@ -30,7 +30,9 @@ public record MigrationInfo(
     /**
      * vm-migrate's own (QEMU resumes no precopy): a migration that may resume after a broken link
      * (send --reconnect). {@code resent-bytes}: stream bytes the destination never read whole,
-     * whose pages went again; {@code link-down-time}: milliseconds without a link.
+     * whose pages went again (after the switch to postcopy: the bytes of the pages sent before
+     * that the destination's received bitmaps lacked); {@code link-down-time}: milliseconds
+     * without a link.
      */
     public record Reconnect(
             @JsonProperty("reconnects") long reconnects,

@@ -117,6 +117,10 @@ public final class OutgoingMigration {
                 throw new MigrationException("capability postcopy-ram cannot go with " + (next.has(Capability.XBZRLE)
                         ? "xbzrle" : "compress") + ": a postcopy destination takes plain pages once each");
             }
+            if (streams.block() != null && streams.block().canSave()) {
+                throw new MigrationException("capability postcopy-ram cannot go with block migration (--copy-storage): "
+                        + "its disk section would go on after the switch, while the destination's guest runs");
+            }
         }
         if (next.has(Capability.XBZRLE)) {
             try {
@@ -409,8 +413,7 @@ public final class OutgoingMigration {
                     postcopy ? 0 : transferred - precopy, current == null ? 0 : current.postcopyRequests(),
                     postcopy ? transferred - precopy : 0);
         }
-        boolean active = now == MigrationStatus.ACTIVE || now == MigrationStatus.POSTCOPY_ACTIVE
-                || now == MigrationStatus.CANCELLING;
+        boolean active = now == MigrationStatus.ACTIVE || now.isPostcopy() || now == MigrationStatus.CANCELLING;
         MigrationCapabilities caps = capabilities;
         boolean started = ramInfo != null;
         MigrationInfo.XbzrleCache xbzrle = null;

@@ -35,6 +35,10 @@ final class PrecopyLoop {
     private static final long POSTCOPY_CHUNK = 256 << 10;
     /** QEMU's MAX_DISCARDS_PER_COMMAND: ranges in one POSTCOPY_RAM_DISCARD. */
     private static final int DISCARDS_PER_COMMAND = 12;
+    /** How a failure after the switch begins: what this side holds then. */
+    private static final String POSTCOPY_FAILED = "postcopy failed after the destination started the guest, so it "
+            + "stays stopped here with its RAM as it was at the switch (unless the destination got every page, "
+            + "neither side has the whole guest now): ";
 
     /**
      * What the loop needs from the migration it runs for, and all it tells it: the seeds'
@@ -128,7 +132,7 @@ final class PrecopyLoop {
         this.switchoverCostMillis = useReturnPath && settings.ownSections() ? 2 * digest : digest;
         Resume again = settings.resume();
         this.resume = again == null ? null : new SourceResume(again.target(), again.connector(), again.window(),
-                settings.stallTimeout(), () -> owner.status() == MigrationStatus.ACTIVE);
+                settings.stallTimeout(), () -> owner.status() == MigrationStatus.ACTIVE || owner.status().isPostcopy());
     }
 
     private boolean postcopyRam() {
@@ -168,11 +172,12 @@ final class PrecopyLoop {
         try {
             completed = migrate();
         } catch (ResumeFailed e) {
-            owner.fail(new MigrationException(e.getMessage(), e.getCause())); // says what broke and why it could not resume
+            // Says what broke and why it could not resume.
+            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + e.getMessage() : e.getMessage(),
+                    e.getCause()));
         } catch (IOException | RuntimeException e) {
             String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none") : explain(e);
-            owner.fail(new MigrationException(inPostcopy ? "postcopy failed after the destination started the guest, "
-                    + "so it stays stopped here (neither side may hold all of it now): " + why : why, e));
+            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + why : why, e));
         } finally {
             watchdog.close();
             finish(completed, wasRunning);
@@ -316,39 +321,17 @@ final class PrecopyLoop {
      * Throws {@code cause} (or the destination's reason) when the migration cannot resume.
      */
     private void relink(IOException cause) throws IOException {
-        if (returnPath != null && !resumeConfirmed) {
-            resumeConfirmed = returnPath.resumeToken() == resumeToken;
-            if (!resumeConfirmed && returnPath.pongs() > 0 && resume != null) {
-                // The echo comes before the PONG: a PONG alone means a destination that does not resume.
-                throw new ResumeFailed(explain(cause) + " (the destination was not started with --reconnect, so the "
-                        + "migration cannot resume)", cause);
-            }
-        }
+        checkDestinationResumes(cause);
         if (resume == null || owner.status() != MigrationStatus.ACTIVE) {
             throw cause;
         }
-        String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
-                : explain(cause);
-        if (returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused && refused.said()) {
-            throw new IOException(refused.reason(), cause); // the destination gave up: not the link
-        }
-        if (!watchdog.stalled() && returnPath.brokenBecause() != null) {
-            why = returnPath.brokenBecause(); // the link's own words, not "closed the return path"
-        }
         long lostAt = out.position();
-        watchdog.close();
-        connection.shutdown();
-        returnPath.close();
-        try {
-            connection.close();
-        } catch (IOException ignored) {
-            // the link is gone either way
-        }
+        String why = dropLink(cause);
         long downSince = System.nanoTime();
         owner.linkChanged(false, "link to the destination lost at stream offset " + lostAt + " (" + why
                 + "); reconnecting for up to " + resume.window().toSeconds() + " s, the guest "
                 + (guest.runState() == RunState.RUNNING ? "runs on" : "stays stopped"));
-        SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt);
+        SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt, null);
         if (relinked == null) {
             throw new ResumeFailed(why + (owner.status() != MigrationStatus.ACTIVE ? ""
                     : ", and the destination could not be reached again within " + resume.window().toSeconds() + " s"
@@ -362,17 +345,127 @@ final class PrecopyLoop {
             relinked.connection().shutdown();
             throw new ResumeFailed("cannot resume: " + e.getMessage(), e);
         }
+        useLink(relinked);
+        resentBytes.addAndGet(lostAt - relinked.point().offset());
+        linkDownNanos.addAndGet(System.nanoTime() - downSince);
+        owner.linkChanged(true, "link to the destination resumed at stream offset "
+                + relinked.point().offset() + ": " + (lostAt - relinked.point().offset()) + " bytes to send again, "
+                + redirtied + " pages dirty again");
+    }
+
+    /** Throws when the first link showed a destination that does not resume (a PONG without the token's echo). */
+    private void checkDestinationResumes(IOException cause) throws IOException {
+        if (returnPath != null && !resumeConfirmed) {
+            resumeConfirmed = returnPath.resumeToken() == resumeToken;
+            if (!resumeConfirmed && returnPath.pongs() > 0 && resume != null) {
+                // The echo comes before the PONG: a PONG alone means a destination that does not resume.
+                throw new ResumeFailed(explain(cause) + " (the destination was not started with --reconnect, so the "
+                        + "migration cannot resume)", cause);
+            }
+        }
+    }
+
+    /**
+     * Gives the broken link up; returns why it broke, in the link's own words. Throws when the
+     * destination said it gave up: then it is not the link, and nothing resumes.
+     */
+    private String dropLink(IOException cause) throws IOException {
+        String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
+                : explain(cause);
+        if (returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused && refused.said()) {
+            throw new IOException(refused.reason(), cause); // the destination gave up: not the link
+        }
+        if (!watchdog.stalled() && returnPath.brokenBecause() != null) {
+            why = returnPath.brokenBecause(); // the link's own words, not "closed the return path"
+        }
+        watchdog.close();
+        connection.shutdown();
+        returnPath.close();
+        try {
+            connection.close();
+        } catch (IOException ignored) {
+            // the link is gone either way
+        }
+        return why;
+    }
+
+    /** Takes {@code relinked} as the stream's link from now on. */
+    private void useLink(SourceResume.Relinked relinked) {
         out = relinked.out();
         connection = relinked.connection();
         returnPath = relinked.returnPath();
         rateLimiter.attach(out);
         reconnects.incrementAndGet();
-        resentBytes.addAndGet(lostAt - relinked.point().offset());
-        linkDownNanos.addAndGet(System.nanoTime() - downSince);
         watchdog = newWatchdog();
-        owner.linkChanged(true, "link to the destination resumed at stream offset "
-                + relinked.point().offset() + ": " + (lostAt - relinked.point().offset()) + " bytes to send again, "
-                + redirtied + " pages dirty again");
+    }
+
+    /**
+     * The link broke after the switch to postcopy, with --reconnect (QEMU's postcopy_pause and
+     * postcopy_do_resume): postcopy-paused, the guest here stays stopped with every page; connects
+     * again within the window and recovers as QEMU: RECV_BITMAP for each RAM block, every page the
+     * destination lacks to send again, POSTCOPY_RESUME, and postcopy-active again at its
+     * RESUME_ACK. The destination then asks again for the pages its guest waits for. Throws
+     * {@code cause} (or why it cannot resume) when it cannot.
+     */
+    private void recoverPostcopy(IOException cause) throws IOException {
+        checkDestinationResumes(cause);
+        while (true) {
+            MigrationStatus now = owner.status();
+            if (resume == null || !now.isPostcopy() || now == MigrationStatus.POSTCOPY_PAUSED
+                    || !owner.advance(now, MigrationStatus.POSTCOPY_PAUSED)) {
+                throw cause;
+            }
+            long lostAt = out.position();
+            String why = dropLink(cause);
+            long downSince = System.nanoTime();
+            owner.linkChanged(false, "link to the destination lost after the switch to postcopy, at stream offset "
+                    + lostAt + " (" + why + "); postcopy paused, the guest stays stopped here with every page; "
+                    + "reconnecting for up to " + resume.window().toSeconds() + " s");
+            SourceResume.Relinked relinked = resume.reconnect(resumeToken, lostAt, ram.blockIds());
+            if (relinked == null) {
+                throw new ResumeFailed(why + ", and the destination could not be reached again within "
+                        + resume.window().toSeconds() + " s", cause);
+            }
+            long lost;
+            try {
+                lost = ram.reloadFromReceived(relinked.point().received());
+            } catch (IllegalArgumentException e) {
+                relinked.connection().shutdown();
+                throw new ResumeFailed("cannot resume postcopy: " + e.getMessage(), e);
+            }
+            useLink(relinked);
+            resentBytes.addAndGet(lost * TargetPage.SIZE);
+            owner.advance(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER);
+            try {
+                SaveVm.writeCommand(out, MigrationCommand.POSTCOPY_RESUME, new byte[0]);
+                out.flush();
+                awaitResumeAck();
+            } catch (IOException again) {
+                linkDownNanos.addAndGet(System.nanoTime() - downSince);
+                cause = again; // broke again in the handshake: pause and reconnect anew
+                continue;
+            }
+            linkDownNanos.addAndGet(System.nanoTime() - downSince);
+            owner.advance(MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_ACTIVE);
+            owner.linkChanged(true, "postcopy resumed on a new link at stream offset " + lostAt + ": "
+                    + ram.remainingBytes() / TargetPage.SIZE + " pages the destination lacks to send, " + lost
+                    + " of them sent before and lost with the old link");
+            return;
+        }
+    }
+
+    /** Waits for the destination's RESUME_ACK on the new link, as long as the link does not stall. */
+    private void awaitResumeAck() throws IOException {
+        try {
+            while (!returnPath.awaitResumeAck(java.time.Duration.ofMillis(WINDOW_MILLIS))) {
+                if (watchdog.stalled()) {
+                    throw new IOException(watchdog.describe("the destination sent no RESUME_ACK"));
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the destination's RESUME_ACK");
+        }
     }
 
     /** Pages sent so far, whatever their record (QEMU counts every page ram_save_page sends). */
@@ -426,6 +519,26 @@ final class PrecopyLoop {
         out.flush();
         long downtime = System.currentTimeMillis() - stopStart; // the destination runs the guest from here
         while (true) {
+            try {
+                sendRestOfPostcopy();
+                break;
+            } catch (IOException e) {
+                recoverPostcopy(e); // with --reconnect; throws otherwise
+            }
+        }
+        if (settings.ownSections()) {
+            Handoff.writeCommit(out); // a vm-migrate destination waits for it, though its guest runs already
+        }
+        out.close();
+        connection.close();
+        clock.finished(downtime);
+        clock.mbps(out.position() * 8.0 / Math.max(1, clock.totalTimeMillis()) / 1000.0);
+        return owner.advance(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED);
+    }
+
+    /** Postcopy after the switch: requested pages first, the rest in the background, the END, the verdict. */
+    private void sendRestOfPostcopy() throws IOException {
+        while (true) {
             servePageRequests();
             if (returnPath.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused) {
                 throw new IOException(refused.reason());
@@ -441,14 +554,6 @@ final class PrecopyLoop {
         servePageRequests();
         saveVm.completePostcopy(out);
         awaitLoaded();
-        if (settings.ownSections()) {
-            Handoff.writeCommit(out); // a vm-migrate destination waits for it, though its guest runs already
-        }
-        out.close();
-        connection.close();
-        clock.finished(downtime);
-        clock.mbps(out.position() * 8.0 / Math.max(1, clock.totalTimeMillis()) / 1000.0);
-        return owner.advance(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED);
     }
 
     /** Sends the pages the destination asked for, before anything else (QEMU's get_queued_page). */
@@ -531,7 +636,8 @@ final class PrecopyLoop {
                 }
                 case SourceReturnPath.Verdict.Refused refused -> throw new IOException(refused.reason());
                 case null -> {
-                    if (owner.status() != MigrationStatus.ACTIVE || watchdog.stalled()) {
+                    if ((owner.status() != MigrationStatus.ACTIVE && owner.status() != MigrationStatus.POSTCOPY_ACTIVE)
+                            || watchdog.stalled()) {
                         throw new IOException("no verdict from the destination");
                     }
                 }

@@ -1,11 +1,16 @@
 package dev.vmmigrate.migration;
 
 import dev.vmmigrate.returnpath.SourceReturnPath;
+import dev.vmmigrate.savevm.MigrationCommand;
+import dev.vmmigrate.savevm.RecvBitmapRequest;
+import dev.vmmigrate.savevm.SaveVm;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -54,18 +59,21 @@ final class SourceResume {
 
     /**
      * Connects again and resumes at {@code lostAt}, the stream offset of the first byte not put
-     * on the old link.
+     * on the old link. In postcopy ({@code postcopyBlocks} not null) the resume point is asked for
+     * as QEMU's postcopy recovery does: a RECV_BITMAP command for each of those RAM blocks, each
+     * answered by the destination's bitmap; the sections then go on from {@code lostAt}.
      *
+     * @param postcopyBlocks the RAM blocks to ask the bitmaps of, or null for precopy's resume
      * @return the new link, or null when the window ran out or the migration was cancelled
      * @throws IOException when the destination refused to resume (it said why)
      */
-    Relinked reconnect(long token, long lostAt) throws IOException {
+    Relinked reconnect(long token, long lostAt, List<String> postcopyBlocks) throws IOException {
         long deadline = System.nanoTime() + window.toNanos();
         Duration backoff = FIRST_BACKOFF;
         while (active.getAsBoolean() && System.nanoTime() < deadline) {
             Connection connection = connect(deadline);
             if (connection != null) {
-                Relinked relinked = handshake(connection, token, lostAt, deadline);
+                Relinked relinked = handshake(connection, token, lostAt, postcopyBlocks, deadline);
                 if (relinked != null) {
                     return relinked;
                 }
@@ -102,7 +110,8 @@ final class SourceResume {
     }
 
     /** Hello out, resume point back; null when the link broke again or the destination did not answer. */
-    private Relinked handshake(Connection connection, long token, long lostAt, long deadline) throws IOException {
+    private Relinked handshake(Connection connection, long token, long lostAt, List<String> postcopyBlocks,
+                               long deadline) throws IOException {
         MigrationOutput out = new MigrationOutput(connection.output(), connection::shutdown);
         SourceReturnPath back = null;
         SourceReturnPath.ResumePoint point = null;
@@ -111,9 +120,20 @@ final class SourceResume {
             out.flush();
             out.rebase(lostAt);
             back = new SourceReturnPath(connection.input());
+            if (postcopyBlocks != null) {
+                for (String block : postcopyBlocks) { // QEMU's migrate_send_rp_recv_bitmap requests
+                    SaveVm.writeCommand(out, MigrationCommand.RECV_BITMAP, new RecvBitmapRequest(block).encode());
+                }
+                out.flush();
+            }
             long answerBy = Math.min(deadline, System.nanoTime() + answerTimeout.toNanos());
             while (point == null && active.getAsBoolean() && System.nanoTime() < answerBy) {
-                point = back.awaitResumePoint(POLL);
+                if (postcopyBlocks == null) {
+                    point = back.awaitResumePoint(POLL);
+                } else {
+                    Map<String, long[]> held = back.awaitRecvBitmaps(postcopyBlocks, POLL);
+                    point = held == null ? null : new SourceReturnPath.ResumePoint(lostAt, held);
+                }
             }
         } catch (IOException e) {
             if (back != null && back.verdictNow() instanceof SourceReturnPath.Verdict.Refused refused

@@ -78,7 +78,7 @@ final class QmpCommands {
                 case "migrate-set-cache-size" -> setCacheSize(QmpArguments.of(request, Set.of("value")).integer("value"));
                 case "migrate" -> migrate(QmpArguments.of(request, Set.of("uri", "blk", "inc", "detach", "resume")));
                 case "migrate_cancel" -> {
-                    if (vm.outgoing().status() == MigrationStatus.POSTCOPY_ACTIVE) {
+                    if (vm.outgoing().status().isPostcopy()) {
                         // The guest runs at the destination: cancelling would lose it, not bring it back.
                         throw QmpException.generic("the migration is in postcopy: the guest runs at the destination, "
                                 + "so it cannot be cancelled; it ends when the last page is there");
@@ -278,7 +278,9 @@ final class QmpCommands {
                     + "--copy-storage)");
         }
         if (arguments.bool("resume", false)) {
-            throw QmpException.generic("migrate resume is QEMU's postcopy recovery, which vm-migrate does not have yet");
+            // vm-migrate's source resumes a paused postcopy by itself, within send --reconnect's window.
+            throw QmpException.generic("migrate resume is not taken: a paused postcopy migration resumes by itself "
+                    + "within send --reconnect's window");
         }
         MigrationUri target = MigrationUri.parse(arguments.string("uri"));
         if (!vm.migrate(target)) {

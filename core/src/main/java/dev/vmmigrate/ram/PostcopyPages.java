@@ -89,7 +89,8 @@ public final class PostcopyPages {
             try {
                 requester.request(block, page * TargetPage.SIZE, TargetPage.SIZE);
             } catch (IOException e) {
-                return; // the link is gone: the load fails and releases every waiter
+                // The link is gone: the page stays asked for and the guest waits, until a resumed
+                // link asks again (requestAgain) or the load fails and releases every waiter.
             }
         }
         synchronized (this) {
@@ -107,6 +108,48 @@ public final class PostcopyPages {
             }
             latencies[(int) faults++] = System.nanoTime() - began;
         }
+    }
+
+    /**
+     * Postcopy recovery: by block, the pages here now (the RECV_BITMAP a resuming source asks
+     * for), or null for a block this side does not know.
+     */
+    public synchronized long[] present(String block) {
+        long[] bits = present.get(block);
+        return bits == null ? null : bits.clone();
+    }
+
+    /**
+     * Postcopy recovery, after RESUME_ACK: asks again for every page the guest waits for that has
+     * not come, as QEMU's postcopy_pause_fault_thread's resend of its pending requests (the
+     * source lost its queue with the old link).
+     *
+     * @return the pages asked for again
+     */
+    public long requestAgain() throws IOException {
+        Map<String, long[]> missing = new HashMap<>();
+        synchronized (this) {
+            requested.forEach((block, asked) -> {
+                long[] here = present.get(block);
+                long[] lacking = new long[asked.length];
+                for (int word = 0; word < asked.length; word++) {
+                    lacking[word] = asked[word] & ~here[word];
+                }
+                missing.put(block, lacking);
+            });
+        }
+        long pages = 0;
+        for (Map.Entry<String, long[]> block : missing.entrySet()) {
+            long[] lacking = block.getValue();
+            for (int word = 0; word < lacking.length; word++) {
+                for (long bits = lacking[word]; bits != 0; bits &= bits - 1) {
+                    long page = (long) word * 64 + Long.numberOfTrailingZeros(bits);
+                    requester.request(block.getKey(), page * TargetPage.SIZE, TargetPage.SIZE);
+                    pages++;
+                }
+            }
+        }
+        return pages;
     }
 
     /** The load ended (whole, or failed and the guest stops): nobody waits any more. */

@@ -168,6 +168,16 @@ public final class RamHandler implements IterativeHandler {
         return sender.resume(wholeUpTo, received);
     }
 
+    /** Postcopy recovery: see {@link RamSender#reloadFromReceived}; returns the pages lost with the old link. */
+    public long reloadFromReceived(java.util.Map<String, long[]> received) {
+        return sender.reloadFromReceived(received);
+    }
+
+    /** The ids of the RAM blocks this handler saves, in order (postcopy recovery asks for each one's bitmap). */
+    public List<String> blockIds() {
+        return blocks.stream().map(RamBlock::id).toList();
+    }
+
     @Override
     public java.util.Map<String, long[]> receivedPages() {
         return receiver.receivedPages();

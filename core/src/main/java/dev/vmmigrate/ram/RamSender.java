@@ -276,6 +276,45 @@ final class RamSender {
         return redirtied;
     }
 
+    /**
+     * Postcopy recovery (QEMU's ram_dirty_bitmap_reload): a page is to send exactly when the
+     * destination's {@code received} bitmap lacks it. The guest here has been stopped since the
+     * switch, so every page it holds is the one the destination must get.
+     *
+     * @return the pages to send again that had been sent already (lost with the old link)
+     * @throws IllegalArgumentException when a bitmap is missing or does not fit its block
+     */
+    long reloadFromReceived(java.util.Map<String, long[]> received) {
+        long lost = 0;
+        long dirty = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            RamBlock block = blocks.get(i);
+            long[] held = received.get(block.id());
+            if (held == null || (long) held.length * 64 < block.pageCount()) {
+                throw new IllegalArgumentException("the destination's bitmap of RAM block '" + block.id() + "' "
+                        + (held == null ? "is missing" : "covers " + held.length * 64L + " pages, not "
+                                + block.pageCount()));
+            }
+            long[] bits = bitmaps[i];
+            for (long page = 0; page < block.pageCount(); page++) {
+                int word = (int) (page >>> 6);
+                long bit = 1L << page;
+                boolean wanted = (held[word] & bit) == 0;
+                if (wanted) {
+                    if ((bits[word] & bit) == 0) {
+                        lost++;
+                    }
+                    bits[word] |= bit;
+                    dirty++;
+                } else {
+                    bits[word] &= ~bit;
+                }
+            }
+        }
+        dirtyPages = dirty;
+        return lost;
+    }
+
     /** An empty cache of the same size: what was cached may never have reached the destination. */
     private void resetXbzrleCache() {
         long size;

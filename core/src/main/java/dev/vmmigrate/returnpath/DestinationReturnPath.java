@@ -53,6 +53,16 @@ public final class DestinationReturnPath {
         send(new ReturnPathMessage.Resumed(wholeUpTo));
     }
 
+    /** Postcopy recovery: the pages of {@code block} held here (QEMU's RECV_BITMAP, answering that command). */
+    public void recvBitmap(String block, long[] held) throws IOException {
+        send(new ReturnPathMessage.RecvBitmap(block, held));
+    }
+
+    /** Postcopy recovery: POSTCOPY_RESUME was taken, the pages go on (QEMU's RESUME_ACK). */
+    public void resumeAck() throws IOException {
+        send(new ReturnPathMessage.ResumeAck(ReturnPathMessage.ResumeAck.VALUE));
+    }
+
     /** Postcopy: the guest touched pages it lacks (QEMU's migrate_send_rp_req_pages, always with the block's name). */
     public void requestPages(String block, long start, int length) throws IOException {
         send(new ReturnPathMessage.ReqPages(block, start, length));

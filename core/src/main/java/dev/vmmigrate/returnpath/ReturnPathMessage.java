@@ -101,6 +101,20 @@ public sealed interface ReturnPathMessage {
         }
     }
 
+    /**
+     * Postcopy recovery: the destination took POSTCOPY_RESUME and goes on (QEMU's
+     * migrate_send_rp_resume_ack); {@code value} is {@link #VALUE} from a sound destination.
+     */
+    record ResumeAck(int value) implements ReturnPathMessage {
+        /** QEMU's MIGRATION_RESUME_ACK_VALUE. */
+        public static final int VALUE = 1;
+
+        @Override
+        public ReturnPathType type() {
+            return ReturnPathType.RESUME_ACK;
+        }
+    }
+
     /** A message of postcopy or QEMU's newer capabilities, which a precopy source does not act on. */
     record Unsupported(ReturnPathType type, byte[] payload) implements ReturnPathMessage {
     }
@@ -114,6 +128,7 @@ public sealed interface ReturnPathMessage {
             case Resumable resumable -> ByteBuffer.allocate(8).putLong(resumable.token()).array();
             case RecvBitmap recv -> countedName(recv.block());
             case Resumed resumed -> ByteBuffer.allocate(8).putLong(resumed.offset()).array();
+            case ResumeAck ack -> ByteBuffer.allocate(4).putInt(ack.value()).array();
             case ReqPages req -> {
                 byte[] name = req.block() == null ? new byte[0] : countedName(req.block());
                 yield ByteBuffer.allocate(12 + name.length).putLong(req.start()).putInt(req.length()).put(name).array();
@@ -162,7 +177,8 @@ public sealed interface ReturnPathMessage {
             case RECV_BITMAP -> readRecvBitmap(in, payload, at);
             case REQ_PAGES -> new ReqPages(null, ByteBuffer.wrap(payload).getLong(), ByteBuffer.wrap(payload).getInt(8));
             case REQ_PAGES_ID -> readReqPagesId(payload, at);
-            case RESUME_ACK, SWITCHOVER_ACK -> new Unsupported(type, payload);
+            case RESUME_ACK -> new ResumeAck(ByteBuffer.wrap(payload).getInt());
+            case SWITCHOVER_ACK -> new Unsupported(type, payload);
         };
     }
 

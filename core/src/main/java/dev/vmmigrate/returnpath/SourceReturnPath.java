@@ -44,7 +44,9 @@ public final class SourceReturnPath implements AutoCloseable {
     private final MigrationInput in;
     private final CompletableFuture<Verdict> verdict = new CompletableFuture<>();
     private final CompletableFuture<ResumePoint> resumePoint = new CompletableFuture<>();
+    /** RECV_BITMAPs by block; guarded by itself, which is notified as each comes and when a verdict ends the waits. */
     private final Map<String, long[]> receivedBitmaps = new LinkedHashMap<>();
+    private final CompletableFuture<Void> resumeAck = new CompletableFuture<>();
     private volatile long resumeToken;
     /** Why reading stopped (the link's own error), or null while it reads. */
     private volatile String brokenBecause;
@@ -65,6 +67,11 @@ public final class SourceReturnPath implements AutoCloseable {
     /** Starts reading {@code back}, the connection's incoming side. */
     public SourceReturnPath(ReadableByteChannel back) {
         this.in = new MigrationInput(back);
+        verdict.whenComplete((done, error) -> {
+            synchronized (receivedBitmaps) {
+                receivedBitmaps.notifyAll(); // a wait for bitmaps ends
+            }
+        });
         Thread.ofPlatform().name("return-path").daemon().start(this::readMessages);
     }
 
@@ -89,9 +96,24 @@ public final class SourceReturnPath implements AutoCloseable {
                     }
                     case ReturnPathMessage.Error error -> reason = error.reason();
                     case ReturnPathMessage.Resumable resumable -> resumeToken = resumable.token();
-                    case ReturnPathMessage.RecvBitmap recv -> receivedBitmaps.put(recv.block(), recv.bitmap());
-                    case ReturnPathMessage.Resumed resumed -> resumePoint.complete(
-                            new ResumePoint(resumed.offset(), Map.copyOf(receivedBitmaps)));
+                    case ReturnPathMessage.RecvBitmap recv -> {
+                        synchronized (receivedBitmaps) {
+                            receivedBitmaps.put(recv.block(), recv.bitmap());
+                            receivedBitmaps.notifyAll();
+                        }
+                    }
+                    case ReturnPathMessage.ResumeAck ack -> {
+                        if (ack.value() != ReturnPathMessage.ResumeAck.VALUE) {
+                            throw new dev.vmmigrate.stream.StreamFormatException("RESUME_ACK with value " + ack.value()
+                                    + ", not QEMU's " + ReturnPathMessage.ResumeAck.VALUE, in.position() - 4);
+                        }
+                        resumeAck.complete(null);
+                    }
+                    case ReturnPathMessage.Resumed resumed -> {
+                        synchronized (receivedBitmaps) {
+                            resumePoint.complete(new ResumePoint(resumed.offset(), Map.copyOf(receivedBitmaps)));
+                        }
+                    }
                     case ReturnPathMessage.Unsupported other -> verdict.complete(new Verdict.Refused(
                             "the destination sent " + other.type() + " on the return path, which a precopy "
                                     + "migration does not use", true));
@@ -127,6 +149,53 @@ public final class SourceReturnPath implements AutoCloseable {
         ResumePoint point = resumePoint.getNow(null);
         if (point != null) {
             return point;
+        }
+        throw new IOException(((Verdict.Refused) verdict.getNow(null)).reason());
+    }
+
+    /**
+     * Postcopy recovery: waits for the RECV_BITMAP of each of {@code blocks} (answers to the
+     * source's RECV_BITMAP commands on this link).
+     *
+     * @return the bitmaps by block, or null when not all came within {@code limit}
+     * @throws IOException when the destination refused or the return path closed first
+     */
+    public Map<String, long[]> awaitRecvBitmaps(java.util.Collection<String> blocks, Duration limit)
+            throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + limit.toNanos();
+        synchronized (receivedBitmaps) {
+            while (!receivedBitmaps.keySet().containsAll(blocks)) {
+                if (verdict.getNow(null) instanceof Verdict.Refused refused) {
+                    throw new IOException(refused.reason());
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return null;
+                }
+                TimeUnit.NANOSECONDS.timedWait(receivedBitmaps, left);
+            }
+            Map<String, long[]> answer = new LinkedHashMap<>();
+            blocks.forEach(block -> answer.put(block, receivedBitmaps.get(block)));
+            return answer;
+        }
+    }
+
+    /**
+     * Postcopy recovery: waits for RESUME_ACK.
+     *
+     * @return false when it did not come within {@code limit}
+     * @throws IOException when the destination refused or the return path closed first
+     */
+    public boolean awaitResumeAck(Duration limit) throws IOException, InterruptedException {
+        try {
+            CompletableFuture.anyOf(resumeAck, verdict).get(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+        if (resumeAck.isDone()) {
+            return true;
         }
         throw new IOException(((Verdict.Refused) verdict.getNow(null)).reason());
     }

@@ -114,8 +114,9 @@ public final class LoadVm {
 
         /**
          * The link broke while RAM was iterating (after the setup, before the END that begins the
-         * switchover). Returns the input of a new connection whose source goes on from here, or
-         * throws; the default throws {@code cause}, as a load that cannot resume.
+         * switchover), or after the switch to postcopy (its package loaded, before the EOF).
+         * Returns the input of a new connection whose source goes on from here, or throws; the
+         * default throws {@code cause}, as a load that cannot resume.
          *
          * @param wholeUpTo the stream offset up to which every section was read whole
          */
@@ -175,6 +176,7 @@ public final class LoadVm {
         }
         Loaded loaded = new Loaded();
         boolean iterating = false; // a START was read whole and no END came yet
+        boolean postcopyRunning = false; // POSTCOPY_RUN came: the rest of RAM comes while the guest runs
         long wholeUpTo = reader.input().position();
         while (true) {
             Section section;
@@ -195,7 +197,7 @@ public final class LoadVm {
                 loadPayload(section, reader, listener, loaded);
                 reader.finish(section);
             } catch (IOException e) {
-                if (!iterating || !linkFailure(e)) {
+                if (!(iterating || postcopyRunning) || !linkFailure(e)) {
                     throw e;
                 }
                 reader.resume(listener.linkBroken(e, wholeUpTo));
@@ -203,6 +205,8 @@ public final class LoadVm {
             }
             wholeUpTo = reader.input().position();
             iterating |= section instanceof Section.Start;
+            postcopyRunning |= section instanceof Section.Command command
+                    && command.command() == MigrationCommand.PACKAGED;
         }
     }
 

@@ -7,7 +7,8 @@ import dev.vmmigrate.stream.StreamFormatException;
  * savevm.c, with their wire codes and payload lengths (-1: variable, bounded by the be16 length).
  * Only SWITCHOVER_START (QEMU 10's precopy streams) needs nothing; a destination with a return
  * path also answers OPEN_RETURN_PATH and PING and takes QEMU's postcopy (ADVISE, RAM_DISCARD,
- * LISTEN, PACKAGED, RUN); {@link #refusal()} names what is missing for the rest.
+ * LISTEN, PACKAGED, RUN) and, after a break with --reconnect, its recovery (RECV_BITMAP,
+ * POSTCOPY_RESUME); {@link #refusal()} names what is missing for the rest.
  */
 public enum MigrationCommand {
     OPEN_RETURN_PATH(0x01, 0, "QEMU's return-path capability needs a transport with a back channel (tcp: or unix:)"),
@@ -18,8 +19,10 @@ public enum MigrationCommand {
     POSTCOPY_RAM_DISCARD(0x06, -1, Refusals.SWITCH_TO_POSTCOPY),
     PACKAGED(0x07, 4, Refusals.SWITCH_TO_POSTCOPY),
     ENABLE_COLO(0x08, 0, "QEMU's x-colo capability is not supported"),
-    POSTCOPY_RESUME(0x09, 0, "QEMU's postcopy recovery is not supported yet"),
-    RECV_BITMAP(0x0a, -1, "QEMU's postcopy recovery is not supported yet"),
+    /** Postcopy recovery: the source resumes sending; the destination answers RESUME_ACK. */
+    POSTCOPY_RESUME(0x09, 0, Refusals.POSTCOPY_RECOVERY),
+    /** Postcopy recovery: u8 length, a RAM block name; the destination answers with its RECV_BITMAP. */
+    RECV_BITMAP(0x0a, -1, Refusals.POSTCOPY_RECOVERY),
     /** QEMU 10: the source is about to stop the guest; a precopy destination only notes it. */
     SWITCHOVER_START(0x0b, 0, null),
     /**
@@ -40,6 +43,9 @@ public enum MigrationCommand {
         /** Why LISTEN, RUN, RAM_DISCARD and PACKAGED are refused where the load cannot ask for pages. */
         static final String SWITCH_TO_POSTCOPY = "QEMU's switch to postcopy needs the return path (tcp: or unix:), "
                 + "on which the destination asks for the pages its guest touches";
+        /** Why RECV_BITMAP and POSTCOPY_RESUME are refused where no postcopy migration is paused. */
+        static final String POSTCOPY_RECOVERY = "QEMU's postcopy recovery comes only on the new link of a postcopy "
+                + "migration that broke after the switch, to a destination started with receive --reconnect";
     }
 
     MigrationCommand(int code, int length, String refusal) {

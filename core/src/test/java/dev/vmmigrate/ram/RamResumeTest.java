@@ -102,6 +102,28 @@ class RamResumeTest {
         assertEquals("the destination's bitmap of RAM block 'ram' covers 0 pages, not 16", tooShort.getMessage());
     }
 
+    /**
+     * Postcopy recovery (QEMU's ram_dirty_bitmap_reload): after the first pass, pages 2 and 5
+     * still dirty, the destination holding all but pages 5 and 9; then exactly 5 and 9 are to
+     * send, 9 counted as lost with the old link (it had been sent), 2 dropped (the destination
+     * holds it). Needs no resumable save; a missing bitmap is refused by name.
+     */
+    @Test
+    void postcopyRecoverySendsExactlyThePagesTheDestinationLacks() throws IOException {
+        Sent sent = firstPass(false);
+        RamBlock block = opened.getFirst();
+        block.dirty().mark(2);
+        block.dirty().mark(5);
+        sent.handler().postcopyDiscards(); // the switch's sync: 2 and 5 are dirty
+        assertEquals(2L * TargetPage.SIZE, sent.handler().remainingBytes());
+        assertEquals(1, sent.handler().reloadFromReceived(holding(ALL & ~(1L << 5) & ~(1L << 9))));
+        assertEquals(2L * TargetPage.SIZE, sent.handler().remainingBytes());
+        assertEquals(List.of("ram"), sent.handler().blockIds());
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
+                () -> sent.handler().reloadFromReceived(Map.of("pc.ram", new long[] {ALL})));
+        assertEquals("the destination's bitmap of RAM block 'ram' is missing", missing.getMessage());
+    }
+
     @Test
     void aSaveNotMadeResumableCannotResume() throws IOException {
         Sent sent = firstPass(false);

@@ -37,8 +37,21 @@ class ReturnPathMessageTest {
         assertEquals(new ReturnPathMessage.Shut(0), read("0001 0004 00000000"));
         assertEquals(new ReturnPathMessage.Pong(0x564d4d53), read("0002 0004 564d4d53"));
         assertEquals(new ReturnPathMessage.Error("ok"), read("7e01 0002 6f6b"));
-        ReturnPathMessage.Unsupported ack = assertInstanceOf(ReturnPathMessage.Unsupported.class, read("0006 0004 00000001"));
-        assertEquals(ReturnPathType.RESUME_ACK, ack.type());
+        ReturnPathMessage.Unsupported ack = assertInstanceOf(ReturnPathMessage.Unsupported.class, read("0007 0000"));
+        assertEquals(ReturnPathType.SWITCHOVER_ACK, ack.type());
+    }
+
+    /** QEMU's RESUME_ACK (migrate_send_rp_resume_ack): be32 MIGRATION_RESUME_ACK_VALUE, 1. */
+    @Test
+    void resumeAckGoldenBytes() throws IOException {
+        assertArrayEquals(Hex.bytes("0006 0004 00000001"), write(new ReturnPathMessage.ResumeAck(
+                ReturnPathMessage.ResumeAck.VALUE)));
+        assertEquals(new ReturnPathMessage.ResumeAck(1), read("0006 0004 00000001"));
+        assertEquals(new ReturnPathMessage.ResumeAck(2), read("0006 0004 00000002"),
+                "read as sent; the source refuses it");
+        StreamFormatException length = assertThrows(StreamFormatException.class, () -> read("0006 0002 0001"));
+        assertEquals("return path message RESUME_ACK of 2 bytes, expected 4 at offset 2", length.getMessage());
+        Truncation.assertFailsCleanlyWhenCut(Hex.bytes("0006 0004 00000001"), ReturnPathMessage::read);
     }
 
     /** QEMU's postcopy page requests: REQ_PAGES_ID (3) names the block, REQ_PAGES (4) means the last one named. */

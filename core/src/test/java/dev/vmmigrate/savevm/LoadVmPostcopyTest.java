@@ -26,7 +26,7 @@ class LoadVmPostcopyTest {
     private static final String MACHINE = "none";
 
     /** A listener that takes every command and records it. */
-    private static final class Recording implements LoadVm.Listener {
+    private static class Recording implements LoadVm.Listener {
         final List<MigrationCommand> commands = new ArrayList<>();
 
         @Override
@@ -108,5 +108,59 @@ class LoadVmPostcopyTest {
         byte[] blob = commands(MigrationCommand.POSTCOPY_LISTEN, MigrationCommand.POSTCOPY_RUN);
         assertThrows(IOException.class, () -> new LoadVm(new HandlerRegistry(), MACHINE)
                 .load(MigrationInput.of(stream(blob.length + 10, blob, new byte[0])), new Recording()));
+    }
+
+    /**
+     * Postcopy recovery: a link that breaks after POSTCOPY_RUN is offered to the listener, whose
+     * new input goes on (here with QEMU's recovery commands and the EOF); one that breaks inside
+     * the package is not.
+     */
+    @Test
+    void aBreakAfterRunIsOfferedToResumeAndOneInsideThePackageIsNot() throws Exception {
+        byte[] blob = commands(MigrationCommand.POSTCOPY_LISTEN, MigrationCommand.POSTCOPY_RUN);
+        byte[] cutAfterRun = stream(blob.length, blob, new byte[0]);
+        List<Long> offered = new ArrayList<>();
+        Recording resuming = new Recording() {
+            @Override
+            public MigrationInput linkBroken(IOException cause, long wholeUpTo) throws IOException {
+                offered.add(wholeUpTo);
+                ByteArrayOutputStream next = new ByteArrayOutputStream();
+                try (MigrationOutput out = MigrationOutput.to(next)) {
+                    SaveVm.writeCommand(out, MigrationCommand.RECV_BITMAP, new RecvBitmapRequest("pc.ram").encode());
+                    SaveVm.writeCommand(out, MigrationCommand.POSTCOPY_RESUME, new byte[0]);
+                    out.putBytes(eof());
+                }
+                return MigrationInput.of(next.toByteArray());
+            }
+        };
+        new LoadVm(new HandlerRegistry(), MACHINE).load(MigrationInput.of(cutAfterRun), resuming);
+        assertEquals(List.of((long) cutAfterRun.length), offered, "offered once, whole up to the cut");
+        assertEquals(List.of(MigrationCommand.PACKAGED, MigrationCommand.POSTCOPY_LISTEN, MigrationCommand.POSTCOPY_RUN,
+                MigrationCommand.RECV_BITMAP, MigrationCommand.POSTCOPY_RESUME), resuming.commands);
+
+        offered.clear();
+        byte[] cutInside = stream(blob.length + 10, blob, new byte[0]);
+        assertThrows(IOException.class, () -> new LoadVm(new HandlerRegistry(), MACHINE)
+                .load(MigrationInput.of(cutInside), resuming));
+        assertEquals(List.of(), offered, "a package cut short is not resumed");
+    }
+
+    /** Without a paused postcopy to recover, QEMU's recovery commands are refused by name. */
+    @Test
+    void recoveryCommandsOutsideARecoveryAreRefused() throws Exception {
+        for (MigrationCommand command : List.of(MigrationCommand.RECV_BITMAP, MigrationCommand.POSTCOPY_RESUME)) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            try (MigrationOutput out = MigrationOutput.to(bytes)) {
+                new StreamPreamble(MACHINE).write(out);
+                SaveVm.writeCommand(out, command, command == MigrationCommand.RECV_BITMAP
+                        ? new RecvBitmapRequest("pc.ram").encode() : new byte[0]);
+                out.putBytes(eof());
+            }
+            StreamFormatException e = assertThrows(StreamFormatException.class, () -> new LoadVm(new HandlerRegistry(),
+                    MACHINE).load(MigrationInput.of(bytes.toByteArray())));
+            assertTrue(e.getMessage().startsWith("QEMU's postcopy recovery comes only on the new link of a postcopy "
+                    + "migration that broke after the switch") && e.getMessage().contains("(COMMAND " + command + ")"),
+                    e.getMessage());
+        }
     }
 }
