@@ -52,8 +52,15 @@ final class RamSender {
     /** True while sending the END section: no cache inserts then, as QEMU's last stage. */
     private boolean lastStage;
     private RamBlock lastSentBlock;
+    /** QEMU's multifd channels, which take the whole pages; null when they go on the main stream. */
+    private final PageChannels channels;
 
-    RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options) {
+    /**
+     * @param channels where whole pages go instead of the main stream (multifd), or null; zero
+     *     pages stay on the main stream, as QEMU 7.2 sends them and every destination loads them
+     */
+    RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options, PageChannels channels) {
+        this.channels = channels;
         this.blocks = List.copyOf(blocks);
         this.stats = stats;
         this.xbzrle = options.xbzrle();
@@ -99,6 +106,7 @@ final class RamSender {
             out.putCountedString(block.id());
             out.putBe64(block.length());
         }
+        syncChannels(out); // QEMU's ram_save_setup: the channels' first sync point
         out.putBe64(RamFlags.EOS);
         stats.transferredBytes.addAndGet(out.position() - start);
     }
@@ -327,7 +335,13 @@ final class RamSender {
                     }
                 }
             }
+            syncChannels(out);
             out.putBe64(RamFlags.EOS);
+            if (channels != null) {
+                // The destination's channels wait at this sync point until its main stream gets
+                // here: what is buffered must go now, not when the buffer fills (QEMU flushes too).
+                out.flush();
+            }
         } finally {
             stats.transferredBytes.addAndGet(out.position() - start);
         }
@@ -376,6 +390,12 @@ final class RamSender {
             }
             return;
         }
+        if (channels != null) {
+            handedToChannels(out, channels.queuePage(block, offset));
+            stats.normalPages.incrementAndGet();
+            stats.normalBytes.addAndGet(TargetPage.SIZE);
+            return;
+        }
         if (!xbzrle && zstd == null) {
             // Plain pages go straight from guest memory to the socket, as QEMU sends them.
             writeHeader(out, block, offset, RamFlags.PAGE);
@@ -406,6 +426,32 @@ final class RamSender {
         out.putBytes(pageCopy);
         stats.normalPages.incrementAndGet();
         stats.normalBytes.addAndGet(TargetPage.SIZE);
+    }
+
+    /**
+     * A sync point at the end of every RAM section (QEMU's multifd_send_sync_main before each
+     * EOS, as 7.2 does): a page sent again is sent after a later sync point than its older copy,
+     * and the destination writes nothing of a channel past a sync point until the main stream
+     * and every channel reached it. The dirty bitmap is synced only between sections, so two
+     * copies of a page always have one between them. With flush records, the main stream marks
+     * it with MULTIFD_FLUSH, where a QEMU 8.0+ destination syncs (it ignores the EOS then).
+     */
+    private void syncChannels(MigrationOutput out) throws IOException {
+        if (channels == null) {
+            return;
+        }
+        handedToChannels(out, channels.sync());
+        if (channels.flushRecords()) {
+            out.putBe64(RamFlags.MULTIFD_FLUSH);
+        }
+    }
+
+    /** Bytes given to the channels count for the rate limit and ram.transferred, as QEMU counts them. */
+    private void handedToChannels(MigrationOutput out, long bytes) {
+        if (bytes > 0) {
+            out.addSideBytes(bytes);
+            stats.transferredBytes.addAndGet(bytes);
+        }
     }
 
     /**
