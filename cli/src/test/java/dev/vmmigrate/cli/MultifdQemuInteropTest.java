@@ -47,7 +47,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(version, src);
              CliProcess receive = receive(dst, channels)) {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
-            multifd(qemu, channels, false);
+            MultifdQmp.enable(qemu, channels);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             JsonNode info = qemu.awaitMigration();
             qemu.record("multifd x" + channels + " source query-migrate: " + info);
@@ -76,7 +76,7 @@ class MultifdQemuInteropTest {
              CliProcess receive = CliProcess.start(dir, "receive", "unix:" + socket, "--ram-id", "mem", "--ram-file",
                      dst.toString(), "--run-for", "0", "--capability", "multifd", "--multifd-channels", "3")) {
             receive.awaitStderr(Pattern.compile("listening on unix:"));
-            multifd(qemu, 3, false);
+            MultifdQmp.enable(qemu, 3);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "unix:" + socket));
             assertBothCompleted(qemu, receive);
         }
@@ -95,7 +95,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(QemuVersion.V10_0, src, "-global", "migration.multifd-flush-after-each-section=on");
              CliProcess receive = receive(dst, 2)) {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
-            multifd(qemu, 2, false);
+            MultifdQmp.enable(qemu, 2);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             assertBothCompleted(qemu, receive);
         }
@@ -116,7 +116,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(version, src);
              CliProcess receive = receive(dst, 2)) {
             int port = Integer.parseInt(receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)")));
-            multifd(qemu, 2, true);
+            MultifdQmp.enable(qemu, 2, "pause-before-switchover");
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             awaitStatus(qemu, "pre-switchover");
 
@@ -192,16 +192,6 @@ class MultifdQemuInteropTest {
                 "--run-for", "0", "--capability", "multifd", "--multifd-channels", String.valueOf(channels));
     }
 
-    private static void multifd(QemuProcess qemu, int channels, boolean pauseBeforeSwitchover) throws Exception {
-        var list = QmpClient.args().arrayNode();
-        list.addObject().put("capability", "multifd").put("state", true);
-        if (pauseBeforeSwitchover) {
-            list.addObject().put("capability", "pause-before-switchover").put("state", true);
-        }
-        qemu.qmp.execute("migrate-set-capabilities", QmpClient.args().set("capabilities", list));
-        qemu.qmp.execute("migrate-set-parameters", QmpClient.args().put("multifd-channels", channels));
-    }
-
     private static void awaitStatus(QemuProcess qemu, String status) throws InterruptedException {
         while (true) {
             JsonNode info = qemu.executeOrFail("query-migrate");
@@ -215,7 +205,7 @@ class MultifdQemuInteropTest {
     }
 
     /** Half random (some pages zero among them), then a pattern, then zeros: every kind of page. */
-    private static byte[] content() {
+    static byte[] content() {
         byte[] b = new byte[RAM];
         Random random = new Random(20261202);
         for (int page = 0; page < RAM / 2 / 4096; page++) {
