@@ -222,10 +222,6 @@ final class SendCommand implements Callable<Integer> {
         if (tlsCredentials != null) {
             throw new CliFailure(ExitCode.USAGE, "--capability multifd cannot go with --tls-creds yet");
         }
-        if (reconnect != null) {
-            throw new CliFailure(ExitCode.USAGE, "--capability multifd cannot go with --reconnect (a resumed "
-                    + "migration has one connection)");
-        }
         if (multifdChannels != null) {
             if (multifdChannels < 1 || multifdChannels > IncomingMultifd.MAX_CHANNELS) {
                 throw new CliFailure(ExitCode.USAGE, "--multifd-channels " + multifdChannels + ": must be 1 to "
