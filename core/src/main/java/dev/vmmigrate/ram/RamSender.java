@@ -335,7 +335,9 @@ final class RamSender {
                     }
                 }
             }
-            syncChannels(out);
+            if (channels != null && (!channels.flushRecords() || lastStage)) {
+                syncChannels(out); // every EOS in QEMU 7.2's form; the last one in any
+            }
             out.putBe64(RamFlags.EOS);
             if (channels != null) {
                 // The destination's channels wait at this sync point until its main stream gets
@@ -369,6 +371,9 @@ final class RamSender {
             cursorPage = 0;
             if (cursorBlock == 0) {
                 roundsCompleted++;
+                if (channels != null && channels.flushRecords()) {
+                    syncChannels(out); // QEMU 8.0+'s find_dirty_block: once a round, not every section
+                }
             }
         }
         throw new IllegalStateException("dirty page count " + dirtyPages + " but no dirty bit set");
@@ -429,12 +434,13 @@ final class RamSender {
     }
 
     /**
-     * A sync point at the end of every RAM section (QEMU's multifd_send_sync_main before each
-     * EOS, as 7.2 does): a page sent again is sent after a later sync point than its older copy,
-     * and the destination writes nothing of a channel past a sync point until the main stream
-     * and every channel reached it. The dirty bitmap is synced only between sections, so two
-     * copies of a page always have one between them. With flush records, the main stream marks
-     * it with MULTIFD_FLUSH, where a QEMU 8.0+ destination syncs (it ignores the EOS then).
+     * A sync point (QEMU's multifd_send_sync_main): the destination writes nothing a channel sent
+     * after it until the main stream and every channel reached it, so a page sent again must
+     * have one between its copies. In QEMU 7.2's form it ends every RAM section (its destination
+     * syncs at every EOS), and the dirty bitmap is synced only between sections. With flush
+     * records (QEMU 8.0+), the main stream marks it with MULTIFD_FLUSH and it comes at setup,
+     * each time the page cursor wraps round and at the end, as QEMU 8.0+ does: a page the
+     * bitmap sync dirties again lies behind the cursor, which passes it again only after a wrap.
      */
     private void syncChannels(MigrationOutput out) throws IOException {
         if (channels == null) {

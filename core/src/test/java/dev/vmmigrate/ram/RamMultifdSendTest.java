@@ -130,7 +130,12 @@ class RamMultifdSendTest {
         }
         assertEquals(PAGES - PAGES / ZERO_EVERY + 3 * 5, channels.events.size() - channels.syncs(),
                 "every non-zero page once, then pages 5..9 (8 no longer zero) in each of three rounds");
-        assertEquals(sections, channels.syncs(), "a sync point at the end of every RAM section");
+        if (flushRecords) {
+            assertTrue(channels.syncs() < sections, "QEMU 8.0+'s form syncs once a round, not every section: "
+                    + channels.events);
+        } else {
+            assertEquals(sections, channels.syncs(), "QEMU 7.2's form: a sync point at the end of every RAM section");
+        }
         assertEquals("sync", channels.events.getLast(), "the last pages are followed by a sync point");
 
         // The receiving side waits at the same sync points, whichever way the stream marks them.
@@ -143,7 +148,7 @@ class RamMultifdSendTest {
         for (int section = 0; section < sections; section++) {
             receiver.load(in, section == 0 ? SectionType.START : SectionType.PART, RamHandler.VERSION);
         }
-        assertEquals(sections, side.syncs, "the receiver's sync points");
+        assertEquals(channels.syncs(), side.syncs, "the receiver's sync points are the sender's");
         assertEquals(PAGES / ZERO_EVERY, receiver.loadedBlocks().getFirst().zeroPages(),
                 "the zero pages came on the main stream");
         // A receiver without channels reads no MULTIFD_FLUSH record: only QEMU 8.0+'s form has them.
