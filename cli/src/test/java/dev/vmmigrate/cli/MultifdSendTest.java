@@ -109,6 +109,38 @@ class MultifdSendTest {
         }
     }
 
+    /**
+     * A destination that accepts every connection and reads none: the stall timeout ends the
+     * migration (the channels woken too, not left blocked), with the stall's line, not a channel's.
+     */
+    @Test
+    void aDestinationThatReadsNothingStalls() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+            List<Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Thread.ofVirtual().start(() -> {
+                try {
+                    while (true) {
+                        held.add(server.accept());
+                    }
+                } catch (IOException ignored) {
+                    // the test ended
+                }
+            });
+            try {
+                CliProcess.Result send = CliProcess.run(dir, "send", "tcp:127.0.0.1:" + server.getLocalPort(),
+                        "--ram", "64M", "--fill", "half_random", "--capability", "multifd", "--max-bandwidth",
+                        "unlimited", "--stall-timeout", "2s");
+                assertEquals(1, send.exitCode(), send.describe());
+                assertTrue(send.stderrLines().getLast().matches("vm-migrate: migration failed after \\d+ ms: stalled: .*"),
+                        send.describe());
+            } finally {
+                for (Socket socket : held) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
     @Test
     void refusedCombinations() throws IOException {
         String tcp = "tcp:127.0.0.1:9";

@@ -449,6 +449,10 @@ final class RamSender {
         handedToChannels(out, channels.sync());
         if (channels.flushRecords()) {
             out.putBe64(RamFlags.MULTIFD_FLUSH);
+            // The destination's channels stop at their SYNC until its main stream reads this
+            // record: it must go now, not when the buffer fills (QEMU flushes here too), or a
+            // sender waiting for room on the channels would wait for ever.
+            out.flush();
         }
     }
 
