@@ -408,6 +408,9 @@ final class SendCommand implements Callable<Integer> {
         if (reconnect != null) {
             ignored.add("--reconnect");
         }
+        if (multifdChannels != null || multifdFlushAfterEachSection) {
+            ignored.add("--multifd-channels and --multifd-flush-after-each-section");
+        }
         if (!capabilityOptions.isEmpty() || compress || copyStorage != null || warmup != null || paused
                 || !guestOptions.workload.equals(dev.vmmigrate.guest.WorkloadSpec.NONE) || fill != Fill.NONE) {
             ignored.add("--capability, --compress, --copy-storage, --workload, --fill, --warmup and --paused");
