@@ -141,6 +141,38 @@ class MultifdSendTest {
         }
     }
 
+    /**
+     * Through QMP during a throttled multifd migration: multifd and multifd-channels cannot change
+     * (QEMU's wording), then migrate_cancel ends it, channels and all: exit 3, the guest runs on.
+     */
+    @Test
+    void qmpRefusesChangesWhileActiveAndCancelEndsTheChannels() throws Exception {
+        Path socket = dir.resolve("send.qmp");
+        try (CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--run-for", "0", "--capability",
+                    "multifd");
+             CliProcess send = CliProcess.start(dir, "send", "tcp:127.0.0.1:" + receive.awaitStderr(TCP_PORT), "--ram",
+                     "32M", "--fill", "half_random", "--max-bandwidth", "256K/s", "--capability", "multifd", "--qmp",
+                     "unix:" + socket, "--json");
+             QmpClient qmp = QmpClient.connect(socket, send.process(), java.time.Duration.ofSeconds(60))) {
+            QmpCliTest.awaitActive(qmp);
+            assertEquals(2, qmp.execute("query-migrate-parameters").get("multifd-channels").asInt());
+            IOException channels = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> qmp.execute(
+                    "migrate-set-parameters", QmpClient.args().put("multifd-channels", 4)));
+            assertTrue(channels.getMessage().contains("There's a migration process in progress"), channels.getMessage());
+            var off = QmpClient.args().arrayNode();
+            off.addObject().put("capability", "multifd").put("state", false);
+            IOException capability = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> qmp.execute(
+                    "migrate-set-capabilities", QmpClient.args().set("capabilities", off)));
+            assertTrue(capability.getMessage().contains("There's a migration process in progress"),
+                    capability.getMessage());
+            qmp.execute("migrate_cancel");
+            CliProcess.Result sent = send.await();
+            assertEquals(ExitCode.CANCELLED, sent.exitCode(), sent.describe());
+            assertTrue(sent.stderrLines().getLast().contains("\"status\":\"cancelled\""), sent.describe());
+            receive.await();
+        }
+    }
+
     @Test
     void refusedCombinations() throws IOException {
         String tcp = "tcp:127.0.0.1:9";
