@@ -14,6 +14,7 @@
 #   free_port, listening_port TCP ports on 127.0.0.1
 #   peak_rss_mib, median_min_max, ratio, fmt
 #                             figures for the report
+#   pick_json_tool, ret       the final {"return": ...} record of an NDJSON file (send --json)
 
 # shellcheck disable=SC2154  # bench_name: set by the benchmark before it sources this file
 say() { printf '%s: %s\n' "$bench_name" "$*" >&2; }
@@ -125,6 +126,46 @@ listening_port() {
 }
 
 # --- figures ----------------------------------------------------------------------------------
+
+# pick_json_tool - set json_tool to jq, or python3 without it, for ret; stop when neither is there.
+pick_json_tool() {
+    if command -v jq >/dev/null 2>&1; then json_tool=jq
+    elif command -v python3 >/dev/null 2>&1; then json_tool=python3
+    else die "needs jq or python3 to read the --json output"
+    fi
+}
+
+# ret FILE KEY  - KEY of the final {"return": ...} line in an NDJSON FILE (dotted for nesting:
+# ram.mbps), or "n/a". Lines that are not JSON are skipped.
+ret() {
+    local file="$1" key="$2" v
+    if [ "$json_tool" = jq ]; then
+        local path=".return" part
+        IFS=. read -ra parts <<<"$key"
+        # shellcheck disable=SC1087  # a jq path, not a bash array
+        for part in "${parts[@]}"; do path="$path[\"$part\"]"; done
+        v=$(jq -rR "fromjson? | select(type == \"object\" and has(\"return\")) | $path // empty" "$file" | tail -1)
+    else
+        v=$(python3 - "$file" "$key" <<'PY'
+import json, sys
+val = None
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(msg, dict) and "return" in msg:
+        val = msg["return"]
+        for k in sys.argv[2].split("."):
+            val = val.get(k) if isinstance(val, dict) else None
+if val is not None:
+    print(val)
+PY
+)
+    fi
+    printf '%s\n' "${v:-n/a}"
+}
+
 
 # peak_rss_mib FILE - "Maximum resident set size" of a GNU time -v report, in MiB, or n/a.
 peak_rss_mib() {

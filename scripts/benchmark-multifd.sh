@@ -1,117 +1,250 @@
 #!/usr/bin/env bash
-# benchmark-multifd.sh - QEMU -> vm-migrate receive over multifd channels, with each
-# multifd-compression: how long the migration takes and how many bytes go over the channels.
+# benchmark-multifd.sh - what multifd buys: vm-migrate with and without it, and QEMU 10.0's own,
+# in one run on one machine, so that the ratios compare like with like.
 #
-# Usage: scripts/benchmark-multifd.sh
-# Environment: QEMU (default: QEMU 10.0 from scripts/fetch-qemu10), QEMU_ARGS (more arguments),
-#   BENCH_RAM (default 1G), BENCH_CHANNELS (default 2), BENCH_METHODS (default "none zstd"),
-#   BENCH_FILL (half_random: about half of the pages random, the rest zero, as send --fill;
-#   text: every page a shuffled run of words, compressible).
-# Builds nothing: run ./mvnw -q package -DskipTests first. Needs python3. The RAM files live in
-# /dev/shm (twice BENCH_RAM). Each run checks the received RAM file against the source's.
+# Every run moves the same guest: BENCH_RAM (default 1G) of machine none RAM, --fill half_random
+# (about half of the pages random, the rest zero), paused, over loopback TCP, bandwidth unlimited:
+#   (a)  vm-migrate send -> vm-migrate receive, one connection (no multifd);
+#   (b)  the same with --capability multifd --multifd-channels 2 on both sides;
+#   (b4) the same with 4 channels (BENCH_X4=0 skips it);
+#   (c)  QEMU 10.0 -> QEMU 10.0 with multifd x2 (-machine none, the source's RAM a
+#        memory-backend-file holding (a)'s guest, made by vm-migrate send file: and inspect
+#        --extract as benchmark.sh does; the destination memory-backend-ram, -incoming defer,
+#        capability multifd and multifd-channels on both, max-bandwidth raised);
+#   (c4) QEMU 10.0 multifd x4 (with (b4)).
+# Each case runs BENCH_RUNS times (default 3), interleaved; the report prints each case's median
+# total time (send's total-time, QEMU's query-migrate total-time), the ratio (b)/(c) (the target:
+# at most 0.5), (b)/(a), and where the time goes: the sender's and the receiver's CPU time (GNU
+# time, user + system), the bytes on the wire and their rate, and the receiver's own figure for
+# the load (its --json total-time).
+#
+# Environment: BENCH_RAM, BENCH_RUNS, BENCH_X4=0, QEMU10 (QEMU 10.0's qemu-system-x86_64; default
+# what scripts/fetch-qemu10 unpacked: ${XDG_CACHE_HOME:-~/.cache}/vm-migrate/qemu10/usr/bin/...;
+# without it (c) and (c4) are skipped), VM_MIGRATE_JAR (use this jar, not cli/target's).
+# Needs python3 (QMP, ports) and jq or python3 (JSON); GNU time for the CPU times (installed
+# when missing, as benchmark.sh does).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+vm="$here/vm-migrate"
+ram="${BENCH_RAM:-1G}"
+runs="${BENCH_RUNS:-3}"
+run_x4="${BENCH_X4:-1}"
+qemu10="${QEMU10:-${XDG_CACHE_HOME:-$HOME/.cache}/vm-migrate/qemu10/usr/bin/qemu-system-x86_64}"
+guest=(--ram "$ram" --fill half_random --paused --max-bandwidth unlimited)
+
 bench_name=benchmark-multifd
-# shellcheck source=bench-lib.sh
+# shellcheck source-path=SCRIPTDIR
 . "$here/bench-lib.sh"
 
-ram="${BENCH_RAM:-1G}"
 check_size BENCH_RAM "$ram"
-mib=$(size_mib "$ram")
-channels="${BENCH_CHANNELS:-2}"
-methods="${BENCH_METHODS:-none zstd}"
-fill="${BENCH_FILL:-half_random}"
-if [ -n "${QEMU:-}" ]; then
-    qemu="$QEMU"
-    read -r -a qemu_args <<<"${QEMU_ARGS:-}"
-else
-    qemu="$("$here/fetch-qemu10")"
-    qemu_args=(-L "${qemu%/bin/*}/share/qemu")
+check_runs_settle "$runs" 0
+ram_mib=$(size_mib "$ram")
+if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; then
+    say "building vm-migrate (./mvnw -q package -DskipTests)"
+    (cd "$root" && ./mvnw -q package -DskipTests)
 fi
-work="$(mktemp -d /dev/shm/bench-multifd.XXXXXX)"
-pids=()
-finish() {
-    for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
+install_gnu_time "CPU time" "CPU time"
+pick_json_tool
+make_work vm-migrate-bench-multifd
+
+qemu_on=0
+if [ -x "$qemu10" ] && command -v python3 >/dev/null 2>&1; then
+    qemu_on=1
+    qemu_cmd=("$qemu10" -L "$(dirname "$(dirname "$qemu10")")/share/qemu")
+else
+    say "c: no QEMU 10.0 at $qemu10 (scripts/fetch-qemu10 unpacks it; or set QEMU10): skipping (c)"
+fi
+
+# cpu_s FILE - user + system seconds of a GNU time -v report, or n/a.
+cpu_s() {
+    awk -F': ' '/User time|System time/ { s += $2; n++ } END { if (n == 2) printf "%.2f", s; else print "n/a" }' \
+        "$1" 2>/dev/null || echo n/a
 }
-trap finish EXIT
 
-say "writing $mib MiB of $fill RAM"
-python3 - "$work/src.ram" "$mib" "$fill" <<'PY'
-import os, random, sys
-path, mib, fill = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rnd = random.Random(20261202)
-words = [w.encode() for w in "the quick brown fox jumps over a lazy dog while migration pages flow".split()]
-zero = bytes(4096)
-with open(path, "wb") as f:
-    for _ in range(mib * 256):
-        if fill == "half_random":
-            f.write(os.urandom(4096) if rnd.random() < 0.5 else zero)
-        else:
-            page = b" ".join(rnd.choice(words) for _ in range(700))
-            f.write(page[:4096].ljust(4096, b"."))
-PY
+# vm_case NAME CHANNELS - vm-migrate send -> receive of the guest; CHANNELS 0: no multifd. Leaves
+# NAME.send and NAME.recv (NDJSON) and NAME.stime / NAME.rtime (GNU time reports).
+vm_case() {
+    local name="$1" channels="$2" multifd=() rwrap=() swrap=() rpid port rc=0
+    [ "$channels" -gt 0 ] && multifd=(--capability multifd --multifd-channels "$channels")
+    if [ "$have_time" = 1 ]; then
+        rwrap=(/usr/bin/time -v -o "$work/$name.rtime")
+        swrap=(/usr/bin/time -v -o "$work/$name.stime")
+    fi
+    "${rwrap[@]}" "$vm" receive tcp:127.0.0.1:0 --run-for 0 --json --progress none ${multifd[@]+"${multifd[@]}"} \
+        2>"$work/$name.recv" &
+    rpid=$!; pids+=("$rpid")
+    port=$(listening_port "$work/$name.recv" "$rpid")
+    [ -n "$port" ] || { cat "$work/$name.recv" >&2; die "$name: the receiver did not report a port"; }
+    say "$name: vm-migrate send tcp:127.0.0.1:$port ${guest[*]} ${multifd[*]}"
+    "${swrap[@]}" "$vm" send "tcp:127.0.0.1:$port" "${guest[@]}" ${multifd[@]+"${multifd[@]}"} --json \
+        --progress none 2>"$work/$name.send" || rc=$?
+    wait "$rpid" || rc=$((rc + 100))
+    forget "$rpid"
+    if [ "$rc" -ne 0 ]; then
+        grep -v MIGRATION_PASS "$work/$name.send" "$work/$name.recv" >&2 || true
+        die "$name: migration did not complete (exit $rc)"
+    fi
+    say "$name: total $(ret "$work/$name.send" total-time) ms"
+}
 
-printf '%-8s %10s %14s %14s %8s\n' method "time (ms)" "multifd bytes" "wire bytes" "MiB/s" >"$work/table"
-for method in $methods; do
-    rm -f "$work/dst.ram"
-    "$here/vm-migrate" receive tcp:127.0.0.1:0 --ram-id mem --ram-file "$work/dst.ram" --run-for 0 \
-        --capability multifd --multifd-channels "$channels" 2>"$work/receive.$method.log" &
-    receive_pid=$!
-    pids+=("$receive_pid")
-    port=""
-    for _ in $(seq 200); do
-        port=$(sed -n 's/.*listening on tcp:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/receive.$method.log" | head -1)
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
-    [ -n "$port" ] || die "receive did not listen: $(cat "$work/receive.$method.log")"
-    "$qemu" "${qemu_args[@]}" -machine none,memory-backend=mem -nodefaults -display none -accel tcg -S \
-        -object "memory-backend-file,id=mem,size=${mib}M,mem-path=$work/src.ram,share=on" \
-        -qmp "unix:$work/qmp.$method.sock,server=on,wait=off" 2>"$work/qemu.$method.log" &
-    pids+=("$!")
-    python3 - "$work/qmp.$method.sock" "$port" "$channels" "$method" >"$work/result.$method" <<'PY'
+# QMP for (c): multifd on both ends, channels, migrate-incoming, migrate; prints the source's
+# final query-migrate as {"return": ...}. Arguments: SRC-SOCKET DST-SOCKET PORT CHANNELS.
+qemu_qmp=$(cat <<'PY'
 import json, socket, sys, time
-sock, port, channels, method = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-s = socket.socket(socket.AF_UNIX)
-for _ in range(100):
-    try:
-        s.connect(sock); break
-    except OSError:
-        time.sleep(0.1)
-f = s.makefile("rw")
-def cmd(name, **args):
-    f.write(json.dumps({"execute": name, "arguments": args}) + "\n"); f.flush()
-    while True:
-        msg = json.loads(f.readline())
-        if "event" not in msg:
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for _ in range(200):
+        try:
+            s.connect(path)
             break
-    if "error" in msg:
-        sys.exit("QMP " + name + ": " + json.dumps(msg))
-    return msg["return"]
-f.readline()
-cmd("qmp_capabilities")
-cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
-cmd("migrate-set-parameters", **{"multifd-channels": channels, "multifd-compression": method})
-cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        except OSError:
+            time.sleep(0.05)
+    else:
+        sys.exit("cannot connect to QMP socket " + path)
+    f = s.makefile("rw")
+    f.readline()
+    def cmd(name, **args):
+        req = {"execute": name}
+        if args:
+            req["arguments"] = args
+        f.write(json.dumps(req) + "\n")
+        f.flush()
+        while True:
+            msg = json.loads(f.readline())
+            if "event" not in msg:
+                if "error" in msg:
+                    sys.exit("QMP %s: %s" % (name, json.dumps(msg)))
+                return msg.get("return", {})
+    cmd("qmp_capabilities")
+    return cmd
+
+src_sock, dst_sock, port, channels = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+dst = connect(dst_sock)
+src = connect(src_sock)
+for end in (dst, src):
+    end("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+    end("migrate-set-parameters", **{"multifd-channels": channels})
+src("migrate-set-parameters", **{"max-bandwidth": 100 << 30})
+dst("migrate-incoming", uri="tcp:127.0.0.1:" + port)
+src("migrate", uri="tcp:127.0.0.1:" + port)
 while True:
-    st = cmd("query-migrate")
-    if st.get("status") == "completed":
+    st = src("query-migrate")
+    if st.get("status") in ("completed", "failed", "cancelled"):
         break
-    if st.get("status") in ("failed", "cancelled"):
-        sys.exit("migration " + json.dumps(st))
-    time.sleep(0.05)
-cmd("quit")
-print(st["total-time"], st["ram"]["multifd-bytes"], st["ram"]["transferred"])
+    time.sleep(0.01)
+if st.get("status") != "completed":
+    sys.exit("QEMU migration " + json.dumps(st))
+for _ in range(500):
+    if dst("query-migrate").get("status") == "completed":
+        break
+    time.sleep(0.01)
+print(json.dumps({"return": st}))
+sys.stdout.flush()
+src("quit")
+dst("quit")
 PY
-    wait "$receive_pid" || die "receive failed: $(tail -3 "$work/receive.$method.log")"
-    cmp -s "$work/src.ram" "$work/dst.ram" || die "$method: the received RAM differs from the source's"
-    read -r ms multifd_bytes wire_bytes <"$work/result.$method"
-    printf '%-8s %10s %14s %14s %8s\n' "$method" "$ms" "$multifd_bytes" "$wire_bytes" \
-        "$(( mib * 1000 / (ms > 0 ? ms : 1) ))" >>"$work/table"
-    sleep 1
+)
+
+# qemu_case NAME CHANNELS - QEMU 10.0 -> QEMU 10.0 with multifd xCHANNELS; NAME.send holds the
+# source's query-migrate, NAME.stime / NAME.rtime the GNU time reports.
+qemu_case() {
+    local name="$1" channels="$2" port swrap=() rwrap=() src_pid dst_pid
+    local common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
+    port=$(free_port)
+    if [ "$have_time" = 1 ]; then
+        rwrap=(/usr/bin/time -v -o "$work/$name.rtime")
+        swrap=(/usr/bin/time -v -o "$work/$name.stime")
+    fi
+    fallocate --dig-holes "$src_ram" 2>/dev/null || true
+    "${rwrap[@]}" "${qemu_cmd[@]}" "${common[@]}" -object "memory-backend-ram,id=mem,size=${ram_mib}M" \
+        -incoming defer -qmp "unix:$work/$name.dst.sock,server=on,wait=off" 2>"$work/$name.dst.err" &
+    dst_pid=$!; pids+=("$dst_pid")
+    "${swrap[@]}" "${qemu_cmd[@]}" "${common[@]}" -S \
+        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
+        -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
+    src_pid=$!; pids+=("$src_pid")
+    say "$name: QEMU 10.0 -> QEMU 10.0, multifd x$channels, tcp:127.0.0.1:$port"
+    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$channels" >"$work/$name.send" \
+        || { cat "$work/$name.src.err" "$work/$name.dst.err" >&2; die "$name: QEMU migration failed"; }
+    wait "$src_pid" || true; forget "$src_pid"
+    wait "$dst_pid" || true; forget "$dst_pid"
+    say "$name: total $(ret "$work/$name.send" total-time) ms"
+}
+
+if [ "$qemu_on" = 1 ]; then
+    ramdir="$work/ram"
+    if shm_has_room "$ram_mib"; then
+        shmdir=$(mktemp -d /dev/shm/vm-migrate-bench-multifd.XXXXXX)
+        ramdir="$shmdir"
+    fi
+    mkdir -p "$ramdir"
+    src_ram="$ramdir/ram.ram"
+    say "c: QEMU's source RAM: vm-migrate send file: ${guest[*]}, then inspect --extract"
+    "$vm" send "file:$ramdir/guest.mig" "${guest[@]}" --progress none 2>"$work/guest.send" \
+        || { cat "$work/guest.send" >&2; die "c: vm-migrate send to a file failed"; }
+    "$vm" inspect "$ramdir/guest.mig" --extract "$ramdir" >"$work/guest.inspect" 2>&1 \
+        || { cat "$work/guest.inspect" >&2; die "c: inspect --extract failed"; }
+    rm -f "$ramdir/guest.mig"
+    [ -f "$src_ram" ] || die "c: inspect --extract wrote no $src_ram"
+fi
+
+cases=(a b)
+[ "$run_x4" != 0 ] && cases+=(b4)
+if [ "$qemu_on" = 1 ]; then
+    cases+=(c)
+    [ "$run_x4" != 0 ] && cases+=(c4)
+fi
+for ((i = 1; i <= runs; i++)); do
+    vm_case "a.$i" 0
+    vm_case "b.$i" 2
+    [ "$run_x4" != 0 ] && vm_case "b4.$i" 4
+    if [ "$qemu_on" = 1 ]; then
+        qemu_case "c.$i" 2
+        [ "$run_x4" != 0 ] && qemu_case "c4.$i" 4
+    fi
 done
-echo "benchmark-multifd: $("$qemu" "${qemu_args[@]}" --version | head -1) -> vm-migrate receive, $mib MiB $fill," \
-    "multifd x$channels, $(nproc) CPUs"
-cat "$work/table"
+
+# figure CASE KIND - the median over the runs of one figure: total (ms), scpu / rcpu (s),
+# bytes (MiB on the wire), mbps (the sender's), load (ms: the receiver's total-time; vm-migrate).
+figure() {
+    local case="$1" kind="$2" i v values=()
+    for ((i = 1; i <= runs; i++)); do
+        case "$kind" in
+            total) v=$(ret "$work/$case.$i.send" total-time) ;;
+            scpu) v=$(cpu_s "$work/$case.$i.stime") ;;
+            rcpu) v=$(cpu_s "$work/$case.$i.rtime") ;;
+            bytes) v=$(ret "$work/$case.$i.send" ram.transferred)
+                   [ "$v" != n/a ] && v=$(awk -v b="$v" 'BEGIN { printf "%.0f", b / 1048576 }') ;;
+            mbps) v=$(ret "$work/$case.$i.send" ram.mbps)
+                  [ "$v" != n/a ] && v=$(awk -v m="$v" 'BEGIN { printf "%.0f", m / 8 * 1000000 / 1048576 }') ;;
+            load) if [ -f "$work/$case.$i.recv" ]; then v=$(ret "$work/$case.$i.recv" total-time); else v=n/a; fi ;;
+        esac
+        values+=("$v")
+    done
+    printf "%s\n" "${values[@]}" | median_min_max | awk '{ print $1 }'
+}
+
+echo
+echo "multifd benchmark: $ram guest, --fill half_random, paused, loopback, unlimited bandwidth, $runs run(s) each"
+printf '%-34s %9s %9s %9s %9s %9s %9s\n' case "total ms" "send CPU" "recv CPU" "wire MiB" "MiB/s" "load ms"
+for c in "${cases[@]}"; do
+    case "$c" in
+        a) label="(a) vm-migrate, no multifd" ;;
+        b) label="(b) vm-migrate, multifd x2" ;;
+        b4) label="(b4) vm-migrate, multifd x4" ;;
+        c) label="(c) QEMU 10.0, multifd x2" ;;
+        c4) label="(c4) QEMU 10.0, multifd x4" ;;
+    esac
+    printf '%-34s %9s %9s %9s %9s %9s %9s\n' "$label" "$(figure "$c" total)" "$(figure "$c" scpu)" \
+        "$(figure "$c" rcpu)" "$(figure "$c" bytes)" "$(figure "$c" mbps)" "$(figure "$c" load)"
+done
+echo "(CPU in seconds, user + system, from GNU time; MiB/s: the sender's own rate; load ms: receive's total-time)"
+b=$(figure b total)
+echo "(b)/(a) = $(ratio "$b" "$(figure a total)")   (multifd x2 against one connection)"
+if [ "$qemu_on" = 1 ]; then
+    echo "(b)/(c) = $(ratio "$b" "$(figure c total)")   (target: at most 0.5)"
+    [ "$run_x4" != 0 ] && echo "(b4)/(c4) = $(ratio "$(figure b4 total)" "$(figure c4 total)")"
+fi

@@ -113,43 +113,9 @@ fi
 
 install_gnu_time "peak RSS" "receiver RSS"
 
-if command -v jq >/dev/null 2>&1; then json_tool=jq
-elif command -v python3 >/dev/null 2>&1; then json_tool=python3
-else die "needs jq or python3 to read the --json output"
-fi
+pick_json_tool
 
 make_work vm-migrate-bench
-
-# ret FILE KEY  - KEY of the final {"return": ...} line in an NDJSON FILE (dotted for nesting:
-# ram.mbps), or "n/a". Lines that are not JSON are skipped.
-ret() {
-    local file="$1" key="$2" v
-    if [ "$json_tool" = jq ]; then
-        local path=".return" part
-        IFS=. read -ra parts <<<"$key"
-        # shellcheck disable=SC1087  # a jq path, not a bash array
-        for part in "${parts[@]}"; do path="$path[\"$part\"]"; done
-        v=$(jq -rR "fromjson? | select(type == \"object\" and has(\"return\")) | $path // empty" "$file" | tail -1)
-    else
-        v=$(python3 - "$file" "$key" <<'PY'
-import json, sys
-val = None
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    if isinstance(msg, dict) and "return" in msg:
-        val = msg["return"]
-        for k in sys.argv[2].split("."):
-            val = val.get(k) if isinstance(val, dict) else None
-if val is not None:
-    print(val)
-PY
-)
-    fi
-    printf '%s\n' "${v:-n/a}"
-}
 
 # --- vm-migrate runs --------------------------------------------------------------------------
 

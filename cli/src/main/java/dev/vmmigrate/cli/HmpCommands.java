@@ -34,7 +34,7 @@ final class HmpCommands {
 
     /** The parameters migrate_set_parameter takes, and how their values read. */
     static final Map<String, String> PARAMETERS = Map.of("max-bandwidth", "size", "downtime-limit", "ms",
-            "xbzrle-cache-size", "size", "compress-level", "int");
+            "xbzrle-cache-size", "size", "compress-level", "int", "multifd-channels", "int");
 
     private final Qmp qmp;
     /** Waits for a migration started without -d to end; returns its final status. */

@@ -18,6 +18,7 @@ import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
 import dev.vmmigrate.migration.VmControl;
+import dev.vmmigrate.multifd.IncomingMultifd;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
@@ -117,9 +118,23 @@ final class SendCommand implements Callable<Integer> {
                     + "destination confirms the load on the same connection; default on for tcp: and unix: "
                     + "unless --compat qemu, which QEMU's default leaves off), xbzrle, "
                     + "auto-converge, zero-blocks, compress (zstd, vm-migrate receivers only: refused with "
-                    + "--compat qemu), postcopy-ram (see --postcopy-after), rdma-pin-all (refused: no "
+                    + "--compat qemu), postcopy-ram (see --postcopy-after), multifd (the pages go over "
+                    + "--multifd-channels more connections to URI, tcp: and unix: only; not with xbzrle, compress, "
+                    + "--postcopy-after, --reconnect or --tls-creds), rdma-pin-all (refused: no "
                     + "rdma: transport). Repeatable.")
     java.util.List<String> capabilityOptions = new java.util.ArrayList<>();
+
+    @Option(names = "--multifd-channels", paramLabel = "N",
+            description = "With --capability multifd: how many channels to open (QEMU's multifd-channels, which the "
+                    + "destination must have too); 1 to 255, default " + IncomingMultifd.DEFAULT_CHANNELS + ".")
+    Integer multifdChannels;
+
+    @Option(names = "--multifd-flush-after-each-section",
+            description = "With --capability multifd: no MULTIFD_FLUSH records, the destination syncs the channels at "
+                    + "the end of every RAM section, as QEMU's property of that name. Needed by a QEMU 7.2 "
+                    + "destination (and a later one whose machine type is 7.2 or older); without it the stream is "
+                    + "QEMU 8.0 and later's, which QEMU 10.0 with machine none expects. vm-migrate receive takes both.")
+    boolean multifdFlushAfterEachSection;
 
     @Option(names = "--postcopy-after", paramLabel = "PASSES|auto",
             description = "Turn on capability postcopy-ram and switch to postcopy once PASSES passes over RAM are done "
@@ -187,6 +202,36 @@ final class SendCommand implements Callable<Integer> {
             capabilities = capabilities.with(Capability.fromName(name), state.equals("on"));
         }
         return capabilities;
+    }
+
+    /**
+     * --capability multifd and its options: refused, before the guest is built up, where QEMU
+     * refuses them or vm-migrate cannot do them yet.
+     */
+    private void configureMultifd(OutgoingMigration migration, MigrationUri target) {
+        boolean multifd = migration.capabilities().has(Capability.MULTIFD);
+        if (!multifd) {
+            if (multifdChannels != null || multifdFlushAfterEachSection) {
+                throw new CliFailure(ExitCode.USAGE, (multifdChannels != null ? "--multifd-channels"
+                        : "--multifd-flush-after-each-section") + " needs --capability multifd");
+            }
+            return;
+        }
+        if (!target.isSocket()) {
+            throw new CliFailure(ExitCode.USAGE, "--capability multifd needs a tcp: or unix: URI (the channels are "
+                    + "more connections to it); " + uri + " has one connection");
+        }
+        if (tlsCredentials != null) {
+            throw new CliFailure(ExitCode.USAGE, "--capability multifd cannot go with --tls-creds yet");
+        }
+        if (multifdChannels != null) {
+            if (multifdChannels < 1 || multifdChannels > IncomingMultifd.MAX_CHANNELS) {
+                throw new CliFailure(ExitCode.USAGE, "--multifd-channels " + multifdChannels + ": must be 1 to "
+                        + IncomingMultifd.MAX_CHANNELS);
+            }
+            migration.setMultifdChannels(multifdChannels);
+        }
+        migration.setMultifdFlushAfterEachSection(multifdFlushAfterEachSection);
     }
 
     /** --postcopy-after: auto is after the first pass. */
@@ -293,6 +338,7 @@ final class SendCommand implements Callable<Integer> {
                     ReconnectUri.require(target);
                     migration.setReconnect(reconnect, target, this::connect);
                 }
+                configureMultifd(migration, target);
             } catch (MigrationException e) {
                 throw new CliFailure(ExitCode.USAGE, e.getMessage(), e);
             }
@@ -363,6 +409,9 @@ final class SendCommand implements Callable<Integer> {
         }
         if (reconnect != null) {
             ignored.add("--reconnect");
+        }
+        if (multifdChannels != null || multifdFlushAfterEachSection) {
+            ignored.add("--multifd-channels and --multifd-flush-after-each-section");
         }
         if (!capabilityOptions.isEmpty() || compress || copyStorage != null || warmup != null || paused
                 || !guestOptions.workload.equals(dev.vmmigrate.guest.WorkloadSpec.NONE) || fill != Fill.NONE) {

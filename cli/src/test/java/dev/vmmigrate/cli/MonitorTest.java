@@ -53,8 +53,13 @@ class MonitorTest {
             assertEquals("xbzrle cache size: 1024 kbytes\n", hmp.run("info migrate_cache_size"));
             assertEquals("", hmp.run("migrate_set_capability xbzrle on"));
             assertTrue(hmp.run("info migrate_capabilities").startsWith("xbzrle: on\nrdma-pin-all: off\n"));
-            assertEquals("Error: capability 'multifd' is not supported by vm-migrate",
-                    hmp.run("migrate_set_capability multifd on"));
+            assertEquals("Error: Multifd is not compatible with xbzrle", hmp.run("migrate_set_capability multifd on"),
+                    "QEMU 10.0's migrate_caps_check");
+            assertEquals("", hmp.run("migrate_set_capability xbzrle off"));
+            assertEquals("", hmp.run("migrate_set_capability multifd on"));
+            assertEquals("", hmp.run("migrate_set_parameter multifd-channels 4"));
+            assertTrue(hmp.run("info migrate_parameters").contains("multifd-channels: 4\n"));
+            assertTrue(hmp.run("info migrate_capabilities").contains("multifd: on\n"));
             assertEquals("unknown command: 'frobnicate' (help lists the commands)", hmp.run("frobnicate"));
             assertTrue(hmp.run("help").contains("migrate_set_parameter NAME VALUE"));
             assertEquals("", hmp.run("info migrate"), "no migration yet: nothing to show, as QEMU");

@@ -59,7 +59,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(version, src);
              CliProcess receive = receive(dst, channels)) {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
-            multifd(qemu, channels, false, compression);
+            MultifdQmp.enable(qemu, channels, compression);
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             JsonNode info = qemu.awaitMigration();
             qemu.record("multifd x" + channels + " " + compression + " source query-migrate: " + info);
@@ -92,7 +92,7 @@ class MultifdQemuInteropTest {
              CliProcess receive = CliProcess.start(dir, "receive", "unix:" + socket, "--ram-id", "mem", "--ram-file",
                      dst.toString(), "--run-for", "0", "--capability", "multifd", "--multifd-channels", "3")) {
             receive.awaitStderr(Pattern.compile("listening on unix:"));
-            multifd(qemu, 3, false);
+            MultifdQmp.enable(qemu, 3, "none");
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "unix:" + socket));
             assertBothCompleted(qemu, receive);
         }
@@ -111,7 +111,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(QemuVersion.V10_0, src, "-global", "migration.multifd-flush-after-each-section=on");
              CliProcess receive = receive(dst, 2)) {
             String port = receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)"));
-            multifd(qemu, 2, false);
+            MultifdQmp.enable(qemu, 2, "none");
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             assertBothCompleted(qemu, receive);
         }
@@ -134,7 +134,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = source(version, src);
              CliProcess receive = receive(dst, 2, "--qmp", "unix:" + qmpSocket)) {
             int port = Integer.parseInt(receive.awaitStderr(Pattern.compile("listening on tcp:127\\.0\\.0\\.1:(\\d+)")));
-            multifd(qemu, 2, true);
+            MultifdQmp.enable(qemu, 2, "none", "pause-before-switchover");
             qemu.qmp.execute("migrate", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             awaitStatus(qemu, "pre-switchover");
             try (QmpClient ours = QmpClient.connect(qmpSocket, receive.process(), java.time.Duration.ofSeconds(20))) {
@@ -213,7 +213,7 @@ class MultifdQemuInteropTest {
         try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem", "-object",
                 "memory-backend-file,id=mem,size=2M,mem-path=" + dst + ",share=on", "-accel", "tcg", "-nodefaults",
                 "-display", "none", "-incoming", "defer")) {
-            multifd(qemu, 2, false, compression);
+            MultifdQmp.enable(qemu, 2, compression);
             qemu.qmp.execute("migrate-incoming", QmpClient.args().put("uri", "tcp:127.0.0.1:" + port));
             try (Socket main = connect(port, capture(capture + "main.bin"));
                  Socket c0 = connect(port, ours0);
@@ -290,23 +290,6 @@ class MultifdQemuInteropTest {
         return CliProcess.start(dir, args.toArray(String[]::new));
     }
 
-    private static void multifd(QemuProcess qemu, int channels, boolean pauseBeforeSwitchover) throws Exception {
-        multifd(qemu, channels, pauseBeforeSwitchover, "none");
-    }
-
-    /** Capability multifd with {@code channels} and QEMU's multifd-compression {@code compression} (none, zlib, zstd). */
-    private static void multifd(QemuProcess qemu, int channels, boolean pauseBeforeSwitchover, String compression)
-            throws Exception {
-        var list = QmpClient.args().arrayNode();
-        list.addObject().put("capability", "multifd").put("state", true);
-        if (pauseBeforeSwitchover) {
-            list.addObject().put("capability", "pause-before-switchover").put("state", true);
-        }
-        qemu.qmp.execute("migrate-set-capabilities", QmpClient.args().set("capabilities", list));
-        qemu.qmp.execute("migrate-set-parameters", QmpClient.args().put("multifd-channels", channels)
-                .put("multifd-compression", compression));
-    }
-
     private static void awaitStatus(QemuProcess qemu, String status) throws InterruptedException {
         while (true) {
             JsonNode info = qemu.executeOrFail("query-migrate");
@@ -320,7 +303,7 @@ class MultifdQemuInteropTest {
     }
 
     /** Half random (some pages zero among them), then a pattern, then zeros: every kind of page. */
-    private static byte[] content() {
+    static byte[] content() {
         byte[] b = new byte[RAM];
         Random random = new Random(20261202);
         for (int page = 0; page < RAM / 2 / 4096; page++) {

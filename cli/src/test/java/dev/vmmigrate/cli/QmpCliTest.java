@@ -24,7 +24,7 @@ class QmpCliTest {
     @TempDir
     Path dir;
 
-    private static void awaitActive(QmpClient qmp) throws Exception {
+    static void awaitActive(QmpClient qmp) throws Exception {
         long deadline = System.nanoTime() + GUARD.toNanos();
         while (!qmp.execute("query-migrate").path("status").asText().equals("active")) {
             assertTrue(System.nanoTime() < deadline, "the migration never became active");

@@ -5,6 +5,9 @@ import dev.vmmigrate.ownsections.Capability;
 import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.multifd.MultifdNocomp;
+import dev.vmmigrate.multifd.OutgoingMultifd;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.ram.RamSaveOptions;
 import dev.vmmigrate.ram.XbzrleCache;
@@ -51,6 +54,10 @@ public final class OutgoingMigration {
     private volatile long postcopyAfterPasses;
     /** send --reconnect: how long to try to resume a broken link, and where; null: never. */
     private volatile PrecopyLoop.Resume reconnect;
+    /** QEMU's multifd-channels parameter: channels a multifd migration opens. */
+    private volatile int multifdChannels = IncomingMultifd.DEFAULT_CHANNELS;
+    /** QEMU's multifd-flush-after-each-section property (see {@link OutgoingMultifd}). */
+    private volatile boolean multifdFlushAfterEachSection;
     /** How the loop reaches this migration: the only calls it makes back. */
     private final PrecopyLoop.Owner owner = new PrecopyLoop.Owner() {
         @Override
@@ -112,6 +119,20 @@ public final class OutgoingMigration {
             throw new MigrationException("capability compress needs vm-migrate's own sections, "
                     + "so it cannot be used towards QEMU (--compat qemu)");
         }
+        if (next.has(Capability.MULTIFD)) {
+            // QEMU 10.0's migrate_caps_check refuses xbzrle, 7.2's compress (its zlib threads).
+            if (next.has(Capability.XBZRLE) || next.has(Capability.COMPRESS)) {
+                throw new MigrationException("Multifd is not compatible with " + (next.has(Capability.XBZRLE)
+                        ? "xbzrle" : "compress"));
+            }
+            if (next.has(Capability.POSTCOPY_RAM)) {
+                throw new MigrationException("capability multifd cannot go with postcopy-ram in vm-migrate yet");
+            }
+            if (reconnect != null) {
+                throw new MigrationException("capability multifd cannot go with reconnect (a resumed migration has "
+                        + "one connection)");
+            }
+        }
         if (next.has(Capability.POSTCOPY_RAM)) {
             if (next.has(Capability.XBZRLE) || next.has(Capability.COMPRESS)) {
                 throw new MigrationException("capability postcopy-ram cannot go with " + (next.has(Capability.XBZRLE)
@@ -131,6 +152,43 @@ public final class OutgoingMigration {
             }
         }
         capabilities = next;
+    }
+
+    /** QEMU's multifd-channels. */
+    public int multifdChannels() {
+        return multifdChannels;
+    }
+
+    /**
+     * Sets QEMU's multifd-channels (1 to 255), refused while a migration is active (the channels
+     * are opened at its start).
+     */
+    public synchronized void setMultifdChannels(int channels) {
+        if (channels < 1 || channels > IncomingMultifd.MAX_CHANNELS) {
+            throw new MigrationException("Parameter 'multifd-channels' expects a value between 1 and "
+                    + IncomingMultifd.MAX_CHANNELS);
+        }
+        if (status.get().isActive()) {
+            throw new MigrationException("There's a migration process in progress");
+        }
+        multifdChannels = channels;
+    }
+
+    /**
+     * QEMU's multifd-flush-after-each-section (a property QEMU's machine types set): on, the
+     * multifd stream has no MULTIFD_FLUSH records and the destination syncs at every EOS, which a
+     * QEMU 7.2 destination needs; off, as QEMU 8.0+'s current machine types, the records mark
+     * the sync points.
+     */
+    public synchronized void setMultifdFlushAfterEachSection(boolean on) {
+        if (status.get().isActive()) {
+            throw new MigrationException("There's a migration process in progress");
+        }
+        multifdFlushAfterEachSection = on;
+    }
+
+    public boolean multifdFlushAfterEachSection() {
+        return multifdFlushAfterEachSection;
     }
 
     /** How long the destination may take no bytes (or, at the end, send no verdict) before the migration fails. */
@@ -264,6 +322,14 @@ public final class OutgoingMigration {
      * migration is active, when the guest waits for an incoming migration, or when blocked.
      */
     public synchronized void start(Connection connection) {
+        start(connection, null);
+    }
+
+    /**
+     * The same; with capability multifd, {@code channels} opens each multifd channel to the same
+     * URI once the main stream's header is out.
+     */
+    public synchronized void start(Connection connection, OutgoingMultifd.Opener channels) {
         MigrationStatus current = status.get();
         if (current.isActive()) {
             throw new MigrationException("a migration is already in progress");
@@ -284,6 +350,15 @@ public final class OutgoingMigration {
         if (again != null) {
             checkResumable(caps);
         }
+        OutgoingMultifd multifd = null;
+        if (caps.has(Capability.MULTIFD)) {
+            if (channels == null || !connection.hasBackChannel()) {
+                throw new MigrationException("capability multifd needs a tcp: or unix: URI (more connections to "
+                        + "the same address); " + connection.description() + " has one connection");
+            }
+            multifd = new OutgoingMultifd(multifdChannels, multifdFlushAfterEachSection, id -> new MultifdNocomp());
+        }
+        ram.sendPagesThrough(multifd);
         ram.configure(new RamSaveOptions(
                 caps.has(Capability.XBZRLE) ? XbzrleCache.validateSize(caps.xbzrleCacheSize(), ram.totalBytes()) : 0,
                 caps.has(Capability.COMPRESS) ? caps.compressLevel() : null, again != null));
@@ -299,7 +374,7 @@ public final class OutgoingMigration {
         PrecopyLoop next = new PrecopyLoop(owner, new PrecopyLoop.Settings(caps, stallTimeout,
                 streams.carriesOwnSections(), streams.digest(), again, postcopyAfterPasses), guest, saveVm, ram,
                 connection, clock,
-                parameters.maxBandwidth());
+                parameters.maxBandwidth(), multifd, channels);
         CountDownLatch done = new CountDownLatch(1);
         finished = done; // before listeners hear of SETUP: one may wait for the end
         loop = next;
@@ -327,6 +402,9 @@ public final class OutgoingMigration {
         }
         if (streams.block() != null && streams.block().canSave()) {
             throw new MigrationException("reconnect does not resume block migration (--copy-storage)");
+        }
+        if (caps.has(Capability.MULTIFD)) {
+            throw new MigrationException("reconnect does not resume a multifd migration (its channels)");
         }
     }
 

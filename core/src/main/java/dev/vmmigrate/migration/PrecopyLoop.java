@@ -4,6 +4,8 @@ import dev.vmmigrate.ownsections.Capability;
 
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.multifd.MultifdInit;
+import dev.vmmigrate.multifd.OutgoingMultifd;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.returnpath.SourceReturnPath;
 import dev.vmmigrate.savevm.MigrationCommand;
@@ -108,19 +110,39 @@ final class PrecopyLoop {
     private final AtomicLong postcopyRequests = new AtomicLong();
     private final AtomicLong resentBytes = new AtomicLong();
     private final AtomicLong linkDownNanos = new AtomicLong();
+    /** QEMU's multifd channels carrying the whole pages, or null; opened after the main stream's header. */
+    private final OutgoingMultifd multifd;
+    private final OutgoingMultifd.Opener multifdOpener;
 
     /**
      * @param bandwidth the limit to start with, in bytes per second ({@link #setBandwidth} changes it)
      */
     PrecopyLoop(Owner owner, Settings settings, Guest guest, SaveVm saveVm, RamHandler ram, Connection connection,
                 MigrationClock clock, long bandwidth) {
+        this(owner, settings, guest, saveVm, ram, connection, clock, bandwidth, null, null);
+    }
+
+    /**
+     * @param multifd the channels the RAM section hands its whole pages to (already given to
+     *     {@code ram}), or null
+     * @param multifdOpener opens each of them, after the main stream's header
+     */
+    PrecopyLoop(Owner owner, Settings settings, Guest guest, SaveVm saveVm, RamHandler ram, Connection connection,
+                MigrationClock clock, long bandwidth, OutgoingMultifd multifd, OutgoingMultifd.Opener multifdOpener) {
+        this.multifd = multifd;
+        this.multifdOpener = multifdOpener;
         this.owner = owner;
         this.settings = settings;
         this.guest = guest;
         this.saveVm = saveVm;
         this.ram = ram;
         this.connection = connection;
-        this.out = new MigrationOutput(connection.output(), connection::shutdown);
+        this.out = new MigrationOutput(connection.output(), this::shutdownMainAndChannels);
+        if (multifd != null) {
+            // A channel that breaks wakes the migration thread wherever it waits (a destination
+            // waiting for that channel at a sync point stops reading the main stream too).
+            multifd.onFailure(connection::shutdown);
+        }
         this.clock = clock;
         this.rateLimiter = new RateLimiter(bandwidth);
         rateLimiter.attach(out);
@@ -147,6 +169,13 @@ final class PrecopyLoop {
     /** The seeds' qmp_migrate_set_speed on a running migration: the next window has the new limit. */
     void setBandwidth(long bytesPerSecond) {
         rateLimiter.setBandwidth(bytesPerSecond);
+    }
+
+    private void shutdownMainAndChannels() {
+        connection.shutdown();
+        if (multifd != null) {
+            multifd.shutdown();
+        }
     }
 
     /** Wakes a write blocked on the current link (a cancel): the loop then ends. */
@@ -176,11 +205,29 @@ final class PrecopyLoop {
             owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + e.getMessage() : e.getMessage(),
                     e.getCause()));
         } catch (IOException | RuntimeException e) {
-            String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none") : explain(e);
+            IOException channelFailure = multifd == null ? null : multifd.failure();
+            String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
+                    : channelFailure != null ? channelFailure.getMessage() : explain(e);
             owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + why : why, e));
         } finally {
             watchdog.close();
+            closeChannels(completed);
             finish(completed, wasRunning);
+        }
+    }
+
+    /** Ends the multifd channels: their last bytes went out before the last sync point. */
+    private void closeChannels(boolean completed) {
+        if (multifd == null) {
+            return;
+        }
+        if (!completed) {
+            multifd.shutdown();
+        }
+        try {
+            multifd.close();
+        } catch (IOException e) {
+            // the destination confirmed (or was sent) everything already; nothing depends on the close
         }
     }
 
@@ -188,8 +235,13 @@ final class PrecopyLoop {
     private StallWatchdog newWatchdog() {
         MigrationOutput linkOut = out;
         Connection link = connection;
-        return new StallWatchdog(settings.stallTimeout(), () -> linkOut.position() + (returnPath == null ? 0
-                : returnPath.lastHeardNanos()), linkOut::position, link::shutdown);
+        return new StallWatchdog(settings.stallTimeout(), () -> linkOut.transferred() + (returnPath == null ? 0
+                : returnPath.lastHeardNanos()), linkOut::position, () -> {
+                    link.shutdown();
+                    if (multifd != null) {
+                        multifd.shutdown();
+                    }
+                });
     }
 
     private static long newToken() {
@@ -203,6 +255,12 @@ final class PrecopyLoop {
     private boolean migrate() throws IOException {
         long setupStart = System.nanoTime();
         saveVm.setup(out, header -> {
+            if (multifd != null) {
+                // The channels follow the main stream's header, as QEMU opens them after the
+                // main channel: a destination that tells them apart by their first bytes has it.
+                header.flush();
+                multifd.connect(multifdOpener, new byte[MultifdInit.UUID_BYTES]); // QEMU's qemu_uuid without -uuid
+            }
             if (useReturnPath) {
                 // As QEMU's migration_thread, right after the header: the destination opens its end,
                 // and a PING checks it. Ours carries a value that tells a vm-migrate destination who
@@ -229,13 +287,13 @@ final class PrecopyLoop {
             return false; // cancelled during setup
         }
         long windowStart = System.currentTimeMillis();
-        long windowBytes = out.position();
+        long windowBytes = out.transferred();
         long windowPages = sentPages();
         long maxSize = 0;
         long passes = ram.stats().dirtySyncCount.get();
         long lastSyncCount = passes;
         long lastSyncTime = windowStart;
-        long lastSyncBytes = out.position();
+        long lastSyncBytes = out.transferred();
         AutoConverge autoConverge = settings.capabilities().has(Capability.AUTO_CONVERGE) ? new AutoConverge() : null;
         owner.passStarted(passes);
         out.resetRateLimit();
@@ -252,14 +310,14 @@ final class PrecopyLoop {
                         clock.dirtyPagesRate(dirtied * 1000 / elapsed);
                         if (autoConverge != null) {
                             int throttle = autoConverge.next(dirtied * TargetPage.SIZE,
-                                    out.position() - lastSyncBytes, throttlePercent);
+                                    out.transferred() - lastSyncBytes, throttlePercent);
                             if (throttle != throttlePercent) {
                                 throttle(throttle);
                             }
                         }
                         lastSyncCount = syncs;
                         lastSyncTime = now;
-                        lastSyncBytes = out.position();
+                        lastSyncBytes = out.transferred();
                         owner.passStarted(syncs);
                     }
                     if (postcopyRam() && pending > 0 && (postcopyRequested || (settings.postcopyAfterPasses() > 0
@@ -277,7 +335,7 @@ final class PrecopyLoop {
                 }
                 long now = System.currentTimeMillis();
                 if (now >= windowStart + WINDOW_MILLIS) {
-                    long transferred = out.position() - windowBytes;
+                    long transferred = out.transferred() - windowBytes;
                     long spent = now - windowStart;
                     double bytesPerMilli = (double) transferred / spent;
                     maxSize = (long) (bytesPerMilli * transferBudgetMillis());
@@ -294,7 +352,7 @@ final class PrecopyLoop {
                     // waking late would stretch every window and run under the limit. A loop more
                     // than a window behind (a long iteration) starts afresh.
                     windowStart = now - windowStart < 2 * WINDOW_MILLIS ? windowStart + WINDOW_MILLIS : now;
-                    windowBytes = out.position();
+                    windowBytes = out.transferred();
                 }
                 if (out.isRateLimited() && out.error() == null) {
                     sleep(windowStart + WINDOW_MILLIS - now);
@@ -305,9 +363,9 @@ final class PrecopyLoop {
             } catch (IOException e) {
                 relink(e);
                 windowStart = System.currentTimeMillis();
-                windowBytes = out.position();
+                windowBytes = out.transferred();
                 windowPages = sentPages();
-                lastSyncBytes = out.position();
+                lastSyncBytes = out.transferred();
                 out.resetRateLimit();
             }
         }
@@ -532,7 +590,7 @@ final class PrecopyLoop {
         out.close();
         connection.close();
         clock.finished(downtime);
-        clock.mbps(out.position() * 8.0 / Math.max(1, clock.totalTimeMillis()) / 1000.0);
+        clock.mbps(out.transferred() * 8.0 / Math.max(1, clock.totalTimeMillis()) / 1000.0);
         return owner.advance(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED);
     }
 
@@ -613,7 +671,7 @@ final class PrecopyLoop {
         long total = end - stopStart;
         clock.finished(total);
         long totalMillis = Math.max(1, clock.totalTimeMillis());
-        clock.mbps(out.position() * 8.0 / totalMillis / 1000.0);
+        clock.mbps(out.transferred() * 8.0 / totalMillis / 1000.0);
         return owner.advance(MigrationStatus.ACTIVE, MigrationStatus.COMPLETED);
     }
 

@@ -178,7 +178,8 @@ public final class VmControl {
             return false;
         }
         try {
-            outgoing.start(connection);
+            Connector channels = connector;
+            outgoing.start(connection, () -> channels.connect(target));
         } catch (MigrationException e) {
             try {
                 connection.close();

@@ -29,7 +29,13 @@ public enum Capability {
      * --postcopy-after), after which the destination runs the guest and asks for the pages it
      * touches. Opens the return path.
      */
-    POSTCOPY_RAM("postcopy-ram", 6);
+    POSTCOPY_RAM("postcopy-ram", 6),
+    /**
+     * QEMU's multifd: the whole pages go over more connections to the same URI (multifd-channels
+     * of them), beside the main stream. Announced so a vm-migrate receiver without its multifd
+     * channels refuses the stream instead of missing the pages.
+     */
+    MULTIFD("multifd", 7);
 
     private final String qmpName;
     private final int wireBit;

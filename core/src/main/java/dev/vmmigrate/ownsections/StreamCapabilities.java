@@ -88,5 +88,9 @@ public final class StreamCapabilities {
         if (announced.contains(Capability.COMPRESS)) {
             ram.expectCompressedPages();
         }
+        if (announced.contains(Capability.MULTIFD) && !ram.takesSideChannels()) {
+            throw new IllegalArgumentException("the source sends its pages over multifd channels: receive with "
+                    + "--capability multifd and the source's --multifd-channels");
+        }
     }
 }

@@ -10,6 +10,7 @@ import dev.vmmigrate.migration.MigrationCapabilities;
 import dev.vmmigrate.migration.MigrationException;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationParameters;
+import dev.vmmigrate.multifd.IncomingMultifd;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
 import dev.vmmigrate.migration.VmControl;
@@ -41,7 +42,7 @@ final class QmpCommands {
     /** The parameters migrate-set-parameters takes; the auto-converge ones are QEMU's defaults, fixed here. */
     private static final Set<String> PARAMETERS = Set.of("max-bandwidth", "downtime-limit", "xbzrle-cache-size",
             "compress-level", "cpu-throttle-initial", "cpu-throttle-increment", "max-cpu-throttle",
-            "throttle-trigger-threshold");
+            "throttle-trigger-threshold", "multifd-channels");
 
     private final ObjectMapper json;
     private final VmControl vm;
@@ -208,6 +209,7 @@ final class QmpCommands {
         values.put("cpu-throttle-increment", (long) AutoConverge.INCREMENT);
         values.put("max-cpu-throttle", (long) AutoConverge.MAX);
         values.put("throttle-trigger-threshold", (long) AutoConverge.TRIGGER_PERCENT);
+        values.put("multifd-channels", (long) outgoing.multifdChannels());
         ObjectNode result = json.createObjectNode();
         values.forEach(result::put);
         return result;
@@ -253,12 +255,27 @@ final class QmpCommands {
                         + " in vm-migrate");
             }
         }
+        Integer channels = null;
+        if (arguments.has("multifd-channels")) {
+            long value = arguments.integer("multifd-channels");
+            if (value < 1 || value > IncomingMultifd.MAX_CHANNELS) { // QEMU's migrate_params_check
+                throw QmpException.generic("Parameter 'multifd_channels' expects a value between 1 and "
+                        + IncomingMultifd.MAX_CHANNELS);
+            }
+            if (outgoing.status().isActive()) {
+                throw QmpException.generic("There's a migration process in progress");
+            }
+            channels = (int) value;
+        }
         long cacheSize = arguments.has("xbzrle-cache-size") ? arguments.integer("xbzrle-cache-size") : -1;
         if (cacheSize >= 0) {
             setCacheSize(cacheSize);
         }
         outgoing.setParameters(new MigrationParameters(bandwidth == 0 ? MigrationParameters.UNLIMITED : bandwidth,
                 downtime, current.timeout()));
+        if (channels != null) {
+            outgoing.setMultifdChannels(channels);
+        }
         if (level != null) {
             MigrationCapabilities caps = outgoing.capabilities();
             outgoing.setCapabilities(new MigrationCapabilities(caps.enabled(), caps.xbzrleCacheSize(), level));

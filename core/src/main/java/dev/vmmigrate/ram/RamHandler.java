@@ -19,6 +19,8 @@ public final class RamHandler implements IterativeHandler {
     /** The sender of the latest save; replaced, and options read for it, under this handler's lock. */
     private volatile RamSender sender;
     private volatile RamSaveOptions options = RamSaveOptions.PLAIN;
+    /** Where the next save sends whole pages (multifd), or null: the main stream. */
+    private volatile PageChannels pageChannels;
 
     /** A handler for a guest's blocks: sends them, or loads into them after checking names and lengths. */
     public RamHandler(List<RamBlock> blocks) {
@@ -87,6 +89,14 @@ public final class RamHandler implements IterativeHandler {
         }
     }
 
+    /**
+     * The next save hands its whole pages to {@code channels} (QEMU's multifd channels) and marks
+     * sync points on them; null sends them on the main stream. Set before the migration starts.
+     */
+    public void sendPagesThrough(PageChannels channels) {
+        pageChannels = channels;
+    }
+
     public RamSaveOptions options() {
         return options;
     }
@@ -97,6 +107,11 @@ public final class RamHandler implements IterativeHandler {
      */
     public void acceptSideChannels(SideChannels channels) {
         receiver.acceptSideChannels(channels);
+    }
+
+    /** Whether the next load takes pages from multifd channels ({@link #acceptSideChannels}). */
+    public boolean takesSideChannels() {
+        return receiver.takesSideChannels();
     }
 
     /** The stream announced zstd-compressed pages: the loader must expect them. */
@@ -111,7 +126,7 @@ public final class RamHandler implements IterativeHandler {
         }
         RamSender next;
         synchronized (this) { // a resize now goes to this sender, or came before its options were read
-            next = new RamSender(blocks, stats, options);
+            next = new RamSender(blocks, stats, options, pageChannels);
             sender = next;
         }
         next.setup(out);

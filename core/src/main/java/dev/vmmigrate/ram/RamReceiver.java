@@ -170,6 +170,10 @@ final class RamReceiver {
         sideChannels = channels;
     }
 
+    boolean takesSideChannels() {
+        return sideChannels != null;
+    }
+
     void close() {
         if (zstd != null) {
             zstd.close();

@@ -52,8 +52,15 @@ final class RamSender {
     /** True while sending the END section: no cache inserts then, as QEMU's last stage. */
     private boolean lastStage;
     private RamBlock lastSentBlock;
+    /** QEMU's multifd channels, which take the whole pages; null when they go on the main stream. */
+    private final PageChannels channels;
 
-    RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options) {
+    /**
+     * @param channels where whole pages go instead of the main stream (multifd), or null; zero
+     *     pages stay on the main stream, as QEMU 7.2 sends them and every destination loads them
+     */
+    RamSender(List<RamBlock> blocks, RamStats stats, RamSaveOptions options, PageChannels channels) {
+        this.channels = channels;
         this.blocks = List.copyOf(blocks);
         this.stats = stats;
         this.xbzrle = options.xbzrle();
@@ -99,6 +106,7 @@ final class RamSender {
             out.putCountedString(block.id());
             out.putBe64(block.length());
         }
+        syncChannels(out); // QEMU's ram_save_setup: the channels' first sync point
         out.putBe64(RamFlags.EOS);
         stats.transferredBytes.addAndGet(out.position() - start);
     }
@@ -366,7 +374,15 @@ final class RamSender {
                     }
                 }
             }
+            if (channels != null && (!channels.flushRecords() || lastStage)) {
+                syncChannels(out); // every EOS in QEMU 7.2's form; the last one in any
+            }
             out.putBe64(RamFlags.EOS);
+            if (channels != null) {
+                // The destination's channels wait at this sync point until its main stream gets
+                // here: what is buffered must go now, not when the buffer fills (QEMU flushes too).
+                out.flush();
+            }
         } finally {
             stats.transferredBytes.addAndGet(out.position() - start);
         }
@@ -394,6 +410,9 @@ final class RamSender {
             cursorPage = 0;
             if (cursorBlock == 0) {
                 roundsCompleted++;
+                if (channels != null && channels.flushRecords()) {
+                    syncChannels(out); // QEMU 8.0+'s find_dirty_block: once a round, not every section
+                }
             }
         }
         throw new IllegalStateException("dirty page count " + dirtyPages + " but no dirty bit set");
@@ -413,6 +432,12 @@ final class RamSender {
                     xbzrleCache.insert(cacheKey, pageCopySegment, stats.dirtySyncCount.get());
                 }
             }
+            return;
+        }
+        if (channels != null) {
+            handedToChannels(out, channels.queuePage(block, offset));
+            stats.normalPages.incrementAndGet();
+            stats.normalBytes.addAndGet(TargetPage.SIZE);
             return;
         }
         if (!xbzrle && zstd == null) {
@@ -445,6 +470,37 @@ final class RamSender {
         out.putBytes(pageCopy);
         stats.normalPages.incrementAndGet();
         stats.normalBytes.addAndGet(TargetPage.SIZE);
+    }
+
+    /**
+     * A sync point (QEMU's multifd_send_sync_main): the destination writes nothing a channel sent
+     * after it until the main stream and every channel reached it, so a page sent again must
+     * have one between its copies. In QEMU 7.2's form it ends every RAM section (its destination
+     * syncs at every EOS), and the dirty bitmap is synced only between sections. With flush
+     * records (QEMU 8.0+), the main stream marks it with MULTIFD_FLUSH and it comes at setup,
+     * each time the page cursor wraps round and at the end, as QEMU 8.0+ does: a page the
+     * bitmap sync dirties again lies behind the cursor, which passes it again only after a wrap.
+     */
+    private void syncChannels(MigrationOutput out) throws IOException {
+        if (channels == null) {
+            return;
+        }
+        handedToChannels(out, channels.sync());
+        if (channels.flushRecords()) {
+            out.putBe64(RamFlags.MULTIFD_FLUSH);
+            // The destination's channels stop at their SYNC until its main stream reads this
+            // record: it must go now, not when the buffer fills (QEMU flushes here too), or a
+            // sender waiting for room on the channels would wait for ever.
+            out.flush();
+        }
+    }
+
+    /** Bytes given to the channels count for the rate limit and ram.transferred, as QEMU counts them. */
+    private void handedToChannels(MigrationOutput out, long bytes) {
+        if (bytes > 0) {
+            out.addSideBytes(bytes);
+            stats.transferredBytes.addAndGet(bytes);
+        }
     }
 
     /**

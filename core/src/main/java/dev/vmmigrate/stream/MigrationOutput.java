@@ -49,6 +49,8 @@ public final class MigrationOutput implements Closeable {
     /** Bytes referenced in {@code vector}, not yet written. */
     private long referencedBytes;
     private long flushedBytes;
+    /** Bytes sent for this stream beside it (QEMU's multifd channels): they count for the rate limit. */
+    private long sideBytes;
     private volatile IOException error;
     private volatile boolean shutdownRequested;
 
@@ -160,6 +162,20 @@ public final class MigrationOutput implements Closeable {
     }
 
     /**
+     * Counts {@code bytes} handed to QEMU's multifd channels for this stream: they are no part of
+     * its offsets, but the rate limit and {@link #transferred()} take them (QEMU's
+     * qemu_file_acct_rate_limit from multifd_send_pages). The writing thread's call.
+     */
+    public void addSideBytes(long bytes) {
+        sideBytes += bytes;
+    }
+
+    /** {@link #position()} plus the bytes sent beside the stream: what the link carried for it. */
+    public long transferred() {
+        return position() + sideBytes;
+    }
+
+    /**
      * Counts from {@code position} on, with nothing buffered (after a flush): a resumed
      * migration's new connection continues the stream where the old one stopped, after a hello
      * of its own, so offsets stay those of one stream (the destination reports how far it got
@@ -170,7 +186,7 @@ public final class MigrationOutput implements Closeable {
             throw new IllegalStateException("rebase with bytes buffered");
         }
         flushedBytes = position;
-        rateLimitStart = position;
+        rateLimitStart = transferred();
     }
 
     /** Writes out what is buffered and referenced; blocks while the channel is full. */
@@ -255,12 +271,12 @@ public final class MigrationOutput implements Closeable {
         if (error != null) {
             return true;
         }
-        return position() - rateLimitStart >= rateLimitBytes;
+        return transferred() - rateLimitStart >= rateLimitBytes;
     }
 
     /** Starts a new rate-limit window at the current position. */
     public void resetRateLimit() {
-        rateLimitStart = position();
+        rateLimitStart = transferred();
     }
 
     /**
@@ -270,7 +286,7 @@ public final class MigrationOutput implements Closeable {
      * few percent over the limit; carried over, the rate over many windows is the limit.
      */
     public void nextRateLimitWindow() {
-        long now = position();
+        long now = transferred();
         long over = now - rateLimitStart - rateLimitBytes; // no overflow: 0 <= now - start, limit > 0
         rateLimitStart = over > 0 ? now - Math.min(over, rateLimitBytes) : now;
     }

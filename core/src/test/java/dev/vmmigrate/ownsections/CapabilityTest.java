@@ -22,7 +22,8 @@ class CapabilityTest {
             Capability.COMPRESS, 3,
             Capability.RDMA_PIN_ALL, 4,
             Capability.RETURN_PATH, 5,
-            Capability.POSTCOPY_RAM, 6);
+            Capability.POSTCOPY_RAM, 6,
+            Capability.MULTIFD, 7);
 
     @Test
     void wireBitsAreTheGoldenValues() {
@@ -34,9 +35,19 @@ class CapabilityTest {
         });
     }
 
+    /** A receiver without multifd channels would miss the pages: it refuses the stream by name. */
+    @Test
+    void multifdNeedsAReceiverWithChannels() {
+        DeviceHandler handler = new StreamCapabilities(new RamHandler(List.of())).handler();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> handler.loader().accept(
+                new FieldValues().put("capabilities", Capability.MULTIFD.wireMask()).put("compress_level", 1L)));
+        assertEquals("the source sends its pages over multifd channels: receive with --capability multifd and the "
+                + "source's --multifd-channels", e.getMessage());
+    }
+
     @Test
     void fromWireBitRefusesUnknownBits() {
-        for (int bit : new int[] {-1, 7, 31, 63}) {
+        for (int bit : new int[] {-1, 8, 31, 63}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Capability.fromWireBit(bit));
             assertEquals("unknown capability bit " + bit, e.getMessage());
         }
@@ -51,12 +62,12 @@ class CapabilityTest {
         assertEquals(0b1010L, saved.getLong("capabilities"));
         assertEquals(3L, saved.getLong("compress_level"));
         assertEquals(Set.of(Capability.XBZRLE, Capability.RDMA_PIN_ALL), StreamCapabilities.announced(0b1_0001L));
-        assertEquals(Set.of(Capability.ZERO_BLOCKS), StreamCapabilities.announced(0b1000_0100L), "inspect skips unknown bits");
+        assertEquals(Set.of(Capability.ZERO_BLOCKS), StreamCapabilities.announced(0b1_0000_0100L), "inspect skips unknown bits");
 
         handler.loader().accept(new FieldValues().put("capabilities", 0b1_0101L).put("compress_level", 1L));
         assertEquals(Set.of(Capability.XBZRLE, Capability.ZERO_BLOCKS, Capability.RDMA_PIN_ALL), capabilities.received());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> handler.loader().accept(
-                new FieldValues().put("capabilities", 0x81L).put("compress_level", 1L)));
-        assertEquals("unknown capability bits 0x81", e.getMessage());
+                new FieldValues().put("capabilities", 0x101L).put("compress_level", 1L)));
+        assertEquals("unknown capability bits 0x101", e.getMessage());
     }
 }

@@ -112,9 +112,23 @@ class QmpServerTest {
                 JsonNode capabilities = client.send("{\"execute\":\"query-migrate-capabilities\"}").get("return");
                 assertEquals(21, capabilities.size(), "QEMU 7.2's capabilities, all listed");
                 assertEquals("{\"state\":true,\"capability\":\"xbzrle\"}", capabilities.get(0).toString());
-                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"capability 'multifd' is not supported "
-                        + "by vm-migrate\"}}", client.send("{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
+                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Multifd is not compatible with xbzrle\"}}",
+                        client.send("{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
                         + "{\"capabilities\":[{\"capability\":\"multifd\",\"state\":true}]}}").toString());
+                client.send("{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
+                        + "[{\"capability\":\"xbzrle\",\"state\":false},{\"capability\":\"multifd\",\"state\":true}]}}");
+                assertEquals("{\"state\":true,\"capability\":\"multifd\"}", client.send(
+                        "{\"execute\":\"query-migrate-capabilities\"}").get("return").get(12).toString());
+                assertEquals(2, client.send("{\"execute\":\"query-migrate-parameters\"}").get("return")
+                        .get("multifd-channels").asInt(), "QEMU's default");
+                client.send("{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"multifd-channels\":4}}");
+                assertEquals(4, client.send("{\"execute\":\"query-migrate-parameters\"}").get("return")
+                        .get("multifd-channels").asInt());
+                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Parameter 'multifd_channels' expects a "
+                        + "value between 1 and 255\"}}", client.send("{\"execute\":\"migrate-set-parameters\","
+                        + "\"arguments\":{\"multifd-channels\":0}}").toString());
+                client.send("{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
+                        + "[{\"capability\":\"multifd\",\"state\":false}]}}");
 
                 assertEquals("{\"return\":{}}", client.send("{\"execute\":\"cont\"}").toString());
                 assertTrue(guest.isRunning());
