@@ -34,7 +34,8 @@ final class HmpCommands {
 
     /** The parameters migrate_set_parameter takes, and how their values read. */
     static final Map<String, String> PARAMETERS = Map.of("max-bandwidth", "size", "downtime-limit", "ms",
-            "xbzrle-cache-size", "size", "compress-level", "int", "multifd-channels", "int");
+            "xbzrle-cache-size", "size", "compress-level", "int", "multifd-channels", "int", "multifd-compression",
+            "name", "multifd-zlib-level", "int", "multifd-zstd-level", "int");
 
     private final Qmp qmp;
     /** Waits for a migration started without -d to end; returns its final status. */
@@ -103,6 +104,7 @@ final class HmpCommands {
         ObjectNode args = qmp.arguments();
         switch (kind) {
             case "size" -> args.put(name, Units.parseSize(value));
+            case "name" -> args.put(name, value);
             case "ms" -> args.put(name, value.matches("\\d+") ? Long.parseLong(value) : Units.parseDuration(value).toMillis());
             default -> {
                 try {

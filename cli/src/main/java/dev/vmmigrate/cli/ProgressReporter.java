@@ -153,6 +153,9 @@ final class ProgressReporter implements Reporter {
             text.append(String.format(", %s sent (%d normal, %d zero pages)%s, %d passes",
                     Units.formatSize(ram.transferred()), ram.normal(), ram.duplicate(),
                     ram.mbps() >= 0 ? String.format(", %.0f Mbit/s", ram.mbps()) : "", ram.dirtySyncCount()));
+            if (ram.multifdBytes() > 0) { // after multifd-compression: what the channels really wrote
+                text.append(", multifd channels wrote ").append(Units.formatSize(ram.multifdBytes()));
+            }
         }
         if (info.xbzrleCache() != null) {
             text.append(String.format(", xbzrle %d pages in %s, %.0f%% cache misses, %d overflows",

@@ -19,6 +19,9 @@ import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
 import dev.vmmigrate.migration.VmControl;
 import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.multifd.MultifdCodec;
+import dev.vmmigrate.multifd.MultifdCompression;
+import dev.vmmigrate.multifd.MultifdCompressionParameters;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.transport.Connection;
 import dev.vmmigrate.transport.MigrationUri;
@@ -136,6 +139,13 @@ final class SendCommand implements Callable<Integer> {
                     + "QEMU 8.0 and later's, which QEMU 10.0 with machine none expects. vm-migrate receive takes both.")
     boolean multifdFlushAfterEachSection;
 
+    @Option(names = "--multifd-compression", paramLabel = "none|zlib|zstd",
+            description = "With --capability multifd: how each channel compresses its pages (QEMU's multifd-compression: "
+                    + "one zlib or zstd stream per channel, at --compress-level; a QEMU destination needs no setting "
+                    + "for it in vm-migrate's receive, and the same in QEMU's). --compress with multifd means zstd. "
+                    + "Default: none.")
+    String multifdCompression;
+
     @Option(names = "--postcopy-after", paramLabel = "PASSES|auto",
             description = "Turn on capability postcopy-ram and switch to postcopy once PASSES passes over RAM are done "
                     + "and the rest still does not fit the downtime limit (auto: after the first pass): the guest stops "
@@ -145,11 +155,13 @@ final class SendCommand implements Callable<Integer> {
                     + "once. Not with xbzrle, compress or --copy-storage.")
     String postcopyAfter;
 
-    @Option(names = "--compress", description = "Same as --capability compress=on.")
+    @Option(names = "--compress", description = "Same as --capability compress=on; with --capability multifd, "
+            + "--multifd-compression zstd instead (QEMU's compress capability does not go with multifd).")
     boolean compress;
 
     @Option(names = "--compress-level", paramLabel = "N", defaultValue = "1",
-            description = "zstd level for compress (-7..22). Default: ${DEFAULT-VALUE}.")
+            description = "zstd level for compress (-7..22), or with multifd the level of --multifd-compression "
+                    + "(QEMU's multifd-zstd-level 0..20, multifd-zlib-level 0..9). Default: ${DEFAULT-VALUE}.")
     int compressLevel;
 
     @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = UnitConverters.Size.class,
@@ -186,9 +198,6 @@ final class SendCommand implements Callable<Integer> {
         if (!qemuCompatible && target.isSocket()) {
             capabilities = capabilities.with(Capability.RETURN_PATH, true);
         }
-        if (compress) {
-            capabilities = capabilities.with(Capability.COMPRESS, true);
-        }
         if (postcopyAfter != null) {
             capabilities = capabilities.with(Capability.POSTCOPY_RAM, true);
         }
@@ -201,6 +210,9 @@ final class SendCommand implements Callable<Integer> {
             }
             capabilities = capabilities.with(Capability.fromName(name), state.equals("on"));
         }
+        if (compress && !capabilities.has(Capability.MULTIFD)) { // with multifd: zstd channels (configureMultifd)
+            capabilities = capabilities.with(Capability.COMPRESS, true);
+        }
         return capabilities;
     }
 
@@ -211,9 +223,10 @@ final class SendCommand implements Callable<Integer> {
     private void configureMultifd(OutgoingMigration migration, MigrationUri target) {
         boolean multifd = migration.capabilities().has(Capability.MULTIFD);
         if (!multifd) {
-            if (multifdChannels != null || multifdFlushAfterEachSection) {
+            if (multifdChannels != null || multifdFlushAfterEachSection || multifdCompression != null) {
                 throw new CliFailure(ExitCode.USAGE, (multifdChannels != null ? "--multifd-channels"
-                        : "--multifd-flush-after-each-section") + " needs --capability multifd");
+                        : multifdFlushAfterEachSection ? "--multifd-flush-after-each-section"
+                        : "--multifd-compression") + " needs --capability multifd");
             }
             return;
         }
@@ -232,6 +245,22 @@ final class SendCommand implements Callable<Integer> {
             migration.setMultifdChannels(multifdChannels);
         }
         migration.setMultifdFlushAfterEachSection(multifdFlushAfterEachSection);
+        migration.setMultifdCompression(multifdCompressionParameters());
+    }
+
+    /** --multifd-compression (or --compress: zstd) at --compress-level, within QEMU's bounds for the method. */
+    private MultifdCompressionParameters multifdCompressionParameters() {
+        String option = multifdCompression == null ? "--compress" : "--multifd-compression " + multifdCompression;
+        try {
+            MultifdCompression method = multifdCompression == null ? MultifdCompression.NONE
+                    : MultifdCompressionParameters.method(multifdCompression);
+            if (compress && multifdCompression != null && method != MultifdCompression.ZSTD) {
+                throw new IllegalArgumentException("--compress means zstd with multifd");
+            }
+            return MultifdCompressionParameters.DEFAULT.with(compress ? MultifdCompression.ZSTD : method, compressLevel);
+        } catch (IllegalArgumentException e) {
+            throw new CliFailure(ExitCode.USAGE, option + " (--compress-level " + compressLevel + "): " + e.getMessage());
+        }
     }
 
     /** --postcopy-after: auto is after the first pass. */
@@ -410,8 +439,8 @@ final class SendCommand implements Callable<Integer> {
         if (reconnect != null) {
             ignored.add("--reconnect");
         }
-        if (multifdChannels != null || multifdFlushAfterEachSection) {
-            ignored.add("--multifd-channels and --multifd-flush-after-each-section");
+        if (multifdChannels != null || multifdFlushAfterEachSection || multifdCompression != null) {
+            ignored.add("--multifd-channels, --multifd-flush-after-each-section and --multifd-compression");
         }
         if (!capabilityOptions.isEmpty() || compress || copyStorage != null || warmup != null || paused
                 || !guestOptions.workload.equals(dev.vmmigrate.guest.WorkloadSpec.NONE) || fill != Fill.NONE) {

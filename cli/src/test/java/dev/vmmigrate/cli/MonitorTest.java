@@ -59,6 +59,8 @@ class MonitorTest {
             assertEquals("", hmp.run("migrate_set_capability multifd on"));
             assertEquals("", hmp.run("migrate_set_parameter multifd-channels 4"));
             assertTrue(hmp.run("info migrate_parameters").contains("multifd-channels: 4\n"));
+            assertEquals("", hmp.run("migrate_set_parameter multifd-compression zlib"));
+            assertTrue(hmp.run("info migrate_parameters").contains("multifd-compression: zlib\n"));
             assertTrue(hmp.run("info migrate_capabilities").contains("multifd: on\n"));
             assertEquals("unknown command: 'frobnicate' (help lists the commands)", hmp.run("frobnicate"));
             assertTrue(hmp.run("help").contains("migrate_set_parameter NAME VALUE"));

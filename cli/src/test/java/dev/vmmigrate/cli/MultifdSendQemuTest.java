@@ -44,6 +44,26 @@ class MultifdSendQemuTest {
         assertEquals("paused", loaded.status(), "globalstate 'paused': QEMU does not start the guest");
     }
 
+    static Stream<Arguments> versionsAndMethods() {
+        return Stream.of(Arguments.of(QemuVersion.V7_2, "zstd"), Arguments.of(QemuVersion.V10_0, "zstd"),
+                Arguments.of(QemuVersion.V7_2, "zlib"), Arguments.of(QemuVersion.V10_0, "zlib"));
+    }
+
+    /**
+     * send --multifd-compression into QEMU's destination set to the same method: QEMU refuses a
+     * packet whose flags name another method, and decompresses each channel as one stream.
+     */
+    @ParameterizedTest
+    @MethodSource("versionsAndMethods")
+    void compressedChannelsIntoQemu(QemuVersion version, String method) throws Exception {
+        Path src = Files.write(dir.resolve("src.ram"), MultifdQemuInteropTest.content());
+        int port = QemuProcess.freePort();
+        Loaded loaded = sendInto(version, 2, method, "tcp:127.0.0.1:" + port, src, "--paused");
+        assertEquals("paused", loaded.status());
+        assertTrue(MultifdSendTest.multifdBytes(loaded.sent()) < MultifdQemuInteropTest.content().length / 2,
+                "the channels wrote compressed pages: " + loaded.sent().describe());
+    }
+
     /** Over a unix socket: the main stream and three channels to the same path. */
     @ParameterizedTest
     @EnumSource(QemuVersion.class)
@@ -79,6 +99,11 @@ class MultifdSendQemuTest {
 
     private Loaded sendInto(QemuVersion version, int channels, String uri, Path src, String... sendOptions)
             throws Exception {
+        return sendInto(version, channels, "none", uri, src, sendOptions);
+    }
+
+    private Loaded sendInto(QemuVersion version, int channels, String compression, String uri, Path src,
+                            String... sendOptions) throws Exception {
         version.require();
         Path dst = dir.resolve("dst.ram");
         Files.write(dst, new byte[RAM]);
@@ -87,11 +112,12 @@ class MultifdSendQemuTest {
         try (QemuProcess qemu = QemuProcess.start(version, dir, "-machine", "none,memory-backend=mem",
                 "-object", "memory-backend-file,id=mem,size=" + (RAM >> 20) + "M,mem-path=" + dst + ",share=on",
                 "-accel", "tcg", "-nodefaults", "-display", "none", "-incoming", "defer")) {
-            MultifdQmp.enable(qemu, channels, "none");
+            MultifdQmp.enable(qemu, channels, compression);
             qemu.qmp.execute("migrate-incoming", QmpClient.args().put("uri", uri));
             List<String> send = new ArrayList<>(List.of("send", uri, "--compat", "qemu", "--machine", "none",
                     "--ram-id", "mem", "--ram", (RAM >> 20) + "M", "--ram-file", src.toString(),
-                    "--capability", "multifd", "--multifd-channels", String.valueOf(channels)));
+                    "--capability", "multifd", "--multifd-channels", String.valueOf(channels),
+                    "--multifd-compression", compression));
             if (version == QemuVersion.V7_2) {
                 send.add("--multifd-flush-after-each-section");
             }

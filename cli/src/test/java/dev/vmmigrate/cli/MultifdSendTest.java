@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code send --capability multifd} into {@code receive --capability multifd}: a running guest
@@ -51,6 +53,36 @@ class MultifdSendTest {
     void pausedGuestIntoReceive() throws IOException {
         roundTrip("tcp", 3, "--paused", "--fill", "half_random", "--max-bandwidth", "unlimited");
         assertSameRam(true);
+    }
+
+    /**
+     * zstd (as --multifd-compression zstd and as --compress) and zlib between two vm-migrate
+     * processes: the receiver takes the method from the packets; a quarter of the guest is
+     * compressible, so the channels write well under the pages' size.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"--multifd-compression=zstd", "--compress", "--multifd-compression=zlib"})
+    void compressedChannelsIntoReceive(String compression) throws IOException {
+        byte[] content = MultifdQemuInteropTest.content();
+        Files.write(dir.resolve("src.ram"), content);
+        CliProcess.Result send = roundTrip("tcp", 2, "--paused", compression);
+        assertSameRam(true);
+        long pages = Long.parseLong(matching(send, "\\((\\d+) normal"));
+        assertTrue(multifdBytes(send) < pages * 4096 * 3 / 4, "compressed: " + send.describe());
+    }
+
+    /** The bytes the multifd channels wrote, from send's final line. */
+    static long multifdBytes(CliProcess.Result send) {
+        String[] written = matching(send, "multifd channels wrote ([0-9.]+ [KMG]?i?B)").split(" ");
+        int shift = List.of("B", "KiB", "MiB", "GiB").indexOf(written[1]) * 10;
+        assertTrue(shift >= 0, "a unit of Units.formatSize: " + written[1]);
+        return (long) (Double.parseDouble(written[0]) * (1L << shift));
+    }
+
+    private static String matching(CliProcess.Result send, String regex) {
+        Matcher m = Pattern.compile(regex).matcher(send.stderr());
+        assertTrue(m.find(), regex + " in " + send.describe());
+        return m.group(1);
     }
 
     /** QEMU 7.2's form (no MULTIFD_FLUSH records, a sync at every EOS): receive takes it too. */
@@ -187,7 +219,17 @@ class MultifdSendTest {
                 "--capability", "multifd");
         assertUsage("Multifd is not compatible with xbzrle", "send", tcp, "--capability", "multifd", "--capability",
                 "xbzrle");
-        assertUsage("Multifd is not compatible with compress", "send", tcp, "--capability", "multifd", "--compress");
+        assertUsage("Multifd is not compatible with compress", "send", tcp, "--capability", "multifd", "--capability",
+                "compress");
+        assertUsage("--multifd-compression needs --capability multifd", "send", tcp, "--multifd-compression", "zstd");
+        assertUsage("--multifd-compression qpl (--compress-level 1): multifd-compression qpl is not built into "
+                + "vm-migrate (none, zlib and zstd are)", "send", tcp, "--capability", "multifd",
+                "--multifd-compression", "qpl");
+        assertUsage("--multifd-compression zlib (--compress-level 12): Parameter 'multifd_zlib_level' expects a value "
+                + "between 0 and 9", "send", tcp, "--capability", "multifd", "--multifd-compression", "zlib",
+                "--compress-level", "12");
+        assertUsage("--multifd-compression zlib (--compress-level 1): --compress means zstd with multifd", "send", tcp,
+                "--capability", "multifd", "--multifd-compression", "zlib", "--compress");
         assertUsage("capability multifd cannot go with postcopy-ram", "send", tcp, "--capability", "multifd",
                 "--postcopy-after", "1");
         assertUsage("reconnect does not resume a multifd migration", "send", tcp, "--capability", "multifd",

@@ -15,7 +15,7 @@ class SendProgressFieldsTest {
 
     private static MigrationInfo.Ram ram(long transferred, long remaining, double mbps, long dirtyPagesRate) {
         return new MigrationInfo.Ram(transferred, remaining, 4 * GIB, 0, 0, transferred / 4096, transferred,
-                dirtyPagesRate, mbps, 1, 4096, 0, transferred, 0, 0, 0);
+                dirtyPagesRate, mbps, 1, 4096, 0, transferred, 0, 0, 0, 0);
     }
 
     private static MigrationInfo active(long totalTime, Long expectedDowntime, MigrationInfo.Ram ram) {

@@ -38,7 +38,7 @@ public final class HeldVmSend {
         MigrationInfo info = new MigrationInfo(end.qmpName(), total, 0L, end == MigrationStatus.COMPLETED ? total : null,
                 null, new MigrationInfo.Ram(sent, 0, vm.ramBytes(), ram.duplicatePages.get(), 0, ram.normalPages.get(),
                         ram.normalBytes.get(), 0, total == 0 ? 0 : sent * 8.0 / 1000 / total, 1, TargetPage.SIZE,
-                        0, 0, sent, 0, 0),
+                        0, 0, sent, 0, 0, 0),
                 null, null, null, null, null, error);
         listener.statusChanged(end, info);
         return info;

@@ -83,6 +83,7 @@ public record MigrationInfo(
             @JsonProperty("precopy-bytes") long precopyBytes,
             @JsonProperty("downtime-bytes") long downtimeBytes,
             @JsonProperty("postcopy-requests") long postcopyRequests,
-            @JsonProperty("postcopy-bytes") long postcopyBytes) {
+            @JsonProperty("postcopy-bytes") long postcopyBytes,
+            @JsonProperty("multifd-bytes") long multifdBytes) {
     }
 }

@@ -6,7 +6,7 @@ import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.multifd.IncomingMultifd;
-import dev.vmmigrate.multifd.MultifdNocomp;
+import dev.vmmigrate.multifd.MultifdCompressionParameters;
 import dev.vmmigrate.multifd.OutgoingMultifd;
 import dev.vmmigrate.ram.RamHandler;
 import dev.vmmigrate.ram.RamSaveOptions;
@@ -58,6 +58,8 @@ public final class OutgoingMigration {
     private volatile int multifdChannels = IncomingMultifd.DEFAULT_CHANNELS;
     /** QEMU's multifd-flush-after-each-section property (see {@link OutgoingMultifd}). */
     private volatile boolean multifdFlushAfterEachSection;
+    /** QEMU's multifd-compression and its levels. */
+    private volatile MultifdCompressionParameters multifdCompression = MultifdCompressionParameters.DEFAULT;
     /** How the loop reaches this migration: the only calls it makes back. */
     private final PrecopyLoop.Owner owner = new PrecopyLoop.Owner() {
         @Override
@@ -189,6 +191,19 @@ public final class OutgoingMigration {
 
     public boolean multifdFlushAfterEachSection() {
         return multifdFlushAfterEachSection;
+    }
+
+    /** QEMU's multifd-compression, multifd-zlib-level and multifd-zstd-level. */
+    public MultifdCompressionParameters multifdCompression() {
+        return multifdCompression;
+    }
+
+    /** Sets them; refused while a migration is active (each channel's codec is made at its start). */
+    public synchronized void setMultifdCompression(MultifdCompressionParameters parameters) {
+        if (status.get().isActive()) {
+            throw new MigrationException("There's a migration process in progress");
+        }
+        multifdCompression = Objects.requireNonNull(parameters, "parameters");
     }
 
     /** How long the destination may take no bytes (or, at the end, send no verdict) before the migration fails. */
@@ -356,7 +371,8 @@ public final class OutgoingMigration {
                 throw new MigrationException("capability multifd needs a tcp: or unix: URI (more connections to "
                         + "the same address); " + connection.description() + " has one connection");
             }
-            multifd = new OutgoingMultifd(multifdChannels, multifdFlushAfterEachSection, id -> new MultifdNocomp());
+            MultifdCompressionParameters compression = multifdCompression;
+            multifd = new OutgoingMultifd(multifdChannels, multifdFlushAfterEachSection, id -> compression.encoder());
         }
         ram.sendPagesThrough(multifd);
         ram.configure(new RamSaveOptions(
@@ -489,7 +505,7 @@ public final class OutgoingMigration {
                     stats.normalBytes.get(), clock.dirtyPagesRate(), clock.mbps(),
                     stats.dirtySyncCount.get(), TargetPage.SIZE, clock.pagesPerSecond(), precopy,
                     postcopy ? 0 : transferred - precopy, current == null ? 0 : current.postcopyRequests(),
-                    postcopy ? transferred - precopy : 0);
+                    postcopy ? transferred - precopy : 0, current == null ? 0 : current.multifdBytes());
         }
         boolean active = now == MigrationStatus.ACTIVE || now.isPostcopy() || now == MigrationStatus.CANCELLING;
         MigrationCapabilities caps = capabilities;

@@ -631,6 +631,11 @@ final class PrecopyLoop {
         return inPostcopy;
     }
 
+    /** Bytes the multifd channels wrote, after compression (query-migrate's ram.multifd-bytes); 0 without. */
+    long multifdBytes() {
+        return multifd == null ? 0 : multifd.bytesWritten();
+    }
+
     /** Postcopy page requests served (query-migrate's ram.postcopy-requests). */
     long postcopyRequests() {
         return postcopyRequests.get();

@@ -11,6 +11,17 @@ import java.io.IOException;
  * only, so a codec may keep its context (zstd's) between packets.
  */
 public interface MultifdEncoder extends AutoCloseable {
+    /**
+     * A channel's encoder for QEMU's multifd-compression {@code method} ({@code none}, {@code zlib},
+     * {@code zstd}) at {@code level} (multifd-zlib-level or multifd-zstd-level; none has none).
+     *
+     * @throws IllegalArgumentException for a method without a codec here (qpl, uadk, qatzip)
+     */
+    static MultifdEncoder of(MultifdCompression method, int level) {
+        return method == MultifdCompression.NONE ? new MultifdNocomp()
+                : new MultifdCompressing(MultifdCodec.of(method, level));
+    }
+
     /** The method whose bits go in every page packet's flags. */
     MultifdCompression compression();
 

@@ -11,6 +11,7 @@ import dev.vmmigrate.migration.MigrationException;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.multifd.MultifdCompressionParameters;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
 import dev.vmmigrate.migration.VmControl;
@@ -42,7 +43,8 @@ final class QmpCommands {
     /** The parameters migrate-set-parameters takes; the auto-converge ones are QEMU's defaults, fixed here. */
     private static final Set<String> PARAMETERS = Set.of("max-bandwidth", "downtime-limit", "xbzrle-cache-size",
             "compress-level", "cpu-throttle-initial", "cpu-throttle-increment", "max-cpu-throttle",
-            "throttle-trigger-threshold", "multifd-channels");
+            "throttle-trigger-threshold", "multifd-channels", "multifd-compression", "multifd-zlib-level",
+            "multifd-zstd-level");
 
     private final ObjectMapper json;
     private final VmControl vm;
@@ -210,8 +212,12 @@ final class QmpCommands {
         values.put("max-cpu-throttle", (long) AutoConverge.MAX);
         values.put("throttle-trigger-threshold", (long) AutoConverge.TRIGGER_PERCENT);
         values.put("multifd-channels", (long) outgoing.multifdChannels());
+        MultifdCompressionParameters compression = outgoing.multifdCompression();
+        values.put("multifd-zlib-level", (long) compression.zlibLevel());
+        values.put("multifd-zstd-level", (long) compression.zstdLevel());
         ObjectNode result = json.createObjectNode();
         values.forEach(result::put);
+        result.put("multifd-compression", compression.method().qemuName());
         return result;
     }
 
@@ -267,6 +273,24 @@ final class QmpCommands {
             }
             channels = (int) value;
         }
+        MultifdCompressionParameters compression = null;
+        if (arguments.has("multifd-compression") || arguments.has("multifd-zlib-level")
+                || arguments.has("multifd-zstd-level")) {
+            MultifdCompressionParameters now = outgoing.multifdCompression();
+            try {
+                compression = new MultifdCompressionParameters(
+                        arguments.has("multifd-compression")
+                                ? MultifdCompressionParameters.method(arguments.string("multifd-compression"))
+                                : now.method(),
+                        arguments.has("multifd-zlib-level") ? Math.clamp(arguments.integer("multifd-zlib-level"), Integer.MIN_VALUE, Integer.MAX_VALUE) : now.zlibLevel(),
+                        arguments.has("multifd-zstd-level") ? Math.clamp(arguments.integer("multifd-zstd-level"), Integer.MIN_VALUE, Integer.MAX_VALUE) : now.zstdLevel());
+            } catch (IllegalArgumentException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+            if (outgoing.status().isActive()) {
+                throw QmpException.generic("There's a migration process in progress");
+            }
+        }
         long cacheSize = arguments.has("xbzrle-cache-size") ? arguments.integer("xbzrle-cache-size") : -1;
         if (cacheSize >= 0) {
             setCacheSize(cacheSize);
@@ -275,6 +299,9 @@ final class QmpCommands {
                 downtime, current.timeout()));
         if (channels != null) {
             outgoing.setMultifdChannels(channels);
+        }
+        if (compression != null) {
+            outgoing.setMultifdCompression(compression);
         }
         if (level != null) {
             MigrationCapabilities caps = outgoing.capabilities();

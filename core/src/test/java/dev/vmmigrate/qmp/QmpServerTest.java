@@ -127,6 +127,22 @@ class QmpServerTest {
                 assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Parameter 'multifd_channels' expects a "
                         + "value between 1 and 255\"}}", client.send("{\"execute\":\"migrate-set-parameters\","
                         + "\"arguments\":{\"multifd-channels\":0}}").toString());
+                JsonNode defaults = client.send("{\"execute\":\"query-migrate-parameters\"}").get("return");
+                assertEquals("none 1 1", defaults.get("multifd-compression").asText() + " "
+                        + defaults.get("multifd-zlib-level").asInt() + " " + defaults.get("multifd-zstd-level").asInt(),
+                        "QEMU's defaults");
+                client.send("{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"multifd-compression\":\"zstd\","
+                        + "\"multifd-zstd-level\":3}}");
+                JsonNode zstd = client.send("{\"execute\":\"query-migrate-parameters\"}").get("return");
+                assertEquals("zstd 3", zstd.get("multifd-compression").asText() + " " + zstd.get("multifd-zstd-level").asInt());
+                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"Parameter 'multifd_zlib_level' expects a "
+                        + "value between 0 and 9\"}}", client.send("{\"execute\":\"migrate-set-parameters\","
+                        + "\"arguments\":{\"multifd-zlib-level\":4294967297}}").toString(), "not wrapped to 1");
+                assertEquals("{\"error\":{\"class\":\"GenericError\",\"desc\":\"multifd-compression qpl is not built "
+                        + "into vm-migrate (none, zlib and zstd are)\"}}", client.send("{\"execute\":\"migrate-set-parameters\","
+                        + "\"arguments\":{\"multifd-compression\":\"qpl\"}}").toString());
+                assertEquals("zstd", client.send("{\"execute\":\"query-migrate-parameters\"}").get("return")
+                        .get("multifd-compression").asText(), "a refused change changes nothing");
                 client.send("{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
                         + "[{\"capability\":\"multifd\",\"state\":false}]}}");
 
