@@ -141,8 +141,8 @@ final class SendCommand implements Callable<Integer> {
 
     @Option(names = "--multifd-compression", paramLabel = "none|zlib|zstd",
             description = "With --capability multifd: how each channel compresses its pages (QEMU's multifd-compression: "
-                    + "one zlib or zstd stream per channel, at --compress-level; a QEMU destination needs no setting "
-                    + "for it in vm-migrate's receive, and the same in QEMU's). --compress with multifd means zstd. "
+                    + "one zlib or zstd stream per channel, at --compress-level). A QEMU destination must be set to the "
+                    + "same method; vm-migrate receive takes it from the packets. --compress with multifd means zstd. "
                     + "Default: none.")
     String multifdCompression;
 
