@@ -592,22 +592,7 @@ public final class IncomingMigration {
         broken.watchdog().close();
         long deadline = System.nanoTime() + resumeWindow.toNanos();
         while (true) {
-            IncomingResume.Resumed next;
-            try {
-                next = resume.await(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                next = null;
-            }
-            if (next == null) {
-                throw new IOException(why + cancelledOr(", and the source did not resume within "
-                        + resumeWindow.toSeconds() + " s"), cause);
-            }
-            if (next.in().position() < wholeUpTo) {
-                IncomingResume.closeQuietly(next.connection(), next.in());
-                throw new IOException("the resumed source starts at stream offset " + next.in().position()
-                        + ", before the " + wholeUpTo + " bytes already loaded");
-            }
+            IncomingResume.Resumed next = awaitResumingSource(deadline, why, cause, wholeUpTo);
             try {
                 DestinationReturnPath back = new DestinationReturnPath(next.connection().output());
                 back.resumed(loadVm.receivedPages(), wholeUpTo);
@@ -616,14 +601,45 @@ public final class IncomingMigration {
                 IncomingResume.closeQuietly(next.connection(), next.in());
                 continue; // broke again at once: the source tries anew within the window
             }
-            link = new Link(next.connection(), next.in(), watchdog(next.connection(), next.in()));
-            try {
-                broken.close();
-            } catch (IOException ignored) {
-                // the old link is dead already
-            }
+            replaceLink(broken, next);
             notifyLink(true, "link to the source resumed at stream offset " + wholeUpTo);
             return next.in();
+        }
+    }
+
+    /**
+     * The resuming source's connection, admitted by its token before {@code deadline} (nanoTime);
+     * throws what broke the link ({@code why}, {@code cause}) when none came, and refuses one that
+     * would start before the {@code wholeUpTo} bytes already loaded.
+     */
+    private IncomingResume.Resumed awaitResumingSource(long deadline, String why, IOException cause, long wholeUpTo)
+            throws IOException {
+        IncomingResume.Resumed next;
+        try {
+            next = resume.await(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            next = null;
+        }
+        if (next == null) {
+            throw new IOException(why + cancelledOr(", and the source did not resume within "
+                    + resumeWindow.toSeconds() + " s"), cause);
+        }
+        if (next.in().position() < wholeUpTo) {
+            IncomingResume.closeQuietly(next.connection(), next.in());
+            throw new IOException("the resumed source starts at stream offset " + next.in().position()
+                    + ", before the " + wholeUpTo + " bytes already loaded");
+        }
+        return next;
+    }
+
+    /** The stream goes on over {@code next}; the {@code broken} link is closed. */
+    private void replaceLink(Link broken, IncomingResume.Resumed next) {
+        link = new Link(next.connection(), next.in(), watchdog(next.connection(), next.in()));
+        try {
+            broken.close();
+        } catch (IOException ignored) {
+            // the old link is dead already
         }
     }
 
@@ -648,29 +664,10 @@ public final class IncomingMigration {
                 + " s for the source to resume");
         broken.watchdog().close();
         broken.connection().shutdown(); // a source still writing to it sees the break too
-        IncomingResume.Resumed next;
-        try {
-            next = resume.await(resumeWindow);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            next = null;
-        }
-        if (next == null) {
-            throw new IOException(why + cancelledOr(", and the source did not resume within "
-                    + resumeWindow.toSeconds() + " s"), cause);
-        }
-        if (next.in().position() < wholeUpTo) {
-            IncomingResume.closeQuietly(next.connection(), next.in());
-            throw new IOException("the resumed source starts at stream offset " + next.in().position()
-                    + ", before the " + wholeUpTo + " bytes already loaded");
-        }
+        IncomingResume.Resumed next = awaitResumingSource(System.nanoTime() + resumeWindow.toNanos(), why, cause,
+                wholeUpTo);
         returnPath = new DestinationReturnPath(next.connection().output());
-        link = new Link(next.connection(), next.in(), watchdog(next.connection(), next.in()));
-        try {
-            broken.close();
-        } catch (IOException ignored) {
-            // the old link is dead already
-        }
+        replaceLink(broken, next);
         advance(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER_SETUP);
         notifyLink(true, "link to the source back at stream offset " + next.in().position()
                 + ": recovering postcopy");

@@ -263,12 +263,7 @@ final class RamSender {
         long redirtied = 0;
         for (int i = 0; i < blocks.size(); i++) {
             RamBlock block = blocks.get(i);
-            long[] held = received.get(block.id());
-            if (held == null || (long) held.length * 64 < block.pageCount()) {
-                throw new IllegalArgumentException("the destination's bitmap of RAM block '" + block.id() + "' "
-                        + (held == null ? "is missing" : "covers " + held.length * 64L + " pages, not "
-                                + block.pageCount()));
-            }
+            long[] held = receivedBitmap(received, block);
             long[] dirty = bitmaps[i];
             for (int page = 0; page < sentAt[i].length; page++) {
                 long at = sentAt[i][page];
@@ -284,6 +279,17 @@ final class RamSender {
         return redirtied;
     }
 
+    /** The destination's bitmap of {@code block}'s pages, checked to be there and to cover the block. */
+    private static long[] receivedBitmap(java.util.Map<String, long[]> received, RamBlock block) {
+        long[] held = received.get(block.id());
+        if (held == null || (long) held.length * 64 < block.pageCount()) {
+            throw new IllegalArgumentException("the destination's bitmap of RAM block '" + block.id() + "' "
+                    + (held == null ? "is missing" : "covers " + held.length * 64L + " pages, not "
+                            + block.pageCount()));
+        }
+        return held;
+    }
+
     /**
      * Postcopy recovery (QEMU's ram_dirty_bitmap_reload): a page is to send exactly when the
      * destination's {@code received} bitmap lacks it. The guest here has been stopped since the
@@ -297,12 +303,7 @@ final class RamSender {
         long dirty = 0;
         for (int i = 0; i < blocks.size(); i++) {
             RamBlock block = blocks.get(i);
-            long[] held = received.get(block.id());
-            if (held == null || (long) held.length * 64 < block.pageCount()) {
-                throw new IllegalArgumentException("the destination's bitmap of RAM block '" + block.id() + "' "
-                        + (held == null ? "is missing" : "covers " + held.length * 64L + " pages, not "
-                                + block.pageCount()));
-            }
+            long[] held = receivedBitmap(received, block);
             long[] bits = bitmaps[i];
             for (long page = 0; page < block.pageCount(); page++) {
                 int word = (int) (page >>> 6);
