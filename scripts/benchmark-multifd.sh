@@ -118,6 +118,7 @@ PY
 # source's query-migrate, NAME.stime / NAME.rtime the GNU time reports.
 qemu_case() {
     local name="$1" channels="$2" port swrap=() rwrap=() src_pid dst_pid
+    # shellcheck disable=SC2054  # the commas belong to QEMU's option values
     local common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
     port=$(free_port)
     if [ "$have_time" = 1 ]; then
