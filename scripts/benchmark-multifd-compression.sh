@@ -71,38 +71,17 @@ for method in $methods; do
         -object "memory-backend-file,id=mem,size=${mib}M,mem-path=$work/src.ram,share=on" \
         -qmp "unix:$work/qmp.$method.sock,server=on,wait=off" 2>"$work/qemu.$method.log" &
     pids+=("$!")
-    python3 - "$work/qmp.$method.sock" "$port" "$channels" "$method" >"$work/result.$method" <<'PY'
-import json, socket, sys, time
+    python3 -B - "$here" "$work/qmp.$method.sock" "$port" "$channels" "$method" >"$work/result.$method" <<'PY'
+import sys
+sys.path.insert(0, sys.argv.pop(1))              # the scripts directory: qmp_client
+import qmp_client
 sock, port, channels, method = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-s = socket.socket(socket.AF_UNIX)
-for _ in range(100):
-    try:
-        s.connect(sock); break
-    except OSError:
-        time.sleep(0.1)
-f = s.makefile("rw")
-def cmd(name, **args):
-    f.write(json.dumps({"execute": name, "arguments": args}) + "\n"); f.flush()
-    while True:
-        msg = json.loads(f.readline())
-        if "event" not in msg:
-            break
-    if "error" in msg:
-        sys.exit("QMP " + name + ": " + json.dumps(msg))
-    return msg["return"]
-f.readline()
-cmd("qmp_capabilities")
-cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
-cmd("migrate-set-parameters", **{"multifd-channels": channels, "multifd-compression": method})
-cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
-while True:
-    st = cmd("query-migrate")
-    if st.get("status") == "completed":
-        break
-    if st.get("status") in ("failed", "cancelled"):
-        sys.exit("migration " + json.dumps(st))
-    time.sleep(0.05)
-cmd("quit")
+qemu = qmp_client.connect(sock)
+qemu.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+qemu.cmd("migrate-set-parameters", **{"multifd-channels": channels, "multifd-compression": method})
+qemu.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+st = qemu.wait_migration(interval=0.05)
+qemu.quit()
 print(st["total-time"], st["ram"]["multifd-bytes"], st["ram"]["transferred"])
 PY
     wait "$receive_pid" || die "receive failed: $(tail -3 "$work/receive.$method.log")"

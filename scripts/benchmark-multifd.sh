@@ -92,59 +92,25 @@ vm_case() {
 # QMP for (c): multifd on both ends, channels, migrate-incoming, migrate; prints the source's
 # final query-migrate as {"return": ...}. Arguments: SRC-SOCKET DST-SOCKET PORT CHANNELS.
 qemu_qmp=$(cat <<'PY'
-import json, socket, sys, time
-
-def connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    for _ in range(200):
-        try:
-            s.connect(path)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        sys.exit("cannot connect to QMP socket " + path)
-    f = s.makefile("rw")
-    f.readline()
-    def cmd(name, **args):
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        f.write(json.dumps(req) + "\n")
-        f.flush()
-        while True:
-            msg = json.loads(f.readline())
-            if "event" not in msg:
-                if "error" in msg:
-                    sys.exit("QMP %s: %s" % (name, json.dumps(msg)))
-                return msg.get("return", {})
-    cmd("qmp_capabilities")
-    return cmd
+import json, sys
+sys.path.insert(0, sys.argv.pop(1))              # the scripts directory: qmp_client
+import qmp_client
 
 src_sock, dst_sock, port, channels = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-dst = connect(dst_sock)
-src = connect(src_sock)
+dst = qmp_client.connect(dst_sock, "destination")
+src = qmp_client.connect(src_sock, "source")
 for end in (dst, src):
-    end("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
-    end("migrate-set-parameters", **{"multifd-channels": channels})
-src("migrate-set-parameters", **{"max-bandwidth": 100 << 30})
-dst("migrate-incoming", uri="tcp:127.0.0.1:" + port)
-src("migrate", uri="tcp:127.0.0.1:" + port)
-while True:
-    st = src("query-migrate")
-    if st.get("status") in ("completed", "failed", "cancelled"):
-        break
-    time.sleep(0.01)
-if st.get("status") != "completed":
-    sys.exit("QEMU migration " + json.dumps(st))
-for _ in range(500):
-    if dst("query-migrate").get("status") == "completed":
-        break
-    time.sleep(0.01)
+    end.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+    end.cmd("migrate-set-parameters", **{"multifd-channels": channels})
+src.cmd("migrate-set-parameters", **{"max-bandwidth": 100 << 30})
+dst.cmd("migrate-incoming", uri="tcp:127.0.0.1:" + port)
+src.cmd("migrate", uri="tcp:127.0.0.1:" + port)
+st = src.wait_migration()
+dst.wait_migration(timeout=5, need=False)
 print(json.dumps({"return": st}))
 sys.stdout.flush()
-src("quit")
-dst("quit")
+src.quit()
+dst.quit()
 PY
 )
 
@@ -152,6 +118,7 @@ PY
 # source's query-migrate, NAME.stime / NAME.rtime the GNU time reports.
 qemu_case() {
     local name="$1" channels="$2" port swrap=() rwrap=() src_pid dst_pid
+    # shellcheck disable=SC2054  # the commas belong to QEMU's option values
     local common=(-machine none,memory-backend=mem -nodefaults -display none -accel tcg)
     port=$(free_port)
     if [ "$have_time" = 1 ]; then
@@ -167,7 +134,7 @@ qemu_case() {
         -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
     src_pid=$!; pids+=("$src_pid")
     say "$name: QEMU 10.0 -> QEMU 10.0, multifd x$channels, tcp:127.0.0.1:$port"
-    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$channels" >"$work/$name.send" \
+    python3 -B -c "$qemu_qmp" "$here" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$channels" >"$work/$name.send" \
         || { cat "$work/$name.src.err" "$work/$name.dst.err" >&2; die "$name: QEMU migration failed"; }
     wait "$src_pid" || true; forget "$src_pid"
     wait "$dst_pid" || true; forget "$dst_pid"

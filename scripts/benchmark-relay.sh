@@ -202,100 +202,24 @@ PY
 # both QEMUs. Every read has a deadline (TIMEOUT seconds); on any failure it exits 1 with a
 # message on stderr.
 qmp_driver=$(cat <<'PY'
-import json, select, socket, sys, time
+import json, sys
+sys.path.insert(0, sys.argv.pop(1))              # the scripts directory: qmp_client
+import qmp_client
 
 src_sock, dst_sock, uri, dump, mib, timeout = sys.argv[1:7]
 mib, timeout = int(mib), float(timeout)
-
-class Qmp:
-    def __init__(self, path, name):
-        self.name, self.buf, self.events = name, b"", []
-        deadline = time.monotonic() + 20         # QEMU needs a moment to create the socket
-        while True:
-            self.s = socket.socket(socket.AF_UNIX)
-            try:
-                self.s.connect(path)
-                break
-            except OSError:
-                self.s.close()
-                if time.monotonic() > deadline:
-                    sys.exit("cannot connect to %s's QMP socket %s" % (name, path))
-                time.sleep(0.05)
-        self.read(time.monotonic() + 20)         # greeting
-        self.cmd("qmp_capabilities")
-
-    def read(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                sys.exit("%s: no QMP answer within the timeout" % self.name)
-            ready, _, _ = select.select([self.s], [], [], left)
-            if ready:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    sys.exit("%s: QMP connection closed (QEMU exited?)" % self.name)
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, wait=30.0, **args):
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        self.s.sendall((json.dumps(req) + "\n").encode())
-        deadline = time.monotonic() + wait
-        while True:
-            msg = self.read(deadline)
-            if "event" in msg:
-                self.events.append(msg)
-            elif "error" in msg:
-                sys.exit("%s: QMP %s: %s" % (self.name, name, json.dumps(msg)))
-            else:
-                return msg.get("return", {})
-
-    def event(self, name, wait):
-        deadline = time.monotonic() + wait
-        while True:
-            for e in self.events:
-                if e["event"] == name:
-                    return e
-            msg = self.read(deadline)
-            if "event" in msg:
-                self.events.append(msg)
-
-    def quit(self):
-        # Wait until QEMU closes the connection (it is exiting): closing ours first would make
-        # QEMU drop the queued command. It may answer or not before it closes.
-        try:
-            self.s.sendall(b'{"execute": "quit"}\n')
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([self.s], [], [], max(0, deadline - time.monotonic()))
-                if ready and not self.s.recv(65536):
-                    return
-        except OSError:
-            pass
 
 def stamp(e):
     t = e["timestamp"]
     return t["seconds"] + t["microseconds"] / 1e6
 
-dst = Qmp(dst_sock, "destination")
-src = Qmp(src_sock, "source")
+dst = qmp_client.connect(dst_sock, "destination")
+src = qmp_client.connect(src_sock, "source")
 if src.cmd("query-status").get("status") != "running":
     sys.exit("source: not running before the migration")
 src.cmd("migrate-set-parameters", **{"max-bandwidth": 100 << 30})   # 7.2's default is 128 MiB/s
 src.cmd("migrate", uri=uri)
-deadline = time.monotonic() + timeout
-while True:
-    st = src.cmd("query-migrate")
-    if st.get("status") in ("completed", "failed", "cancelled"):
-        break
-    if time.monotonic() > deadline:
-        sys.exit("source: migration not finished after %d s: %s" % (timeout, json.dumps(st)))
-    time.sleep(0.01)
-if st.get("status") != "completed":
-    sys.exit("source: migration " + json.dumps(st))
+st = src.wait_migration(timeout=timeout)
 stop = src.event("STOP", 10)
 resume = dst.event("RESUME", timeout)
 print(json.dumps({"return": st, "stop": stamp(stop), "resume": stamp(resume),
@@ -339,7 +263,7 @@ run() {
         uri="tcp:127.0.0.1:$rport"
     fi
     say "$name: ${qemu_labels[$v]}, $way: migrate $uri${rport:+ (relay to tcp:127.0.0.1:$portb)}"
-    if ! python3 -c "$qmp_driver" "$work/$name.src.sock" "$work/$name.dst.sock" "$uri" "$dump" "$ram_mib" \
+    if ! python3 -B -c "$qmp_driver" "$here" "$work/$name.src.sock" "$work/$name.dst.sock" "$uri" "$dump" "$ram_mib" \
         "$timeout_s" >"$work/$name.out" 2>"$work/$name.drv"; then
         cat "$work/$name.drv" "$work/$name.src.err" "$work/$name.dst.err" ${rpid:+"$work/$name.relay"} >&2
         die "$name: the migration could not be carried out"

@@ -218,64 +218,27 @@ qemu_source_ram() {
 # the destination's RAM (at guest-physical 0 on machine none) there; quit both.
 # Arguments: SRC-SOCKET DST-SOCKET PORT DUMP-or-empty MIB.
 qemu_qmp=$(cat <<'PY'
-import json, socket, sys, time
-
-def connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    for _ in range(200):                         # QEMU needs a moment to create the socket
-        try:
-            s.connect(path)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        sys.exit("cannot connect to QMP socket " + path)
-    f = s.makefile("rw")
-    f.readline()                                 # greeting
-    def cmd(name, **args):
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        f.write(json.dumps(req) + "\n")
-        f.flush()
-        while True:
-            line = f.readline()
-            if not line:
-                return {}
-            msg = json.loads(line)
-            if "event" not in msg:
-                if "error" in msg:
-                    sys.exit("QMP %s: %s" % (name, json.dumps(msg)))
-                return msg.get("return", {})
-    cmd("qmp_capabilities")
-    return cmd
+import json, sys
+sys.path.insert(0, sys.argv.pop(1))              # the scripts directory: qmp_client
+import qmp_client
 
 src_sock, dst_sock, port, dump, mib = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 tls = sys.argv[6] if len(sys.argv) > 6 else ""  # (e): the id of both ends' tls-creds-x509 object
-dst = connect(dst_sock)
-src = connect(src_sock)
+dst = qmp_client.connect(dst_sock, "destination")
+src = qmp_client.connect(src_sock, "source")
 if tls:                                          # before the source connects: QEMU looks at accept
-    dst("migrate-set-parameters", **{"tls-creds": tls})
-    src("migrate-set-parameters", **{"tls-creds": tls})
-src("migrate-set-parameters", **{"max-bandwidth": 100 << 30})   # 7.2's default is 128 MiB/s
-src("migrate", uri="tcp:127.0.0.1:" + port)
-while True:
-    st = src("query-migrate")
-    if st.get("status") in ("completed", "failed", "cancelled"):
-        break
-    time.sleep(0.01)
-if st.get("status") != "completed":
-    sys.exit("QEMU migration " + json.dumps(st))
-for _ in range(500):                             # the destination finishes loading
-    if dst("query-migrate").get("status") == "completed":
-        break
-    time.sleep(0.01)
+    dst.cmd("migrate-set-parameters", **{"tls-creds": tls})
+    src.cmd("migrate-set-parameters", **{"tls-creds": tls})
+src.cmd("migrate-set-parameters", **{"max-bandwidth": 100 << 30})   # 7.2's default is 128 MiB/s
+src.cmd("migrate", uri="tcp:127.0.0.1:" + port)
+st = src.wait_migration()
+dst.wait_migration(timeout=5, need=False)       # the destination finishes loading
 print(json.dumps({"return": st}))
 sys.stdout.flush()
 if dump:                                         # after the figures: the destination's RAM
-    dst("pmemsave", val=0, size=mib << 20, filename=dump)
-src("quit")
-dst("quit")
+    dst.cmd("pmemsave", wait=600, val=0, size=mib << 20, filename=dump)
+src.quit()
+dst.quit()
 PY
 )
 
@@ -313,7 +276,7 @@ qemu_run() {
         -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
         -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
     src_pid=$!; pids+=("$src_pid")
-    python3 -c "$qemu_qmp" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$dump" "$ram_mib" "$tls_id" >"$work/$name.send" \
+    python3 -B -c "$qemu_qmp" "$here" "$work/$name.src.sock" "$work/$name.dst.sock" "$port" "$dump" "$ram_mib" "$tls_id" >"$work/$name.send" \
         || { cat "$work/$name.src.err" "$work/$name.dst.err" >&2; die "$name: QEMU migration failed"; }
     wait "$src_pid" || true; forget "$src_pid"
     wait "$dst_pid" || true; forget "$dst_pid"

@@ -15,6 +15,7 @@
 # multifd channel whose handshake carries id N).
 set -euo pipefail
 
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: capture-qemu-multifd.sh OUTDIR [COMPRESSION [CHANNELS]]}"
 compression="${2:-zstd}"
 channels="${3:-2}"
@@ -47,8 +48,10 @@ PY
     -accel tcg -nodefaults -display none -S -qmp "unix:$work/qmp.sock,server=on,wait=off" &
 qemu_pid=$!
 
-python3 - "$work/qmp.sock" "$work" "$compression" "$channels" <<'PY'
-import json, socket, sys, threading, time
+python3 -B - "$here" "$work/qmp.sock" "$work" "$compression" "$channels" <<'PY'
+import socket, sys, threading
+sys.path.insert(0, sys.argv.pop(1))              # the scripts directory: qmp_client
+import qmp_client
 sock_path, work, compression, channels = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
@@ -77,35 +80,12 @@ def accept():
         n += 1
 
 threading.Thread(target=accept, daemon=True).start()
-s = socket.socket(socket.AF_UNIX)
-for _ in range(100):
-    try:
-        s.connect(sock_path); break
-    except OSError:
-        time.sleep(0.1)
-f = s.makefile("rw")
-def cmd(name, **args):
-    f.write(json.dumps({"execute": name, "arguments": args}) + "\n"); f.flush()
-    while True:
-        msg = json.loads(f.readline())
-        if "event" not in msg:
-            break
-    if "error" in msg:
-        sys.exit("capture: QMP " + name + ": " + json.dumps(msg))
-    return msg["return"]
-f.readline()
-cmd("qmp_capabilities")
-cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
-cmd("migrate-set-parameters", **{"multifd-channels": channels, "multifd-compression": compression})
-cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
-while True:
-    st = cmd("query-migrate")
-    if st.get("status") == "completed":
-        break
-    if st.get("status") in ("failed", "cancelled"):
-        sys.exit("capture: migration " + json.dumps(st))
-    time.sleep(0.2)
-cmd("quit")
+qemu = qmp_client.connect(sock_path, "capture")
+qemu.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+qemu.cmd("migrate-set-parameters", **{"multifd-channels": channels, "multifd-compression": compression})
+qemu.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+qemu.wait_migration(interval=0.2)
+qemu.quit()
 for t in recorders:
     t.join()
 PY

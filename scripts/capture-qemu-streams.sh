@@ -72,47 +72,15 @@ EOF
 # Connects to QEMU's QMP socket, negotiates, starts an exec: migration into OUTFILE and waits
 # for it to complete. Prints each QMP command as it is sent.
 qmp_migrate() {
-    python3 - "$@" <<'EOF'
-import json, socket, sys, time
+    python3 -B - "$here" "$@" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv.pop(1))       # the scripts directory: qmp_client
+import qmp_client
 sock_path, outfile = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-for _ in range(100):                      # QEMU may need a moment to create the socket
-    try:
-        s.connect(sock_path); break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("capture: cannot connect to QMP socket " + sock_path)
-f = s.makefile("rw")
-
-def reply():
-    while True:                           # skip asynchronous events
-        msg = json.loads(f.readline())
-        if "event" not in msg:
-            return msg
-
-def cmd(name, **args):
-    req = {"execute": name}
-    if args:
-        req["arguments"] = args
-    print("  qmp>", json.dumps(req))
-    f.write(json.dumps(req) + "\n"); f.flush()
-    r = reply()
-    if "error" in r:
-        sys.exit("capture: QMP error: " + json.dumps(r))
-    return r["return"]
-
-print("  qmp<", f.readline().strip())     # greeting
-cmd("qmp_capabilities")
-cmd("migrate", uri="exec:cat > " + outfile)
-while True:
-    st = cmd("query-migrate")
-    if st.get("status") == "completed":
-        break
-    if st.get("status") in ("failed", "cancelled"):
-        sys.exit("capture: migration " + json.dumps(st))
-    time.sleep(0.2)
-cmd("quit")
+qemu = qmp_client.connect(sock_path, "capture", trace=True)    # prints "  qmp<" greeting, "  qmp>" commands
+qemu.cmd("migrate", uri="exec:cat > " + outfile)
+qemu.wait_migration(interval=0.2)
+qemu.quit()
 EOF
 }
 
