@@ -3,6 +3,7 @@ package dev.vmmigrate.cli;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationStatus;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import sun.misc.Signal;
 
 /**
@@ -27,12 +28,21 @@ final class Interrupts {
      * process-wide state by nature (the JVM keeps one per signal), hence a static method.
      */
     static void onInterrupt(Runnable action) {
+        onInterrupt(action, () -> true);
+    }
+
+    /**
+     * The same, but a later signal ends the process only while {@code mayHalt} says so (a
+     * postcopy migration must not be cut short: the destination's guest needs the pages here);
+     * otherwise it runs {@code action} again.
+     */
+    static void onInterrupt(Runnable action, BooleanSupplier mayHalt) {
         sun.misc.SignalHandler handler = new sun.misc.SignalHandler() {
             private boolean seen;
 
             @Override
             public synchronized void handle(Signal signal) {
-                if (seen) {
+                if (seen && mayHalt.getAsBoolean()) {
                     Runtime.getRuntime().halt(ExitCode.CANCELLED);
                 }
                 seen = true;
@@ -55,7 +65,7 @@ final class Interrupts {
      */
     static Cancellation cancellation() {
         Cancellation cancellation = new Cancellation(Thread.currentThread());
-        onInterrupt(cancellation::signalled);
+        onInterrupt(cancellation::signalled, cancellation::mayHalt);
         return cancellation;
     }
 
@@ -75,6 +85,8 @@ final class Interrupts {
         private final Thread commandThread;
         private boolean requested;
         private Runnable handedOver;
+        /** Whether a second signal may end the process now; see {@link #handOver(Runnable, BooleanSupplier)}. */
+        private volatile BooleanSupplier mayHalt = () -> true;
 
         private Cancellation(Thread commandThread) {
             this.commandThread = commandThread;
@@ -87,6 +99,10 @@ final class Interrupts {
             } else {
                 commandThread.interrupt();
             }
+        }
+
+        private boolean mayHalt() {
+            return mayHalt.getAsBoolean();
         }
 
         /** True once a signal came, before or after the hand-over. */
@@ -112,6 +128,15 @@ final class Interrupts {
          * Clears the interrupt the signal may have left on the command's thread.
          */
         synchronized void handOver(Runnable cancel) {
+            handOver(cancel, () -> true);
+        }
+
+        /**
+         * The same; a second signal ends the process at once only while {@code mayHalt} is true,
+         * otherwise it runs {@code cancel} again (which then says why nothing happens).
+         */
+        synchronized void handOver(Runnable cancel, BooleanSupplier mayHalt) {
+            this.mayHalt = mayHalt;
             handedOver = cancel;
             if (requested) {
                 Thread.interrupted();

@@ -405,7 +405,17 @@ final class SendCommand implements Callable<Integer> {
                     reporter.summary(migration.info());
                     return ExitCode.FAILED;
                 }
-                cancellation.handOver(migration::cancel); // a signal from here on cancels it as QEMU's migrate_cancel
+                // A signal from here on cancels it as QEMU's migrate_cancel; in postcopy it is refused
+                // with a line, and a second one does not end vm-migrate, which would lose the guest.
+                cancellation.handOver(() -> {
+                    String refusal = migration.cancelRefusal();
+                    if (refusal == null) {
+                        migration.cancel();
+                    } else {
+                        reporter.note("WARNING", "not cancelled: " + refusal + " (a signal does not end vm-migrate "
+                                + "now: that would lose the guest)");
+                    }
+                }, () -> migration.cancelRefusal() == null);
                 reporter.track(migration::info);
                 MigrationStatus end = migration.awaitFinished();
                 reporter.summary(migration.info(), end == MigrationStatus.COMPLETED && !migration.destinationConfirmed()

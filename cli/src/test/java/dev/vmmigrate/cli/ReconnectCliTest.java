@@ -79,6 +79,34 @@ class ReconnectCliTest {
         }
     }
 
+    /**
+     * Ctrl-C twice while postcopy is paused: cancelling would lose the guest that runs at the
+     * destination, so send says why it does not cancel, stays, recovers and completes (before,
+     * the second signal ended send at once with exit 3, and the destination's guest with it).
+     */
+    @Test
+    void signalsInPostcopyAreRefusedAndTheMigrationRecovers() throws Exception {
+        try (CliProcess receive = CliProcess.start(dir, "receive", "tcp:127.0.0.1:0", "--run-for", "1s",
+                "--reconnect", "20s", "--stall-timeout", "2s");
+             FaultProxy proxy = FaultProxy.restoring(Integer.parseInt(receive.awaitStderr(TCP_PORT)),
+                     new FaultProxy.Fault(FaultProxy.Direction.FORWARD, 75_000_000, FaultProxy.Kind.STALL));
+             CliProcess send = CliProcess.start(dir, "send", "tcp:127.0.0.1:" + proxy.port(), "--ram", "64M",
+                     "--fill", "half_random", "--workload", "random:64M/s", "--max-bandwidth", "16M/s",
+                     "--postcopy-after", "auto", "--reconnect", "20s", "--stall-timeout", "2s")) {
+            send.awaitStderr(Pattern.compile("migration postcopy-active"), java.time.Duration.ofSeconds(60));
+            send.signal("INT");
+            send.awaitStderr(Pattern.compile("not cancelled: the migration is in postcopy"));
+            send.signal("INT");
+            CliProcess.Result sent = send.await();
+            CliProcess.Result received = receive.await();
+            assertEquals(0, sent.exitCode(), sent.describe());
+            assertEquals(0, received.exitCode(), received.describe());
+            assertTrue(sent.stderr().contains("migration completed"), sent.describe());
+            assertEquals(2, sent.stderr().split("not cancelled: the migration is in postcopy", -1).length - 1,
+                    "each signal said why: " + sent.describe());
+        }
+    }
+
     @Test
     void reconnectIsRefusedWhereItCannotWork() {
         CliProcess.Result file = CliProcess.run(dir, "send", "file:" + dir.resolve("out.stream"), "--ram", "4M",

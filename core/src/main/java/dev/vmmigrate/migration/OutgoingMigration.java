@@ -441,9 +441,20 @@ public final class OutgoingMigration {
     }
 
     /**
+     * Why {@link #cancel} would do nothing now although the migration runs, or null: from the
+     * switch to postcopy on (paused and recovering included) the guest runs at the destination
+     * and needs the pages still here, so cancelling would lose it, not bring it back (QEMU
+     * refuses migrate_cancel then too).
+     */
+    public String cancelRefusal() {
+        return status.get().isPostcopy() ? "the migration is in postcopy: the guest runs at the destination, so it "
+                + "cannot be cancelled; it ends when the last page is there" : null;
+    }
+
+    /**
      * Cancels as the 2014 seed does: setup or active becomes cancelling, then the stream is shut
      * down so a blocked write returns; the migration thread ends in cancelled and the guest runs
-     * again. Does nothing once the migration has finished.
+     * again. Does nothing once the migration has finished, or in postcopy ({@link #cancelRefusal}).
      */
     public void cancel() {
         while (true) {

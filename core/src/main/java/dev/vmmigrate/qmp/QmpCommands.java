@@ -81,10 +81,9 @@ final class QmpCommands {
                 case "migrate-set-cache-size" -> setCacheSize(QmpArguments.of(request, Set.of("value")).integer("value"));
                 case "migrate" -> migrate(QmpArguments.of(request, Set.of("uri", "blk", "inc", "detach", "resume")));
                 case "migrate_cancel" -> {
-                    if (vm.outgoing().status().isPostcopy()) {
-                        // The guest runs at the destination: cancelling would lose it, not bring it back.
-                        throw QmpException.generic("the migration is in postcopy: the guest runs at the destination, "
-                                + "so it cannot be cancelled; it ends when the last page is there");
+                    String refusal = vm.outgoing().cancelRefusal();
+                    if (refusal != null) {
+                        throw QmpException.generic(refusal);
                     }
                     vm.cancel();
                     yield noArguments(request, json.createObjectNode());
