@@ -41,6 +41,13 @@ final class PrecopyLoop {
     private static final String POSTCOPY_FAILED = "postcopy failed after the destination started the guest, so it "
             + "stays stopped here with its RAM as it was at the switch (unless the destination got every page, "
             + "neither side has the whole guest now): ";
+    /**
+     * The same failure once the stream's end went out: sent is not arrived, so only the
+     * destination knows whether it completed.
+     */
+    private static final String POSTCOPY_UNCONFIRMED = "postcopy: every page went out but the destination's verdict "
+            + "never came: it may have completed and run the guest, or failed if the last pages were lost on the way "
+            + "(check it there); the guest stays stopped here: ";
 
     /**
      * What the loop needs from the migration it runs for, and all it tells it: the seeds'
@@ -104,6 +111,8 @@ final class PrecopyLoop {
     private volatile boolean postcopyRequested;
     /** The switch to postcopy happened: from then on the guest may run at the destination only. */
     private volatile boolean inPostcopy;
+    /** The END and EOF after the last page went out: a failure from here on lost the verdict only. */
+    private volatile boolean streamEnded;
     /** The guest throttle auto-converge has set, in percent. */
     private volatile int throttlePercent;
     private final AtomicLong reconnects = new AtomicLong();
@@ -202,13 +211,13 @@ final class PrecopyLoop {
             completed = migrate();
         } catch (ResumeFailed e) {
             // Says what broke and why it could not resume.
-            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + e.getMessage() : e.getMessage(),
+            owner.fail(new MigrationException(inPostcopy ? postcopyFailed() + e.getMessage() : e.getMessage(),
                     e.getCause()));
         } catch (IOException | RuntimeException e) {
             IOException channelFailure = multifd == null ? null : multifd.failure();
             String why = watchdog.stalled() ? watchdog.describe("the destination took no bytes and sent none")
                     : channelFailure != null ? channelFailure.getMessage() : explain(e);
-            owner.fail(new MigrationException(inPostcopy ? POSTCOPY_FAILED + why : why, e));
+            owner.fail(new MigrationException(inPostcopy ? postcopyFailed() + why : why, e));
         } finally {
             watchdog.close();
             closeChannels(completed);
@@ -611,7 +620,13 @@ final class PrecopyLoop {
         }
         servePageRequests();
         saveVm.completePostcopy(out);
+        streamEnded = true;
         awaitLoaded();
+    }
+
+    /** How a failure after the switch begins: what each side may hold. */
+    private String postcopyFailed() {
+        return streamEnded ? POSTCOPY_UNCONFIRMED : POSTCOPY_FAILED;
     }
 
     /** Sends the pages the destination asked for, before anything else (QEMU's get_queued_page). */
