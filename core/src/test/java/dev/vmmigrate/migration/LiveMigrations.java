@@ -146,6 +146,20 @@ public final class LiveMigrations {
         assertEquals(sent, destination.workload().state());
     }
 
+    /** Collects the link events (LINK_DOWN, LINK_UP) a side reports, as "down: ..." and "up: ...". */
+    public static final class LinkEvents implements MigrationListener {
+        public final List<String> events = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void statusChanged(MigrationStatus status, MigrationInfo info) {
+        }
+
+        @Override
+        public void linkChanged(boolean up, String detail) {
+            events.add((up ? "up: " : "down: ") + detail);
+        }
+    }
+
     /** Records every status a migration reports, and lets a test wait for one. */
     public static final class Recorder implements MigrationListener {
         private final List<MigrationStatus> statuses = new CopyOnWriteArrayList<>();

@@ -35,20 +35,6 @@ class PostcopyRecoveryLiveTest {
     private static final Duration STALL = Duration.ofSeconds(1);
     private static final Duration WINDOW = Duration.ofSeconds(4);
 
-    /** Collects the link events a side reports. */
-    private static final class LinkEvents implements MigrationListener {
-        final List<String> events = new CopyOnWriteArrayList<>();
-
-        @Override
-        public void statusChanged(MigrationStatus status, MigrationInfo info) {
-        }
-
-        @Override
-        public void linkChanged(boolean up, String detail) {
-            events.add((up ? "up: " : "down: ") + detail);
-        }
-    }
-
     /** What one postcopy migration through the proxy left. */
     private record Outcome(MigrationStatus source, String sourceError, List<MigrationStatus> sourceStatuses,
                            List<String> sourceLink, MigrationStatus destination, String destinationError,
@@ -81,7 +67,7 @@ class PostcopyRecoveryLiveTest {
             }
             LiveMigrations.Recorder destinationStatuses = new LiveMigrations.Recorder();
             incoming.addListener(destinationStatuses);
-            LinkEvents destinationLink = new LinkEvents();
+            LiveMigrations.LinkEvents destinationLink = new LiveMigrations.LinkEvents();
             incoming.addListener(destinationLink);
             LiveMigrations.acceptMigrationAndLoad(endpoint, incoming, refused::add);
             int port = Integer.parseInt(endpoint.boundAddress().substring(endpoint.boundAddress().lastIndexOf(':') + 1));
@@ -97,7 +83,7 @@ class PostcopyRecoveryLiveTest {
                 }
                 LiveMigrations.Recorder sourceStatuses = new LiveMigrations.Recorder();
                 out.addListener(sourceStatuses);
-                LinkEvents sourceLink = new LinkEvents();
+                LiveMigrations.LinkEvents sourceLink = new LiveMigrations.LinkEvents();
                 out.addListener(sourceLink);
                 out.start(through.connect());
                 MigrationStatus sourceEnd = LiveMigrations.awaitOutgoing(out);

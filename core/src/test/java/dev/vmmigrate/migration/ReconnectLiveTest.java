@@ -44,20 +44,6 @@ class ReconnectLiveTest {
         }
     }
 
-    /** Collects the link events a side reports. */
-    private static final class LinkEvents implements MigrationListener {
-        final List<String> events = new CopyOnWriteArrayList<>();
-
-        @Override
-        public void statusChanged(MigrationStatus status, MigrationInfo info) {
-        }
-
-        @Override
-        public void linkChanged(boolean up, String detail) {
-            events.add((up ? "up: " : "down: ") + detail);
-        }
-    }
-
     private static Outcome migrate(FaultProxy.Fault fault, boolean sourceResumes, boolean destinationResumes)
             throws Exception {
         try (Guest source = LiveMigrations.runningSource(RAM, "random:4M/s");
@@ -69,7 +55,7 @@ class ReconnectLiveTest {
             if (destinationResumes) {
                 incoming.resumeWithin(WINDOW, endpoint, refused::add);
             }
-            LinkEvents destinationLink = new LinkEvents();
+            LiveMigrations.LinkEvents destinationLink = new LiveMigrations.LinkEvents();
             incoming.addListener(destinationLink);
             java.util.concurrent.CompletableFuture<Void> accepted =
                     LiveMigrations.acceptMigrationAndLoad(endpoint, incoming, refused::add);
@@ -82,7 +68,7 @@ class ReconnectLiveTest {
                 if (sourceResumes) {
                     outgoing.setReconnect(WINDOW, through, MigrationUri::connect);
                 }
-                LinkEvents sourceLink = new LinkEvents();
+                LiveMigrations.LinkEvents sourceLink = new LiveMigrations.LinkEvents();
                 outgoing.addListener(sourceLink);
                 outgoing.start(through.connect());
                 MigrationStatus sourceEnd = LiveMigrations.awaitOutgoing(outgoing);
