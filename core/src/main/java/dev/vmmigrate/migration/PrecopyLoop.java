@@ -484,6 +484,7 @@ final class PrecopyLoop {
             }
             long lostAt = out.position();
             String why = dropLink(cause);
+            streamEnded = false; // the pages the destination lacks go again, then the END again
             long downSince = System.nanoTime();
             owner.linkChanged(false, "link to the destination lost after the switch to postcopy, at stream offset "
                     + lostAt + " (" + why + "); postcopy paused, the guest stays stopped here with every page; "
