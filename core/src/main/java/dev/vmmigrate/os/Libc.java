@@ -53,6 +53,8 @@ public final class Libc {
     public static final int MAP_NORESERVE = 0x4000;
     public static final int MADV_HUGEPAGE = 14;
     public static final int MADV_NOHUGEPAGE = 15;
+    /** Linux 5.14+: back a range with memory now, one call instead of a page fault per page. */
+    public static final int MADV_POPULATE_WRITE = 23;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();

@@ -42,6 +42,8 @@ public final class RamBlock implements AutoCloseable {
     private volatile boolean handedOut;
     /** Postcopy at the destination: pages not here yet make {@link #touch} wait; null otherwise. */
     private volatile PostcopyPages postcopy;
+    /** Cleared when the kernel refuses MADV_POPULATE_WRITE (before 5.14): {@link #populate} stops asking. */
+    private volatile boolean populates = true;
 
     private RamBlock(String id, long length, Path file, Arena arena, MemorySegment memory, boolean mappedFresh) {
         this.id = id;
@@ -218,6 +220,23 @@ public final class RamBlock implements AutoCloseable {
     /** Pages written by the workload since the last drain. */
     public DirtyBitmap dirty() {
         return dirty;
+    }
+
+    /**
+     * Backs {@code [offset, offset + length)} with memory before a load writes it, in one
+     * madvise(MADV_POPULATE_WRITE) call instead of a page fault per 4 KiB page. A fault's trap is
+     * what a receiver's first write of each page pays; on a VM it costs several microseconds, so
+     * 512 MiB of pages written into fresh memory took 717 ms one fault at a time and 409 ms
+     * populated run by run (runs of 2 pages on average: half-random pages). QEMU's destination
+     * faults page by page. A hint only: a kernel that refuses (before Linux 5.14, or a mapping
+     * it cannot populate) leaves the pages to fault in as before.
+     */
+    public void populate(long offset, long length) {
+        Objects.checkFromIndexSize(offset, length, this.length);
+        if (populates && length > 0
+                && Libc.madvise(memory.asSlice(offset, length), length, Libc.MADV_POPULATE_WRITE) != 0) {
+            populates = false;
+        }
     }
 
     /** Whether page {@code pageIndex} holds only zero bytes (compared a vector at a time). */

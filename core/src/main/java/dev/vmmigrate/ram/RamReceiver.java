@@ -86,12 +86,21 @@ final class RamReceiver {
             block.arrived(page); // after the page was written: a postcopy guest may touch it now
         }
 
-        /** The page at {@code offset} is about to be written. */
+        /**
+         * The page at {@code offset} is about to be written. Its first write into fresh memory
+         * backs it with one call rather than a page fault ({@link RamBlock#populate}): 1.4-1.9
+         * times faster per page on a VM, measured in C.
+         */
         void writing(long offset) {
-            if (written != null) {
-                long page = offset >>> TargetPage.BITS;
-                WORDS.getAndBitwiseOr(written, (int) (page >>> 6), 1L << page);
+            if (written != null && firstWrite(offset >>> TargetPage.BITS)) {
+                block.populate(offset, TargetPage.SIZE);
             }
+        }
+
+        /** Marks {@code page} written; true when it was not before. Only for a fresh block. */
+        private boolean firstWrite(long page) {
+            long bit = 1L << page;
+            return ((long) WORDS.getAndBitwiseOr(written, (int) (page >>> 6), bit) & bit) == 0;
         }
 
         /** Makes the page at {@code offset} all {@code fill} bytes, touching it only when needed. */
@@ -143,6 +152,22 @@ final class RamReceiver {
                 received(offset);
             }
             channelNormalPages.increment();
+        }
+
+        /** A run of pages a multifd packet fills: backed in one call, then {@link #writing} has nothing to do. */
+        @Override
+        public void populate(long offset, int pages) {
+            if (written == null) {
+                return; // not fresh memory: its pages may be backed already
+            }
+            long first = offset >>> TargetPage.BITS;
+            boolean any = false;
+            for (long page = first; page < first + pages; page++) {
+                any |= firstWrite(page);
+            }
+            if (any) {
+                block.populate(offset, (long) pages << TargetPage.BITS);
+            }
         }
 
         @Override

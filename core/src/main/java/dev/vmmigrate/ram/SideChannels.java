@@ -34,5 +34,11 @@ public interface SideChannels {
 
         /** Makes the page at {@code offset} all zero (touching it only if it may not be). */
         void zeroPage(long offset);
+
+        /**
+         * The {@code pages} pages from {@code offset} are about to be written: back them with
+         * memory in one call ({@link dev.vmmigrate.ram.RamBlock#populate}), not a fault per page.
+         */
+        void populate(long offset, int pages);
     }
 }

@@ -12,6 +12,8 @@ import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.stream.MigrationOutput;
+import dev.vmmigrate.stream.TargetPage;
+import dev.vmmigrate.testing.ResidentPages;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -38,13 +40,22 @@ class MultifdLoadTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"qemu-7.2", "qemu-10.0"})
-    void loadsQemusMultifdMigrationByteForByte(String qemu) throws Exception {
+    void loadsQemusMultifdMigrationByteForByte(String qemu) throws Throwable {
         try (Guest guest = guest()) {
             Outcome outcome = load(guest, qemu, channel(qemu, 0), channel(qemu, 1));
             assertEquals(MigrationStatus.COMPLETED, outcome.status(), outcome.error());
+            assertEquals(nonZeroPages(EXPECTED), ResidentPages.count(guest.ramBlocks().getFirst().memory()),
+                    "the load backed each page it wrote (RamBlock.populate) and no zero page");
             assertArrayEquals(EXPECTED, ram(guest));
             assertEquals(List.of(), notices);
         }
+    }
+
+    private static long nonZeroPages(byte[] ram) {
+        byte[] zero = new byte[TargetPage.SIZE];
+        return java.util.stream.IntStream.range(0, ram.length / TargetPage.SIZE)
+                .filter(page -> !Arrays.equals(ram, page * TargetPage.SIZE, (page + 1) * TargetPage.SIZE, zero, 0, zero.length))
+                .count();
     }
 
     @Test

@@ -63,6 +63,19 @@ class RamBlockTest {
     }
 
     @Test
+    void populateBacksExactlyTheRangeAndKeepsItsContents() throws Throwable {
+        try (RamBlock block = RamBlock.anonymous("ram", 64 * TargetPage.SIZE)) {
+            block.populate(8 * TargetPage.SIZE, 3 * TargetPage.SIZE);
+            assertEquals(3, ResidentPages.count(block.memory()), "the three pages asked for, no more");
+            assertTrue(block.isZeroPage(8) && block.isZeroPage(10), "backed pages still read as zero");
+            block.memory().set(ValueLayout.JAVA_BYTE, 9 * TargetPage.SIZE + 5, (byte) 7);
+            block.populate(9 * TargetPage.SIZE, TargetPage.SIZE);
+            assertEquals(7, block.memory().get(ValueLayout.JAVA_BYTE, 9 * TargetPage.SIZE + 5), "a written page keeps its bytes");
+            assertThrows(IndexOutOfBoundsException.class, () -> block.populate(63 * TargetPage.SIZE, 2 * TargetPage.SIZE));
+        }
+    }
+
+    @Test
     void updateCrcDigestsTheBytesWithoutFaultingInPagesNeverWritten() throws Throwable {
         long pages = 1100;
         try (RamBlock block = RamBlock.anonymous("ram", pages * TargetPage.SIZE)) {
