@@ -12,15 +12,25 @@
 #        --extract as benchmark.sh does; the destination memory-backend-ram, -incoming defer,
 #        capability multifd and multifd-channels on both, max-bandwidth raised);
 #   (c4) QEMU 10.0 multifd x4 (with (b4)).
+# Each case starts BENCH_SETTLE seconds (default 5; 0: back to back) after the one before. On a VM
+# whose balloon reports free memory back to the host (Firecracker here: page_reporting), memory a
+# process has just freed is quick to fault in again and memory free for a few seconds is slow the
+# first time it is touched; back to back, a case's figure depended on what ran before it.
+# Settled, every case starts as an idle destination does.
+# QEMU's source RAM is preallocated (prealloc=on) before the migration: its pages are then
+# resident, as a running guest's are and as vm-migrate send's are (it fills its guest itself).
+# Without it QEMU's source took a page fault per page during the migration, which on a VM where a
+# fault costs microseconds made (c) 2.6-3.3 s instead of 1.7-2.0 s (back to back, this machine).
 # Each case runs BENCH_RUNS times (default 3), interleaved; the report prints each case's median
 # total time (send's total-time, QEMU's query-migrate total-time), the ratio (b)/(c) (the target:
 # at most 0.5), (b)/(a), and where the time goes: the sender's and the receiver's CPU time (GNU
 # time, user + system), the bytes on the wire and their rate, and the receiver's own figure for
 # the load (its --json total-time).
 #
-# Environment: BENCH_RAM, BENCH_RUNS, BENCH_X4=0, QEMU10 (QEMU 10.0's qemu-system-x86_64; default
-# what scripts/fetch-qemu10 unpacked: ${XDG_CACHE_HOME:-~/.cache}/vm-migrate/qemu10/usr/bin/...;
-# without it (c) and (c4) are skipped), VM_MIGRATE_JAR (use this jar, not cli/target's).
+# Environment: BENCH_RAM, BENCH_RUNS, BENCH_SETTLE, BENCH_X4=0, QEMU10 (QEMU 10.0's
+# qemu-system-x86_64; default what scripts/fetch-qemu10 unpacked:
+# ${XDG_CACHE_HOME:-~/.cache}/vm-migrate/qemu10/usr/bin/...; without it (c) and (c4) are
+# skipped), VM_MIGRATE_JAR (use this jar, not cli/target's).
 # Needs python3 (QMP, ports) and jq or python3 (JSON); GNU time for the CPU times (installed
 # when missing, as benchmark.sh does).
 set -euo pipefail
@@ -31,6 +41,7 @@ vm="$here/vm-migrate"
 ram="${BENCH_RAM:-1G}"
 runs="${BENCH_RUNS:-3}"
 run_x4="${BENCH_X4:-1}"
+settle_s="${BENCH_SETTLE:-5}"
 qemu10="${QEMU10:-${XDG_CACHE_HOME:-$HOME/.cache}/vm-migrate/qemu10/usr/bin/qemu-system-x86_64}"
 guest=(--ram "$ram" --fill half_random --paused --max-bandwidth unlimited)
 
@@ -39,7 +50,7 @@ bench_name=benchmark-multifd
 . "$here/bench-lib.sh"
 
 check_size BENCH_RAM "$ram"
-check_runs_settle "$runs" 0
+check_runs_settle "$runs" "$settle_s"
 ram_mib=$(size_mib "$ram")
 if [ -z "${VM_MIGRATE_JAR:-}" ] && [ ! -f "$root/cli/target/vm-migrate.jar" ]; then
     say "building vm-migrate (./mvnw -q package -DskipTests)"
@@ -59,6 +70,7 @@ fi
 
 # cpu_s FILE - user + system seconds of a GNU time -v report, or n/a.
 cpu_s() {
+    [ -f "$1" ] || { echo n/a; return; }
     awk -F': ' '/User time|System time/ { s += $2; n++ } END { if (n == 2) printf "%.2f", s; else print "n/a" }' \
         "$1" 2>/dev/null || echo n/a
 }
@@ -130,7 +142,7 @@ qemu_case() {
         -incoming defer -qmp "unix:$work/$name.dst.sock,server=on,wait=off" 2>"$work/$name.dst.err" &
     dst_pid=$!; pids+=("$dst_pid")
     "${swrap[@]}" "${qemu_cmd[@]}" "${common[@]}" -S \
-        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on" \
+        -object "memory-backend-file,id=mem,size=${ram_mib}M,mem-path=$src_ram,share=on,prealloc=on" \
         -qmp "unix:$work/$name.src.sock,server=on,wait=off" 2>"$work/$name.src.err" &
     src_pid=$!; pids+=("$src_pid")
     say "$name: QEMU 10.0 -> QEMU 10.0, multifd x$channels, tcp:127.0.0.1:$port"
@@ -164,13 +176,19 @@ if [ "$qemu_on" = 1 ]; then
     cases+=(c)
     [ "$run_x4" != 0 ] && cases+=(c4)
 fi
+# settle - wait BENCH_SETTLE seconds before each case, so that every one starts on memory the host
+# has taken back (see the header), not on what the case before it has just freed.
+settle() {
+    sleep "$settle_s"
+}
+
 for ((i = 1; i <= runs; i++)); do
-    vm_case "a.$i" 0
-    vm_case "b.$i" 2
-    [ "$run_x4" != 0 ] && vm_case "b4.$i" 4
+    settle; vm_case "a.$i" 0
+    settle; vm_case "b.$i" 2
+    if [ "$run_x4" != 0 ]; then settle; vm_case "b4.$i" 4; fi
     if [ "$qemu_on" = 1 ]; then
-        qemu_case "c.$i" 2
-        [ "$run_x4" != 0 ] && qemu_case "c4.$i" 4
+        settle; qemu_case "c.$i" 2
+        if [ "$run_x4" != 0 ]; then settle; qemu_case "c4.$i" 4; fi
     fi
 done
 
