@@ -70,7 +70,13 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
         registry.iterative().stream().map(h -> h.idstr()).filter(id -> !id.equals(BlockMigration.IDSTR))
                 .forEach(required::add);
         registry.devices().forEach(d -> required.add(d.idstr()));
-        return new LoadVm(registry, guest.machineType()).requiring(RequiredSections.of(required))
+        return new LoadVm(registry, guest.machineType())
+                .whenRamIsFinal(seen -> {
+                    if (seen.contains(StreamCapabilities.IDSTR)) { // from vm-migrate: a digest comes to check
+                        digest.beginSwitchover();
+                    }
+                })
+                .requiring(RequiredSections.of(required))
                 .requiring((sections, postcopy, at) -> {
                     java.util.Set<String> loaded = new java.util.HashSet<>();
                     ram.loadedBlocks().forEach(b -> loaded.add(b.id()));

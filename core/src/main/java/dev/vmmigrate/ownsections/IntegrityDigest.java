@@ -72,7 +72,12 @@ public final class IntegrityDigest {
         if (expected.getLong("ram_bytes") != ramBytes) {
             return "digest covers " + expected.getLong("ram_bytes") + " bytes of RAM, this guest has " + ramBytes;
         }
-        long ram = ramCrc();
+        long ram;
+        try {
+            ram = switchoverRamCrc();
+        } finally {
+            endSwitchover(); // the next load digests afresh
+        }
         if (expected.getLong("ram_crc32c") != ram) {
             return String.format("RAM digest mismatch: source crc32c %08x, received %08x",
                     expected.getLong("ram_crc32c"), ram);
@@ -120,9 +125,12 @@ public final class IntegrityDigest {
     }
 
     /**
-     * Starts digesting RAM on a thread of its own. Call it once the guest has stopped for the
-     * switchover: RAM no longer changes, so the digest can run while the sender streams the last
-     * dirty pages instead of after them. The digest section then takes this result.
+     * Starts digesting RAM on a thread of its own, once RAM no longer changes: at the source when
+     * the guest has stopped for the switchover, so the digest runs while the last dirty pages go
+     * out (the digest section then takes this result); at the destination when the load reached
+     * the device sections ({@link dev.vmmigrate.savevm.LoadVm#whenRamIsFinal}), so it runs while
+     * the source is still digesting and sending them, not after the EOF (about 65 ms of every
+     * 1 GiB migration's downtime here). {@link #mismatch} then takes this result.
      */
     public void beginSwitchover() {
         CompletableFuture<Long> result = new CompletableFuture<>();
@@ -148,11 +156,12 @@ public final class IntegrityDigest {
         }
         return new FieldValues()
                 .put("ram_bytes", totalRamBytes())
-                .put("ram_crc32c", sourceRamCrc())
+                .put("ram_crc32c", switchoverRamCrc())
                 .put("devices_crc32c", crc.getValue());
     }
 
-    private long sourceRamCrc() {
+    /** The digest {@link #beginSwitchover} began, or one computed now. */
+    private long switchoverRamCrc() {
         CompletableFuture<Long> begun = switchoverRamCrc;
         if (begun == null) {
             return ramCrc();

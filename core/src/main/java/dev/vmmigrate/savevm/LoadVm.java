@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Reads a stream into a machine's handlers (savevm.c's qemu_loadvm_state): checks the preamble
@@ -37,6 +38,8 @@ public final class LoadVm {
     private final String machineType;
     private final boolean keepUnknownDevices;
     private final Completeness completeness;
+    /** Told once when RAM is final in a precopy load: see {@link #whenRamIsFinal}. */
+    private final Consumer<Set<String>> ramFinal;
 
     /**
      * What a whole stream must have carried (every RAM block and device of the guest, the digest
@@ -56,15 +59,16 @@ public final class LoadVm {
 
     /** A loader for a machine of {@code machineType} whose every section has a handler. */
     public LoadVm(HandlerRegistry registry, String machineType) {
-        this(registry, machineType, false, (sections, postcopy, at) -> { });
+        this(registry, machineType, false, (sections, postcopy, at) -> { }, seen -> { });
     }
 
     private LoadVm(HandlerRegistry registry, String machineType, boolean keepUnknownDevices,
-                   Completeness completeness) {
+                   Completeness completeness, Consumer<Set<String>> ramFinal) {
         this.registry = registry;
         this.machineType = machineType;
         this.keepUnknownDevices = keepUnknownDevices;
         this.completeness = completeness;
+        this.ramFinal = ramFinal;
     }
 
     /** This loader, also refusing a stream that fails {@code check} at its EOF. */
@@ -73,7 +77,20 @@ public final class LoadVm {
         return new LoadVm(registry, machineType, keepUnknownDevices, (sections, postcopy, at) -> {
             before.check(sections, postcopy, at);
             check.check(sections, postcopy, at);
-        });
+        }, ramFinal);
+    }
+
+    /**
+     * This loader, also telling {@code action} (once, on the loading thread, after the actions
+     * given before, with the id strings
+     * of the sections seen so far) when RAM is final: at the first device (FULL) section after an
+     * END, in a stream that did not switch to postcopy.
+     * The source sends every iterative section's END, with the last pages, before the devices
+     * (QEMU's qemu_savevm_state_complete_precopy), so from there on nothing the load does writes
+     * RAM, and whatever reads it (the digest) can start beside the device sections.
+     */
+    public LoadVm whenRamIsFinal(Consumer<Set<String>> action) {
+        return new LoadVm(registry, machineType, keepUnknownDevices, completeness, ramFinal.andThen(action));
     }
 
     /**
@@ -82,7 +99,7 @@ public final class LoadVm {
      * @param machineType the machine type the stream must name, or null for any
      */
     public static LoadVm keepingUnknownDevices(HandlerRegistry registry, String machineType) {
-        return new LoadVm(registry, machineType, true, (sections, postcopy, at) -> { });
+        return new LoadVm(registry, machineType, true, (sections, postcopy, at) -> { }, seen -> { });
     }
 
     /**
@@ -177,6 +194,8 @@ public final class LoadVm {
         Loaded loaded = new Loaded();
         boolean iterating = false; // a START was read whole and no END came yet
         boolean postcopyRunning = false; // POSTCOPY_RUN came: the rest of RAM comes while the guest runs
+        boolean ended = false; // an END was loaded: the switchover began
+        boolean ramFinalTold = false;
         long wholeUpTo = reader.input().position();
         while (true) {
             Section section;
@@ -194,6 +213,10 @@ public final class LoadVm {
                     return new Result(preamble, Set.copyOf(loaded.seen), devices, List.copyOf(loaded.deviceSections),
                             eof.vmdesc());
                 }
+                if (section instanceof Section.Full && ended && !loaded.postcopy && !ramFinalTold) {
+                    ramFinalTold = true;
+                    ramFinal.accept(Set.copyOf(loaded.seen));
+                }
                 loadPayload(section, reader, listener, loaded);
                 reader.finish(section);
             } catch (IOException e) {
@@ -205,6 +228,7 @@ public final class LoadVm {
             }
             wholeUpTo = reader.input().position();
             iterating |= section instanceof Section.Start;
+            ended |= section instanceof Section.End;
             postcopyRunning |= section instanceof Section.Command command
                     && command.command() == MigrationCommand.PACKAGED;
         }

@@ -15,6 +15,7 @@ import dev.vmmigrate.guest.RunState;
 import dev.vmmigrate.guest.Workload;
 import dev.vmmigrate.guest.WorkloadSpec;
 import dev.vmmigrate.migration.MachineStreams;
+import dev.vmmigrate.ownsections.StreamCapabilities;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.ram.GoldenBytes;
 import dev.vmmigrate.ram.RamBlock;
@@ -107,6 +108,33 @@ class SaveLoadRoundTripTest {
         assertEquals("none", result.preamble().machineType());
         assertTrue(streams.digest().received(), "our stream carries the digest");
         assertEquals(null, streams.digest().mismatch(result.devices()));
+    }
+
+    @Test
+    void ramIsFinalOnceBeforeTheFirstDeviceSectionAfterTheEnd() throws IOException {
+        Guest source = preparedSource();
+        for (boolean qemuCompatible : new boolean[] {false, true}) {
+            Guest target = destination(RAM);
+            List<String> events = new ArrayList<>();
+            List<byte[]> ramWhenFinal = new ArrayList<>();
+            LoadVm loadVm = MachineStreams.of(target, qemuCompatible).loadVm(target).whenRamIsFinal(seen -> {
+                events.add("final, seen " + seen.contains("ram") + " " + seen.contains(StreamCapabilities.IDSTR));
+                ramWhenFinal.add(ram(target));
+            });
+            loadVm.load(MigrationInput.of(save(source, qemuCompatible)), new LoadVm.Listener() {
+                @Override
+                public void section(SectionHeader.Open header) {
+                    events.add(header.idstr());
+                }
+            });
+            assertEquals(1, ramWhenFinal.size(), "told once: " + events);
+            assertArrayEquals(ram(source), ramWhenFinal.getFirst(), "RAM was whole when the load said it was final");
+            // Our stream announces itself (vm-migrate/capabilities): then a digest is to come.
+            int told = events.indexOf("final, seen true " + !qemuCompatible);
+            assertTrue(told >= 0 && told > events.indexOf("ram"), "after RAM's sections: " + events);
+            List<String> after = events.subList(told + 1, events.size());
+            assertFalse(after.isEmpty() || after.contains("ram"), "only device sections follow: " + events);
+        }
     }
 
     @Test
