@@ -81,10 +81,9 @@ public final class LoadVm {
     }
 
     /**
-     * This loader, also telling {@code action} (once, on the loading thread, after the actions
-     * given before, with the id strings
-     * of the sections seen so far) when RAM is final: at the first device (FULL) section after an
-     * END, in a stream that did not switch to postcopy.
+     * This loader, also telling {@code action} when RAM is final: at the first device (FULL)
+     * section after an END, in a stream that did not switch to postcopy; once, on the loading
+     * thread, after the actions given before, with the id strings of the sections seen so far.
      * The source sends every iterative section's END, with the last pages, before the devices
      * (QEMU's qemu_savevm_state_complete_precopy), so from there on nothing the load does writes
      * RAM, and whatever reads it (the digest) can start beside the device sections.
