@@ -27,6 +27,8 @@ import java.util.zip.CRC32C;
  * (from any thread) fails with {@link IllegalStateException} instead of crashing the JVM.
  */
 public final class RamBlock implements AutoCloseable {
+    /** How long {@link #close()} retries while another thread is inside an access. */
+    private static final long CLOSE_PATIENCE_NANOS = 10_000_000_000L;
     /** The page every zero page is compared with: read-only, so not mutable state. */
     private static final MemorySegment ZERO_PAGE = Arena.global().allocate(TargetPage.SIZE, TargetPage.SIZE).asReadOnly();
 
@@ -260,21 +262,28 @@ public final class RamBlock implements AutoCloseable {
             return;
         }
         try (pageMap) {
-            ByteBuffer zeros = ZERO_PAGE.asByteBuffer();
-            long end = offset + length;
-            long runStart = offset; // start of the backed bytes not fed in yet
-            for (long at = offset; at + TargetPage.SIZE <= end; at += TargetPage.SIZE) {
-                if ((at & (TargetPage.SIZE - 1)) == 0 && neverBacked(pageMap, at >>> TargetPage.BITS)) {
-                    if (at > runStart) {
-                        crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
-                    }
-                    crc.update(zeros.clear());
-                    runStart = at + TargetPage.SIZE;
+            updateCrc(crc, offset, length, pageMap);
+        }
+        if (closed.get()) { // unmapped meanwhile: its pages read as never written, and the digest is wrong
+            throw new IllegalStateException("RAM block " + id + " was closed during its digest");
+        }
+    }
+
+    private void updateCrc(CRC32C crc, long offset, long length, PageMap pageMap) {
+        ByteBuffer zeros = ZERO_PAGE.asByteBuffer();
+        long end = offset + length;
+        long runStart = offset; // start of the backed bytes not fed in yet
+        for (long at = offset; at + TargetPage.SIZE <= end; at += TargetPage.SIZE) {
+            if ((at & (TargetPage.SIZE - 1)) == 0 && neverBacked(pageMap, at >>> TargetPage.BITS)) {
+                if (at > runStart) {
+                    crc.update(memory.asSlice(runStart, at - runStart).asByteBuffer());
                 }
+                crc.update(zeros.clear());
+                runStart = at + TargetPage.SIZE;
             }
-            if (end > runStart) {
-                crc.update(memory.asSlice(runStart, end - runStart).asByteBuffer());
-            }
+        }
+        if (end > runStart) {
+            crc.update(memory.asSlice(runStart, end - runStart).asByteBuffer());
         }
     }
 
@@ -306,7 +315,29 @@ public final class RamBlock implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            arena.close();
+            closeArena();
+        }
+    }
+
+    /**
+     * Closes the arena once no other thread is inside an access: a shared arena refuses to close
+     * while one is ("Session is acquired by N clients"), and a reader on a thread of its own (the
+     * digest a receiver begins when RAM is final) can be mid-update when a failed load closes the
+     * guest. An access is short, so a retry soon falls between two; the reader's next access
+     * then fails with IllegalStateException.
+     */
+    private void closeArena() {
+        long deadline = System.nanoTime() + CLOSE_PATIENCE_NANOS;
+        while (true) {
+            try {
+                arena.close();
+                return;
+            } catch (IllegalStateException e) {
+                if (!arena.scope().isAlive() || System.nanoTime() - deadline > 0) {
+                    throw e;
+                }
+                Thread.onSpinWait();
+            }
         }
     }
 

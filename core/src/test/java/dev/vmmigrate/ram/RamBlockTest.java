@@ -116,6 +116,30 @@ class RamBlockTest {
     }
 
     @Test
+    void closeWaitsOutADigestInProgressAndTheDigestThenFails() throws Exception {
+        RamBlock block = RamBlock.anonymous("ram", 64L << 20);
+        for (long page = 0; page < block.pageCount(); page += 2) {
+            block.memory().set(ValueLayout.JAVA_BYTE, page * TargetPage.SIZE, (byte) 1);
+        }
+        java.util.concurrent.CompletableFuture<Throwable> reader = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+        Thread.ofPlatform().start(() -> {
+            try {
+                while (true) { // as the digest begun when RAM is final: reads until the block goes
+                    block.updateCrc(new CRC32C(), 0, block.length());
+                    reading.countDown();
+                }
+            } catch (Throwable t) {
+                reader.complete(t);
+            }
+        });
+        reading.await();
+        block.close(); // a shared arena refuses while an access is in progress: close must wait it out
+        assertTrue(reader.get(30, java.util.concurrent.TimeUnit.SECONDS) instanceof IllegalStateException,
+                "the reader's next access failed cleanly");
+    }
+
+    @Test
     void memoryIsUnusableAfterClose() {
         RamBlock block = RamBlock.anonymous("ram", 1 << 20);
         block.memory().set(ValueLayout.JAVA_LONG, 8, 42);
