@@ -253,7 +253,7 @@ final class SendCommand implements Callable<Integer> {
         String option = multifdCompression == null ? "--compress" : "--multifd-compression " + multifdCompression;
         try {
             MultifdCompression method = multifdCompression == null ? MultifdCompression.NONE
-                    : MultifdCompressionParameters.method(multifdCompression);
+                    : MultifdCompression.fromQemuName(multifdCompression);
             if (compress && multifdCompression != null && method != MultifdCompression.ZSTD) {
                 throw new IllegalArgumentException("--compress means zstd with multifd");
             }

@@ -37,6 +37,21 @@ public enum MultifdCompression {
         return qemuName;
     }
 
+    /**
+     * The method QEMU's multifd-compression parameter calls {@code name}.
+     *
+     * @throws IllegalArgumentException naming the methods, for any other name
+     */
+    public static MultifdCompression fromQemuName(String name) {
+        for (MultifdCompression method : values()) {
+            if (method.qemuName.equals(name)) {
+                return method;
+            }
+        }
+        throw new IllegalArgumentException("multifd-compression '" + name + "' is none of none, zlib, zstd, qpl, "
+                + "uadk or qatzip");
+    }
+
     /** The method whose bits are {@code code} (already masked), if there is one. */
     public static Optional<MultifdCompression> fromCode(int code) {
         for (MultifdCompression method : values()) {

@@ -30,17 +30,6 @@ public record MultifdCompressionParameters(MultifdCompression method, int zlibLe
         }
     }
 
-    /** The method named {@code name} as QEMU's parameter spells it. */
-    public static MultifdCompression method(String name) {
-        for (MultifdCompression method : MultifdCompression.values()) {
-            if (method.qemuName().equals(name)) {
-                return method;
-            }
-        }
-        throw new IllegalArgumentException("multifd-compression '" + name + "' is none of none, zlib, zstd, qpl, "
-                + "uadk or qatzip");
-    }
-
     /**
      * These with {@code method} chosen and its level set to {@code level}.
      *

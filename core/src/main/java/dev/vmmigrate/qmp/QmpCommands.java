@@ -11,6 +11,7 @@ import dev.vmmigrate.migration.MigrationException;
 import dev.vmmigrate.migration.MigrationInfo;
 import dev.vmmigrate.migration.MigrationParameters;
 import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.multifd.MultifdCompression;
 import dev.vmmigrate.multifd.MultifdCompressionParameters;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
@@ -279,10 +280,10 @@ final class QmpCommands {
             try {
                 compression = new MultifdCompressionParameters(
                         arguments.has("multifd-compression")
-                                ? MultifdCompressionParameters.method(arguments.string("multifd-compression"))
+                                ? MultifdCompression.fromQemuName(arguments.string("multifd-compression"))
                                 : now.method(),
-                        arguments.has("multifd-zlib-level") ? Math.clamp(arguments.integer("multifd-zlib-level"), Integer.MIN_VALUE, Integer.MAX_VALUE) : now.zlibLevel(),
-                        arguments.has("multifd-zstd-level") ? Math.clamp(arguments.integer("multifd-zstd-level"), Integer.MIN_VALUE, Integer.MAX_VALUE) : now.zstdLevel());
+                        level(arguments, "multifd-zlib-level", now.zlibLevel()),
+                        level(arguments, "multifd-zstd-level", now.zstdLevel()));
             } catch (IllegalArgumentException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -330,5 +331,14 @@ final class QmpCommands {
             throw QmpException.generic(vm.outgoing().error());
         }
         return json.createObjectNode();
+    }
+
+    /**
+     * The level {@code name} sets, or {@code current} when the request leaves it out; a value
+     * beyond an int stays beyond the bounds MultifdCompressionParameters checks.
+     */
+    private static int level(QmpArguments arguments, String name, int current) throws QmpException {
+        return arguments.has(name)
+                ? Math.clamp(arguments.integer(name), Integer.MIN_VALUE, Integer.MAX_VALUE) : current;
     }
 }
