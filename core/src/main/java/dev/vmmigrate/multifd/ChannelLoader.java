@@ -102,28 +102,10 @@ final class ChannelLoader {
         for (int i = 0; i < packet.zeroCount(); i++) {
             block.zeroPage(packet.zeroOffset(i));
         }
-        populateRuns(block, packet);
-        for (int i = 0; i < packet.normalCount(); i++) {
-            if (decompressed != null) {
-                block.writePage(packet.normalOffset(i), decompressed.asSlice((long) i * TargetPage.SIZE, TargetPage.SIZE));
-            } else {
-                block.writePage(packet.normalOffset(i), in);
-            }
-        }
-    }
-
-    /** Backs each run of adjacent pages the packet fills with one call, not a page fault per page. */
-    private static void populateRuns(PageTarget block, MultifdPacket packet) {
-        int count = packet.normalCount();
-        int i = 0;
-        while (i < count) {
-            long start = packet.normalOffset(i);
-            int run = 1;
-            while (i + run < count && packet.normalOffset(i + run) == start + ((long) run << TargetPage.BITS)) {
-                run++;
-            }
-            block.populate(start, run);
-            i += run;
+        if (decompressed != null) {
+            block.writePages(packet.normal(), decompressed);
+        } else if (packet.normalCount() > 0) {
+            block.readPages(packet.normal(), in);
         }
     }
 

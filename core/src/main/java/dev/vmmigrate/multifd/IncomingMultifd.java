@@ -27,8 +27,6 @@ import java.util.function.Consumer;
 public final class IncomingMultifd implements SideChannels, AutoCloseable {
     /** How long a multifd connection has for its 64-byte handshake: QEMU sends it at once. */
     public static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
-    /** Each channel's read buffer: a whole packet with its 512 KiB of pages fits, and more. */
-    static final int CHANNEL_BUFFER = 1 << 20;
     /** QEMU's default multifd-channels. */
     public static final int DEFAULT_CHANNELS = 2;
     /** QEMU's limit for multifd-channels (a channel id is one byte). */
@@ -169,7 +167,7 @@ public final class IncomingMultifd implements SideChannels, AutoCloseable {
         if (first == null) {
             first = init;
         }
-        MigrationInput in = MigrationInput.readOnCallerThread(connection.input(), CHANNEL_BUFFER);
+        MigrationInput in = MigrationInput.readOnCallerThread(connection.input(), MultifdPacket.BYTES);
         in.rebase(MultifdInit.BYTES); // offsets in errors count from the channel's first byte
         ChannelLoader loader = new ChannelLoader(id, in, sync, () -> blocks);
         Thread thread = Thread.ofVirtual().name("multifd-recv-" + id).unstarted(() -> load(id, loader));

@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -92,9 +94,7 @@ final class RamReceiver {
          * times faster per page on a VM, measured in C.
          */
         void writing(long offset) {
-            if (written != null && firstWrite(offset >>> TargetPage.BITS)) {
-                block.populate(offset, TargetPage.SIZE);
-            }
+            writing(offset, 1);
         }
 
         /** Marks {@code page} written; true when it was not before. Only for a fresh block. */
@@ -133,30 +133,57 @@ final class RamReceiver {
         }
 
         @Override
-        public void writePage(long offset, MigrationInput in) throws IOException {
+        public void readPages(long[] offsets, MigrationInput in) throws IOException {
             if (block == null) {
-                in.skip(TargetPage.SIZE);
+                in.skip((long) offsets.length * TargetPage.SIZE);
             } else {
-                writing(offset);
-                in.readInto(block.memory(), offset, TargetPage.SIZE);
-                received(offset);
+                ByteBuffer[] runs = new ByteBuffer[offsets.length];
+                int count = 0;
+                for (int i = 0; i < offsets.length; ) {
+                    int run = runLength(offsets, i);
+                    writing(offsets[i], run);
+                    runs[count++] = block.memory().asSlice(offsets[i], (long) run << TargetPage.BITS).asByteBuffer();
+                    i += run;
+                }
+                in.readFully(count == runs.length ? runs : Arrays.copyOf(runs, count));
+                for (long offset : offsets) {
+                    received(offset);
+                }
             }
-            channelNormalPages.increment();
+            channelNormalPages.add(offsets.length);
         }
 
         @Override
-        public void writePage(long offset, MemorySegment contents) {
+        public void writePages(long[] offsets, MemorySegment contents) {
             if (block != null) {
-                writing(offset);
-                MemorySegment.copy(contents, 0, block.memory(), offset, TargetPage.SIZE);
-                received(offset);
+                for (int i = 0; i < offsets.length; ) {
+                    int run = runLength(offsets, i);
+                    writing(offsets[i], run);
+                    MemorySegment.copy(contents, (long) i << TargetPage.BITS, block.memory(), offsets[i],
+                            (long) run << TargetPage.BITS);
+                    i += run;
+                }
+                for (long offset : offsets) {
+                    received(offset);
+                }
             }
-            channelNormalPages.increment();
+            channelNormalPages.add(offsets.length);
         }
 
-        /** A run of pages a multifd packet fills: backed in one call, then {@link #writing} has nothing to do. */
-        @Override
-        public void populate(long offset, int pages) {
+        /** How many pages from {@code offsets[from]} on are adjacent in the block, in order. */
+        private static int runLength(long[] offsets, int from) {
+            int run = 1;
+            while (from + run < offsets.length && offsets[from + run] == offsets[from] + ((long) run << TargetPage.BITS)) {
+                run++;
+            }
+            return run;
+        }
+
+        /**
+         * The {@code pages} pages from {@code offset} on are about to be written: if any of them
+         * is fresh, the run is backed in one call rather than a fault per page.
+         */
+        private void writing(long offset, int pages) {
             if (written == null) {
                 return; // not fresh memory: its pages may be backed already
             }

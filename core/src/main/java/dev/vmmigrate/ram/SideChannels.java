@@ -26,19 +26,18 @@ public interface SideChannels {
         /** Bytes in the block: every page's offset is below this. */
         long length();
 
-        /** Fills the page at {@code offset} with the next page of {@code in}. */
-        void writePage(long offset, dev.vmmigrate.stream.MigrationInput in) throws IOException;
+        /**
+         * Fills the pages at {@code offsets}, in order, with the next {@code offsets.length}
+         * pages of {@code in}: straight into guest memory where the input allows, each run of
+         * adjacent pages backed first in one call ({@link dev.vmmigrate.ram.RamBlock#populate}),
+         * not a fault per page.
+         */
+        void readPages(long[] offsets, dev.vmmigrate.stream.MigrationInput in) throws IOException;
 
-        /** Fills the page at {@code offset} with {@code contents}' first page (a decompressed one). */
-        void writePage(long offset, java.lang.foreign.MemorySegment contents);
+        /** Fills the pages at {@code offsets} with {@code contents}' pages, in order (decompressed ones). */
+        void writePages(long[] offsets, java.lang.foreign.MemorySegment contents);
 
         /** Makes the page at {@code offset} all zero (touching it only if it may not be). */
         void zeroPage(long offset);
-
-        /**
-         * The {@code pages} pages from {@code offset} are about to be written: back them with
-         * memory in one call ({@link dev.vmmigrate.ram.RamBlock#populate}), not a fault per page.
-         */
-        void populate(long offset, int pages);
     }
 }

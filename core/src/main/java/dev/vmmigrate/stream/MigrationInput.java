@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.ScatteringByteChannel;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -33,39 +34,48 @@ public final class MigrationInput implements Closeable {
     private ReadAhead.Chunk chunk;
     private ByteBuffer buffer;
     private MemorySegment bufferSegment;
+    /**
+     * For an input read on the caller's thread: the most one read takes into the buffer unless a
+     * value needs more, so that bytes bound for guest memory ({@link #readFully}) mostly go
+     * there straight instead of through the buffer; 0 reads as much as the buffer holds.
+     */
+    private final int readStep;
     /** Stream offset of the buffer's index 0, so that position() is this plus buffer.position(). */
     private long bufferStart;
     private boolean endOfStream;
 
     /** An input over {@code channel}, read ahead of the caller on a thread of its own. */
     public MigrationInput(ReadableByteChannel channel) {
-        this(channel, ByteBuffer.allocate(0), new ReadAhead(channel));
+        this(channel, ByteBuffer.allocate(0), new ReadAhead(channel), 0);
     }
 
-    private MigrationInput(ReadableByteChannel channel, ByteBuffer buffer, ReadAhead readAhead) {
+    private MigrationInput(ReadableByteChannel channel, ByteBuffer buffer, ReadAhead readAhead, int readStep) {
         this.channel = channel;
         this.readAhead = readAhead;
+        this.readStep = readStep;
         use(buffer);
         this.buffer.limit(0);
     }
 
     /**
-     * An input over {@code channel} that reads it on the caller's thread, through a buffer of
-     * {@code bufferBytes} (at least {@link #MAX_PEEK}): for a reader on a virtual thread, where a
-     * blocking read costs no platform thread and no read-ahead memory (QEMU's multifd channels,
-     * one such reader each).
+     * An input over {@code channel} that reads it on the caller's thread, {@code readStep} bytes
+     * at a time (more only when a value needs more), through a buffer of {@link #MAX_PEEK}: for a
+     * reader on a virtual thread, where a blocking read costs no platform thread and no
+     * read-ahead memory (QEMU's multifd channels, one such reader each). With a step of one
+     * packet header, the header comes through the buffer and the pages after it straight into
+     * guest memory ({@link #readFully}).
      */
-    public static MigrationInput readOnCallerThread(ReadableByteChannel channel, int bufferBytes) {
-        if (bufferBytes < MAX_PEEK) {
-            throw new IllegalArgumentException("buffer of " + bufferBytes + " bytes, less than " + MAX_PEEK);
+    public static MigrationInput readOnCallerThread(ReadableByteChannel channel, int readStep) {
+        if (readStep <= 0 || readStep > MAX_PEEK) {
+            throw new IllegalArgumentException("read step of " + readStep + " bytes is not within 1.." + MAX_PEEK);
         }
-        return new MigrationInput(channel, ByteBuffer.allocateDirect(bufferBytes), null);
+        return new MigrationInput(channel, ByteBuffer.allocateDirect(MAX_PEEK), null, readStep);
     }
 
     /** An input over bytes in memory. */
     public static MigrationInput of(byte[] bytes) {
         return new MigrationInput(Channels.newChannel(new ByteArrayInputStream(bytes)),
-                ByteBuffer.allocate(MEMORY_BUFFER_SIZE), null);
+                ByteBuffer.allocate(MEMORY_BUFFER_SIZE), null, 0);
     }
 
     /** Reads from {@code next} from now on; its segment spans all of it, whatever its position. */
@@ -139,6 +149,45 @@ public final class MigrationInput implements Closeable {
     /** Reads exactly {@code length} bytes into {@code target} at {@code offset} (guest pages land here). */
     public void readInto(MemorySegment target, long offset, long length) throws IOException {
         consume(target, offset, length);
+    }
+
+    /**
+     * Fills each of {@code targets} from its position to its limit with the next bytes, in order.
+     * What is buffered already is copied; on a channel read on the caller's thread that can
+     * scatter (a socket), the rest goes straight into the targets, in as few reads as the
+     * channel allows, with no copy through the buffer (QEMU's multifd_recv reads a packet's
+     * pages into guest memory with one readv the same way). Leaves each target's position at its
+     * limit.
+     */
+    public void readFully(ByteBuffer[] targets) throws IOException {
+        long start = position();
+        long wanted = 0;
+        for (ByteBuffer target : targets) {
+            wanted += target.remaining();
+        }
+        int next = 0;
+        while (next < targets.length) {
+            ByteBuffer target = targets[next];
+            if (!target.hasRemaining()) {
+                next++;
+            } else if (buffer.hasRemaining()) {
+                int chunk = Math.min(target.remaining(), buffer.remaining());
+                target.put(target.position(), buffer, buffer.position(), chunk);
+                target.position(target.position() + chunk);
+                buffer.position(buffer.position() + chunk);
+            } else if (readAhead == null && !endOfStream && channel instanceof ScatteringByteChannel scattering) {
+                long read = scattering.read(targets, next, targets.length - next);
+                if (read < 0) {
+                    endOfStream = true;
+                    throw truncated(wanted, "bytes", start);
+                }
+                bufferStart += read; // bytes of the stream that passed the (empty) buffer by
+            } else {
+                int length = target.remaining();
+                consume(MemorySegment.ofBuffer(target), 0, length);
+                target.position(target.limit());
+            }
+        }
     }
 
     public void skip(long length) throws IOException {
@@ -262,6 +311,9 @@ public final class MigrationInput implements Closeable {
         buffer.compact();
         try {
             while (buffer.position() < bytes) {
+                if (readStep > 0) {
+                    buffer.limit(Math.max(bytes, Math.min(buffer.capacity(), readStep)));
+                }
                 int read = channel.read(buffer);
                 if (read < 0) {
                     endOfStream = true;

@@ -2,7 +2,9 @@ package dev.vmmigrate.transport;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Objects;
 import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.ScatteringByteChannel;
 import java.nio.channels.WritableByteChannel;
 
 /**
@@ -17,7 +19,9 @@ final class ReplayedConnection implements Connection {
         this.connection = connection;
         ByteBuffer replay = ByteBuffer.wrap(head.clone());
         ReadableByteChannel rest = connection.input();
-        this.input = new ReadableByteChannel() {
+        // Scatters when the connection does (a socket): a multifd channel reads pages straight
+        // into guest memory with one readv once the replayed bytes are gone.
+        this.input = new ScatteringByteChannel() {
             @Override
             public int read(ByteBuffer dst) throws IOException {
                 if (!replay.hasRemaining()) {
@@ -27,6 +31,25 @@ final class ReplayedConnection implements Connection {
                 dst.put(replay.slice(replay.position(), n));
                 replay.position(replay.position() + n);
                 return n;
+            }
+
+            @Override
+            public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+                Objects.checkFromIndexSize(offset, length, dsts.length);
+                if (!replay.hasRemaining() && rest instanceof ScatteringByteChannel scattering) {
+                    return scattering.read(dsts, offset, length);
+                }
+                for (int i = offset; i < offset + length; i++) {
+                    if (dsts[i].hasRemaining()) {
+                        return read(dsts[i]);
+                    }
+                }
+                return 0;
+            }
+
+            @Override
+            public long read(ByteBuffer[] dsts) throws IOException {
+                return read(dsts, 0, dsts.length);
             }
 
             @Override

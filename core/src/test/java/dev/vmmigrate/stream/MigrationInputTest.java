@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.ScatteringByteChannel;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -64,7 +65,7 @@ class MigrationInputTest {
     }
 
     /** A channel that hands out {@code data} in reads of the given sizes, in turn, then ends or fails. */
-    private static final class PiecewiseChannel implements ReadableByteChannel {
+    private static class PiecewiseChannel implements ReadableByteChannel {
         private final byte[] data;
         private final int[] sizes;
         private final IOException failure;
@@ -100,6 +101,99 @@ class MigrationInputTest {
         @Override
         public void close() {
             open = false;
+        }
+    }
+
+    /** A {@link PiecewiseChannel} that also scatters, each read across as many targets as its size reaches. */
+    private static final class ScatteringPiecewiseChannel extends PiecewiseChannel implements ScatteringByteChannel {
+        long scatteredBytes;
+
+        ScatteringPiecewiseChannel(byte[] data, int... sizes) {
+            super(data, null, sizes);
+        }
+
+        @Override
+        public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+            long total = 0;
+            for (int i = offset; i < offset + length; i++) {
+                if (!dsts[i].hasRemaining()) {
+                    continue;
+                }
+                int n = read(dsts[i]);
+                if (n < 0) {
+                    return total > 0 ? total : -1;
+                }
+                total += n;
+                if (dsts[i].hasRemaining()) {
+                    break; // this turn's size ran out
+                }
+            }
+            scatteredBytes += total;
+            return total;
+        }
+
+        @Override
+        public long read(ByteBuffer[] dsts) throws IOException {
+            return read(dsts, 0, dsts.length);
+        }
+    }
+
+    private static ByteBuffer[] pageTargets(int... sizes) {
+        return Arrays.stream(sizes).mapToObj(ByteBuffer::allocateDirect).toArray(ByteBuffer[]::new);
+    }
+
+    private static void assertTargetsHold(byte[] data, int from, ByteBuffer[] targets) {
+        int at = from;
+        for (ByteBuffer target : targets) {
+            assertEquals(target.limit(), target.position(), "a target is filled to its limit");
+            byte[] got = new byte[target.limit()];
+            target.get(0, got);
+            assertArrayEquals(Arrays.copyOfRange(data, at, at + got.length), got);
+            at += got.length;
+        }
+    }
+
+    @Test
+    void readFullyOnTheCallersThreadReadsPastTheBufferStraightIntoItsTargets() throws IOException {
+        byte[] data = pattern(64 + 4096 + 8192 + 100);
+        ScatteringPiecewiseChannel channel = new ScatteringPiecewiseChannel(data, 1000, 3000, 7, 5000);
+        try (MigrationInput in = MigrationInput.readOnCallerThread(channel, 64)) {
+            assertArrayEquals(Arrays.copyOf(data, 64), in.readBytes(64)); // a "header" of one read step
+            ByteBuffer[] targets = pageTargets(4096, 8192, 100);
+            in.readFully(targets);
+            assertTargetsHold(data, 64, targets);
+            assertEquals(4096 + 8192 + 100, channel.scatteredBytes, "no byte of the targets went through the buffer");
+            assertEquals(data.length, in.position());
+            assertTrue(in.atEnd());
+        }
+    }
+
+    @Test
+    void readFullyTakesBufferedBytesFirstAndWorksOverAnyChannel() throws IOException {
+        byte[] data = pattern(10 + 4096 + 4096 + 3);
+        for (boolean readAhead : new boolean[] {true, false}) {
+            PiecewiseChannel channel = new PiecewiseChannel(data, null, 3000, 1, 4000);
+            try (MigrationInput in = readAhead ? new MigrationInput(channel) : MigrationInput.readOnCallerThread(channel, 5000)) {
+                assertEquals(pattern(1)[0], (byte) in.readU8()); // leaves buffered bytes behind
+                in.skip(9);
+                ByteBuffer[] targets = pageTargets(4096, 0, 4096, 3);
+                in.readFully(targets);
+                assertTargetsHold(data, 10, targets);
+                assertEquals(data.length, in.position());
+                assertTrue(in.atEnd());
+            }
+        }
+    }
+
+    @Test
+    void readFullyCutShortNamesTheOffsetWhereItsReadBegan() throws IOException {
+        byte[] data = pattern(64 + 4096 + 10);
+        try (MigrationInput in = MigrationInput.readOnCallerThread(new ScatteringPiecewiseChannel(data, 700), 64)) {
+            in.skip(64);
+            StreamFormatException e = assertThrows(StreamFormatException.class,
+                    () -> in.readFully(pageTargets(4096, 4096)));
+            assertEquals(64, e.offset());
+            assertTrue(e.getMessage().contains("8192-byte read"), e.getMessage());
         }
     }
 
