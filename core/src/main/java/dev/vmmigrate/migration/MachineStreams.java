@@ -46,7 +46,7 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
         guest.deviceHandlers().forEach(registry::add);
         StreamCapabilities capabilities = new StreamCapabilities(ram);
         registry.add(capabilities.handler());
-        IntegrityDigest digest = new IntegrityDigest(guest.ramBlocks(), registry.devices());
+        IntegrityDigest digest = new IntegrityDigest(guest.ramBlocks(), registry.devices(), ram::loadedPageCrcs);
         registry.add(digest.handler());
         return new MachineStreams(qemuCompatible ? registry.withoutOwnSections() : registry, ram, digest,
                 capabilities, block);
@@ -73,7 +73,7 @@ public record MachineStreams(HandlerRegistry registry, RamHandler ram, Integrity
         return new LoadVm(registry, guest.machineType())
                 .whenRamIsFinal(seen -> {
                     if (seen.contains(StreamCapabilities.IDSTR)) { // from vm-migrate: a digest comes to check
-                        digest.beginSwitchover();
+                        digest.ramIsFinal();
                     }
                 })
                 .requiring(RequiredSections.of(required))

@@ -158,9 +158,10 @@ final class PrecopyLoop {
         // Postcopy asks for pages on the return path: QEMU opens it for postcopy-ram too.
         this.useReturnPath = settings.capabilities().has(Capability.RETURN_PATH) || postcopyRam();
         // With a return path the switchover also waits for the destination's verdict, which
-        // comes after its own digest of what it loaded: that digest costs as much again.
-        long digest = settings.ownSections() ? settings.digest().estimateMillis() : 0;
-        this.switchoverCostMillis = useReturnPath && settings.ownSections() ? 2 * digest : digest;
+        // comes after its own digest of what it loaded; a destination loading into fresh memory
+        // combines the CRCs it took of each page as it wrote it (PageCrcs), a millisecond a
+        // GiB, so only the source's digest is counted.
+        this.switchoverCostMillis = settings.ownSections() ? settings.digest().estimateMillis() : 0;
         Resume again = settings.resume();
         this.resume = again == null ? null : new SourceResume(again.target(), again.connector(), again.window(),
                 settings.stallTimeout(), () -> owner.status() == MigrationStatus.ACTIVE || owner.status().isPostcopy());

@@ -7,6 +7,7 @@ import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 import java.io.IOException;
 import java.util.List;
+import java.util.Map;
 
 /** The {@code ram} section (version 4 as in QEMU 7.2): sending and loading guest RAM. */
 public final class RamHandler implements IterativeHandler {
@@ -196,6 +197,14 @@ public final class RamHandler implements IterativeHandler {
     @Override
     public java.util.Map<String, long[]> receivedPages() {
         return receiver.receivedPages();
+    }
+
+    /**
+     * By block the load found fresh, the CRC32C of each page as it wrote it ({@link PageCrcs}):
+     * what the destination's digest combines instead of reading those blocks again.
+     */
+    public Map<RamBlock, PageCrcs> loadedPageCrcs() {
+        return receiver.pageCrcs();
     }
 
     @Override

@@ -67,6 +67,11 @@ final class RamReceiver {
          * RECV_BITMAP; null when only counting.
          */
         final long[] received;
+        /**
+         * For a fresh block (as {@code written}): each page's CRC32C as this load wrote it, for
+         * the destination's digest; null otherwise.
+         */
+        final PageCrcs crcs;
         long zeroPages;
         long normalPages;
         /** Pages the multifd channels loaded (several threads). */
@@ -79,10 +84,19 @@ final class RamReceiver {
             this.block = block;
             this.written = block != null && block.untouched() ? new long[(int) ((block.pageCount() + 63) >>> 6)] : null;
             this.received = block != null ? new long[(int) ((block.pageCount() + 63) >>> 6)] : null;
+            this.crcs = written != null ? new PageCrcs(block.pageCount()) : null;
         }
 
-        /** The page at {@code offset} now holds what the stream sent for it. */
+        /** The page at {@code offset} now holds what the stream sent for it, just written. */
         void received(long offset) {
+            if (crcs != null) {
+                crcs.wrote(offset >>> TargetPage.BITS, block.memory().asSlice(offset, TargetPage.SIZE));
+            }
+            alreadyHeld(offset);
+        }
+
+        /** The page at {@code offset} held what the stream sent for it already (zero): nothing was written. */
+        private void alreadyHeld(long offset) {
             long page = offset >>> TargetPage.BITS;
             WORDS.getAndBitwiseOr(received, (int) (page >>> 6), 1L << page);
             block.arrived(page); // after the page was written: a postcopy guest may touch it now
@@ -109,11 +123,11 @@ final class RamReceiver {
                 if (written != null) {
                     long page = offset >>> TargetPage.BITS;
                     if (((long) WORDS.getAcquire(written, (int) (page >>> 6)) & (1L << page)) == 0) {
-                        received(offset);
+                        alreadyHeld(offset);
                         return; // never written: still zero
                     }
                 } else if (block.isZeroPage(offset >>> TargetPage.BITS)) {
-                    received(offset);
+                    alreadyHeld(offset);
                     return; // writing zeros over zeros would fault the page in; QEMU skips it too
                 }
             }
@@ -246,6 +260,13 @@ final class RamReceiver {
         announced.values().stream().filter(b -> b.received != null)
                 .forEach(b -> pages.put(b.id, b.received.clone()));
         return pages;
+    }
+
+    /** By block the load found fresh, the CRC32C of each page as this load wrote it. */
+    Map<RamBlock, PageCrcs> pageCrcs() {
+        Map<RamBlock, PageCrcs> crcs = new LinkedHashMap<>();
+        announced.values().stream().filter(b -> b.crcs != null).forEach(b -> crcs.put(b.block, b.crcs));
+        return crcs;
     }
 
     long announcedBytes() {

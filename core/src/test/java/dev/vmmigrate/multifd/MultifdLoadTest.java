@@ -13,6 +13,7 @@ import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
+import dev.vmmigrate.testing.LoadedPageCrcs;
 import dev.vmmigrate.testing.ResidentPages;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.ValueLayout;
@@ -47,6 +48,7 @@ class MultifdLoadTest {
             assertEquals(nonZeroPages(EXPECTED), ResidentPages.count(guest.ramBlocks().getFirst().memory()),
                     "the load backed each page it wrote (RamBlock.populate) and no zero page");
             assertArrayEquals(EXPECTED, ram(guest));
+            LoadedPageCrcs.assertMatchMemory(streams.ram(), guest.ramBlocks());
             assertEquals(List.of(), notices);
         }
     }
@@ -167,6 +169,7 @@ class MultifdLoadTest {
             Outcome outcome = load(guest, qemu, channel(qemu, 0), channel(qemu, 1));
             assertEquals(MigrationStatus.COMPLETED, outcome.status(), outcome.error());
             assertArrayEquals(EXPECTED_COMPRESSED, ram(guest));
+            LoadedPageCrcs.assertMatchMemory(streams.ram(), guest.ramBlocks());
             assertEquals(List.of(), notices);
         }
     }
@@ -232,9 +235,13 @@ class MultifdLoadTest {
     private record Outcome(MigrationStatus status, String error) {
     }
 
+    /** The last load's streams: its RAM handler holds the page CRCs the load took. */
+    private MachineStreams streams;
+
     private Outcome load(Guest guest, String qemu, byte[] channel0, byte[] channel1) throws Exception {
         try (IncomingMultifd multifd = new IncomingMultifd(2, notices::add)) {
-            IncomingMigration incoming = MachineStreams.of(guest, false).incoming(guest, true);
+            streams = MachineStreams.of(guest, false);
+            IncomingMigration incoming = streams.incoming(guest, true);
             incoming.multifd(multifd);
             multifd.handshake(new BytesConnection("channel 0", channel0));
             multifd.handshake(new BytesConnection("channel 1", channel1));

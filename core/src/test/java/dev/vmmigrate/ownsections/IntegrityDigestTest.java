@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vmmigrate.guest.Workload;
+import dev.vmmigrate.ram.PageCrcs;
 import dev.vmmigrate.ram.RamBlock;
 import dev.vmmigrate.stream.TargetPage;
 import dev.vmmigrate.vmstate.FieldValues;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Map;
@@ -43,7 +45,7 @@ class IntegrityDigestTest {
 
     /** What the destination says of the source's digest section. */
     private String verify(FieldValues sent) {
-        IntegrityDigest received = new IntegrityDigest(List.of(destination), List.of());
+        IntegrityDigest received = new IntegrityDigest(List.of(destination), List.of(), Map::of);
         received.handler().loader().accept(sent);
         return received.mismatch(Map.of());
     }
@@ -55,7 +57,7 @@ class IntegrityDigestTest {
 
     @Test
     void equalRamVerifiesAndOneFlippedByteDoesNot() {
-        FieldValues sent = save(new IntegrityDigest(List.of(source), List.of()));
+        FieldValues sent = save(new IntegrityDigest(List.of(source), List.of(), Map::of));
         assertNull(verify(sent));
 
         flipBit(destination, RAM - 1);
@@ -63,9 +65,39 @@ class IntegrityDigestTest {
         assertTrue(mismatch != null && mismatch.startsWith("RAM digest mismatch"), mismatch);
     }
 
+    /** The page CRCs a load into a fresh block would have taken of {@code block}'s pages. */
+    private static PageCrcs pageCrcsOf(RamBlock block) {
+        PageCrcs crcs = new PageCrcs(block.pageCount());
+        for (long page = 0; page < block.pageCount(); page++) {
+            crcs.wrote(page, block.memory().asSlice(page * TargetPage.SIZE, TargetPage.SIZE));
+        }
+        return crcs;
+    }
+
+    @Test
+    void theDestinationCombinesThePageCrcsItsLoadTookInsteadOfReadingRam() {
+        FieldValues sent = save(new IntegrityDigest(List.of(source), List.of(), Map::of));
+        PageCrcs loaded = pageCrcsOf(destination);
+        flipBit(destination, 5); // after the load took its CRCs: the digest does not read RAM again
+        for (boolean early : new boolean[] {true, false}) {
+            IntegrityDigest received = new IntegrityDigest(List.of(destination), List.of(), () -> Map.of(destination, loaded));
+            received.handler().loader().accept(sent);
+            if (early) {
+                received.ramIsFinal(); // as the load does when it reaches the device sections
+            }
+            assertNull(received.mismatch(Map.of()), "from the page CRCs");
+        }
+
+        loaded.wrote(RAM / TargetPage.SIZE - 1, MemorySegment.ofArray(new byte[TargetPage.SIZE]).fill((byte) 1));
+        IntegrityDigest received = new IntegrityDigest(List.of(destination), List.of(), () -> Map.of(destination, loaded));
+        received.handler().loader().accept(sent);
+        String mismatch = received.mismatch(Map.of());
+        assertTrue(mismatch != null && mismatch.startsWith("RAM digest mismatch"), "a page loaded wrong: " + mismatch);
+    }
+
     @Test
     void switchoverDigestEqualsTheDigestTakenInline() {
-        IntegrityDigest digest = new IntegrityDigest(List.of(source), List.of());
+        IntegrityDigest digest = new IntegrityDigest(List.of(source), List.of(), Map::of);
         FieldValues inline = save(digest);
         digest.beginSwitchover();
         FieldValues begun = save(digest);
@@ -75,7 +107,7 @@ class IntegrityDigestTest {
 
     @Test
     void aSaveAfterTheSwitchoverEndedDigestsRamAfresh() {
-        IntegrityDigest digest = new IntegrityDigest(List.of(source), List.of());
+        IntegrityDigest digest = new IntegrityDigest(List.of(source), List.of(), Map::of);
         digest.beginSwitchover();
         long first = save(digest).getLong("ram_crc32c");
         digest.endSwitchover(); // say the migration failed and the guest ran on

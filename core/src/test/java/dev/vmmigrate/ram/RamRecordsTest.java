@@ -16,6 +16,7 @@ import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.testing.Hex;
+import dev.vmmigrate.testing.LoadedPageCrcs;
 import dev.vmmigrate.testing.Truncation;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -246,6 +247,7 @@ class RamRecordsTest {
         java.util.Arrays.fill(filled, (byte) 0x5a);
         assertArrayEquals(filled, target.memory().asSlice(2L * PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
         assertArrayEquals(new byte[PAGE], target.memory().asSlice(PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
+        LoadedPageCrcs.assertMatchMemory(handler, List.of(target));
     }
 
     @Test
@@ -272,6 +274,7 @@ class RamRecordsTest {
             assertEquals(1, ResidentPages.count(target.memory()), "only the data page is faulted in");
             assertArrayEquals(pattern(5, 0), target.memory().asSlice(5L * PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
             assertEquals(List.of(new RamBlockSummary("ram", (long) pages * PAGE, pages - 1, 1)), handler.loadedBlocks());
+            LoadedPageCrcs.assertMatchMemory(handler, List.of(target));
         }
     }
 
@@ -306,6 +309,7 @@ class RamRecordsTest {
             assertArrayEquals(pattern(1, 9), target.memory().asSlice(PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
             handler.load(in, SectionType.PART, RamHandler.VERSION);
             assertArrayEquals(new byte[PAGE], target.memory().asSlice(PAGE, PAGE).toArray(ValueLayout.JAVA_BYTE));
+            LoadedPageCrcs.assertMatchMemory(handler, List.of(target)); // the page's CRC is a zero page's again
         }
     }
 

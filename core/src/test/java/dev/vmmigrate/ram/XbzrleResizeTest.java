@@ -11,6 +11,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import dev.vmmigrate.testing.LoadedPageCrcs;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -139,5 +140,6 @@ class XbzrleResizeTest {
             loader.load(in, SectionType.PART, RamHandler.VERSION);
         }
         assertEquals(-1, target.memory().mismatch(save.source.memory()), "the destination's RAM is the source's");
+        LoadedPageCrcs.assertMatchMemory(loader, List.of(target)); // XBZRLE pages decoded in place
     }
 }

@@ -23,6 +23,7 @@ import dev.vmmigrate.stream.MigrationInput;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.StreamFormatException;
 import dev.vmmigrate.stream.TargetPage;
+import dev.vmmigrate.testing.LoadedPageCrcs;
 import dev.vmmigrate.testing.Hex;
 import dev.vmmigrate.testing.Truncation;
 import java.io.ByteArrayOutputStream;
@@ -107,6 +108,7 @@ class SaveLoadRoundTripTest {
         assertEquals(source.timer().clockNs(), target.timer().clockNs());
         assertEquals("none", result.preamble().machineType());
         assertTrue(streams.digest().received(), "our stream carries the digest");
+        LoadedPageCrcs.assertMatchMemory(streams.ram(), target.ramBlocks());
         assertEquals(null, streams.digest().mismatch(result.devices()));
     }
 
