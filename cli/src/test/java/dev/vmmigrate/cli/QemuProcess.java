@@ -71,6 +71,11 @@ final class QemuProcess implements AutoCloseable {
         Files.deleteIfExists(socket);
         Path log = dir.resolve(name + ".log");
         command.addAll(List.of(args));
+        if (!command.contains("-display")) {
+            // QEMU's default display is a GTK window where qemu-system-gui is installed (apt's
+            // recommends), and with no display to open it QEMU exits at once.
+            command.addAll(List.of("-display", "none"));
+        }
         command.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
         Process process = new ProcessBuilder(command).directory(dir.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
