@@ -183,8 +183,11 @@ public final class MigrationInput implements Closeable {
                 }
                 bufferStart += read; // bytes of the stream that passed the (empty) buffer by
             } else {
-                int length = target.remaining();
-                consume(MemorySegment.ofBuffer(target), 0, length);
+                try {
+                    consume(MemorySegment.ofBuffer(target), 0, target.remaining());
+                } catch (TruncatedStreamException e) {
+                    throw truncated(wanted, "bytes", start); // named as one read, as above
+                }
                 target.position(target.limit());
             }
         }

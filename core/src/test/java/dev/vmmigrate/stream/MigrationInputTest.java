@@ -188,12 +188,15 @@ class MigrationInputTest {
     @Test
     void readFullyCutShortNamesTheOffsetWhereItsReadBegan() throws IOException {
         byte[] data = pattern(64 + 4096 + 10);
-        try (MigrationInput in = MigrationInput.readOnCallerThread(new ScatteringPiecewiseChannel(data, 700), 64)) {
-            in.skip(64);
-            StreamFormatException e = assertThrows(StreamFormatException.class,
-                    () -> in.readFully(pageTargets(4096, 4096)));
-            assertEquals(64, e.offset());
-            assertTrue(e.getMessage().contains("8192-byte read"), e.getMessage());
+        for (ReadableByteChannel channel : new ReadableByteChannel[] {
+                new ScatteringPiecewiseChannel(data, 700), new PiecewiseChannel(data, null, 700)}) {
+            try (MigrationInput in = MigrationInput.readOnCallerThread(channel, 64)) {
+                in.skip(64);
+                StreamFormatException e = assertThrows(StreamFormatException.class,
+                        () -> in.readFully(pageTargets(4096, 4096)));
+                assertEquals(64, e.offset(), channel.getClass().getSimpleName());
+                assertTrue(e.getMessage().contains("8192-byte read"), e.getMessage());
+            }
         }
     }
 
