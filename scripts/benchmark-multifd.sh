@@ -231,5 +231,5 @@ b=$(figure b total)
 echo "(b)/(a) = $(ratio "$b" "$(figure a total)")   (multifd x2 against one connection)"
 if [ "$qemu_on" = 1 ]; then
     echo "(b)/(c) = $(ratio "$b" "$(figure c total)")   (target: at most 0.5)"
-    [ "$run_x4" != 0 ] && echo "(b4)/(c4) = $(ratio "$(figure b4 total)" "$(figure c4 total)")"
+    if [ "$run_x4" != 0 ]; then echo "(b4)/(c4) = $(ratio "$(figure b4 total)" "$(figure c4 total)")"; fi
 fi
