@@ -3,10 +3,12 @@ package dev.vmmigrate.migration;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import dev.vmmigrate.multifd.MultifdPacket;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.testing.HostileInput;
 import dev.vmmigrate.testing.HostileInput.Outcome;
 import dev.vmmigrate.testing.Mutations;
+import dev.vmmigrate.testing.SeedCorpus;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -71,6 +73,35 @@ class HostileCorpusReplayTest {
                 String name = input.getKey() + " mutant " + i;
                 guarded(name, () -> HostileInput.receive(mutant));
                 guarded(name, () -> HostileInput.inspect(mutant, dir));
+            }
+        }
+    }
+
+    /**
+     * A hostile multifd channel beside QEMU's real main stream and other channel
+     * ({@link HostileInput#multifdChannel}): each capture's channel loads; cut at every packet
+     * boundary and inside headers and pages it is refused (it ends before a sync point, or
+     * inside a packet); mutants end cleanly.
+     */
+    @Test
+    void multifdChannelsLoadAndTheirCutsAndMutantsEndCleanly() {
+        for (Map.Entry<String, byte[]> seed : SeedCorpus.multifdSeeds().entrySet()) {
+            byte[] whole = seed.getValue();
+            assertEquals(Outcome.LOADED, guarded(seed.getKey(), () -> HostileInput.multifdChannel(whole)), seed.getKey());
+            int packet = 1 + MultifdPacket.BYTES;
+            int[] cuts = {1, 2, 4, 8, 64, packet - 1, packet, packet + 1, packet + 4096, 2 * packet + 700,
+                    whole.length / 2, whole.length - 1};
+            for (int cut : Arrays.stream(cuts).filter(cut -> cut < whole.length).toArray()) {
+                byte[] part = Arrays.copyOf(whole, cut);
+                String name = seed.getKey() + " cut at " + cut;
+                assertEquals(Outcome.REFUSED, guarded(name, () -> HostileInput.multifdChannel(part)), name);
+            }
+            Random random = new Random(seed.getKey().hashCode());
+            for (int i = 0; i < MUTANTS_PER_SEED; i++) {
+                byte[] mutant = Mutations.mutate(whole, random);
+                mutant[0] = whole[0]; // the same capture around it
+                String name = seed.getKey() + " mutant " + i;
+                guarded(name, () -> HostileInput.multifdChannel(mutant));
             }
         }
     }

@@ -22,6 +22,12 @@ class HostileStreamFuzzTest {
         HostileInput.receiveUnchecked(data);
     }
 
+    /** A multifd channel's packets beside a real main stream ({@link HostileInput#multifdChannel}). */
+    @FuzzTest(maxDuration = "5m") // scripts/fuzz sets JAZZER_MAX_DURATION
+    void multifd(byte[] data) {
+        HostileInput.multifdChannelUnchecked(data);
+    }
+
     @FuzzTest(maxDuration = "5m") // scripts/fuzz sets JAZZER_MAX_DURATION
     void inspect(byte[] data) throws IOException {
         if (scratch == null) {

@@ -13,6 +13,7 @@ import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.stream.MigrationOutput;
 import dev.vmmigrate.stream.TargetPage;
+import dev.vmmigrate.testing.BytesConnection;
 import dev.vmmigrate.testing.LoadedPageCrcs;
 import dev.vmmigrate.testing.ResidentPages;
 import java.io.ByteArrayOutputStream;

@@ -4,7 +4,13 @@ import dev.vmmigrate.block.BlockMigration;
 import dev.vmmigrate.guest.Guest;
 import dev.vmmigrate.held.HeldVmReceiver;
 import dev.vmmigrate.inspect.StreamInspector;
+import dev.vmmigrate.guest.RunState;
+import dev.vmmigrate.migration.IncomingMigration;
 import dev.vmmigrate.migration.MachineStreams;
+import dev.vmmigrate.migration.MigrationStatus;
+import dev.vmmigrate.multifd.IncomingMultifd;
+import dev.vmmigrate.multifd.MultifdInit;
+import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.migration.StreamDigestCheck;
 import dev.vmmigrate.ram.RamLayoutProbe;
 import dev.vmmigrate.savevm.LoadVm;
@@ -15,8 +21,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The fuzzers' and the corpus replay's oracle: feeds one input to what {@code receive} loads
@@ -86,6 +95,73 @@ public final class HostileInput {
         }
     }
 
+    /**
+     * The real multifd captures (qemu-streams/multifd, block "mem" of 2 MiB) whose main stream
+     * and channel 1 play beside a hostile channel 0: the first byte of a {@link #multifdChannel}
+     * input picks one.
+     */
+    public static final List<String> MULTIFD_CAPTURES = List.of("qemu-7.2", "qemu-10.0", "qemu-7.2-zstd",
+            "qemu-10.0-zstd", "qemu-7.2-zlib", "qemu-10.0-zlib");
+    /**
+     * A hostile multifd channel: {@code data[0]} picks a capture of {@link #MULTIFD_CAPTURES}, the
+     * rest is what channel 0 sends after its (captured, valid) handshake; the capture's main
+     * stream and channel 1 go with it into an incoming migration as receive runs it. The load
+     * must complete, or fail with one clean line naming an offset, from a StreamFormatException
+     * or a sync point's refusal, never a RuntimeException or an Error, and a failed load's guest
+     * never runs. A stall would be a hang (the bytes always end), so it fails the oracle too.
+     */
+    public static Outcome multifdChannel(byte[] data) throws IOException {
+        String capture = MULTIFD_CAPTURES.get(data.length == 0 ? 0 : (data[0] & 0xff) % MULTIFD_CAPTURES.size());
+        byte[] channel0 = CapturedStreams.bytes("multifd/" + capture + "/channel0.bin");
+        byte[] hostile = Arrays.copyOf(channel0, MultifdInit.BYTES + Math.max(0, data.length - 1));
+        if (data.length > 1) {
+            System.arraycopy(data, 1, hostile, MultifdInit.BYTES, data.length - 1);
+        }
+        List<String> notices = new CopyOnWriteArrayList<>();
+        try (Guest guest = Guest.builder().incoming(true).ramId("mem").ramSize(2L << 20).build();
+             IncomingMultifd multifd = new IncomingMultifd(2, notices::add)) {
+            multifd.stallTimeout(Duration.ofSeconds(10));
+            IncomingMigration incoming = MachineStreams.of(guest, false).incoming(guest, true);
+            incoming.multifd(multifd);
+            multifd.offer(new BytesConnection("channel 0", hostile));
+            multifd.offer(new BytesConnection("channel 1", CapturedStreams.bytes("multifd/" + capture + "/channel1.bin")));
+            incoming.start(new BytesConnection("main", CapturedStreams.bytes("multifd/" + capture + "/main.bin")));
+            MigrationStatus status = incoming.awaitFinished();
+            if (!notices.isEmpty()) {
+                throw new AssertionError("the captured handshakes were refused: " + notices);
+            }
+            if (status == MigrationStatus.COMPLETED) {
+                return Outcome.LOADED;
+            }
+            if (status != MigrationStatus.FAILED) {
+                throw new AssertionError("the load ended " + status);
+            }
+            requireCleanCauses(incoming.failureCause());
+            String error = incoming.error();
+            if (!error.contains("offset") || error.contains("stalled")
+                    || error.chars().anyMatch(c -> c < 0x20 || c > 0x7e)) {
+                throw new AssertionError("not one clean line naming an offset: " + error.replace("\n", "\\n"),
+                        incoming.failureCause());
+            }
+            if (guest.runState() == RunState.RUNNING) {
+                throw new AssertionError("the guest runs after a failed load: " + error);
+            }
+            return Outcome.REFUSED;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+    }
+
+    /** Below the load's own wrapper, every cause is an I/O refusal: a RuntimeException or an Error is a bug. */
+    private static void requireCleanCauses(Throwable failure) {
+        for (Throwable cause = failure.getCause(); cause != null; cause = cause.getCause()) {
+            if (cause instanceof RuntimeException || cause instanceof Error) {
+                throw new AssertionError("the load failed on " + cause, failure);
+            }
+        }
+    }
+
     /** A refusal is one line of printable text naming an offset. */
     private static void requireOneLine(StreamFormatException e) {
         String message = e.getMessage();
@@ -100,6 +176,15 @@ public final class HostileInput {
             return receive(data);
         } catch (IOException e) {
             throw new UncheckedIOException("not a StreamFormatException", e);
+        }
+    }
+
+    /** {@link #multifdChannel} for a fuzz target. */
+    public static Outcome multifdChannelUnchecked(byte[] data) {
+        try {
+            return multifdChannel(data);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 }

@@ -10,6 +10,7 @@ import dev.vmmigrate.migration.MachineStreams;
 import dev.vmmigrate.migration.MigrationCapabilities;
 import dev.vmmigrate.migration.MigrationStatus;
 import dev.vmmigrate.migration.OutgoingMigration;
+import dev.vmmigrate.multifd.MultifdInit;
 import dev.vmmigrate.ownsections.Capability;
 import dev.vmmigrate.ram.CapturedStreams;
 import dev.vmmigrate.ram.RamFlags;
@@ -40,15 +41,36 @@ public final class SeedCorpus {
     private SeedCorpus() {
     }
 
-    /** Writes every seed into each directory given. */
+    /**
+     * Writes every stream seed into each directory given, or, into one named {@code multifd}
+     * (the multifd target's), the {@link #multifdSeeds}.
+     */
     public static void main(String[] args) throws Exception {
         Map<String, byte[]> seeds = seeds(Files.createTempDirectory("seeds"));
         for (String dir : args) {
             Path target = Files.createDirectories(Path.of(dir));
-            for (Map.Entry<String, byte[]> seed : seeds.entrySet()) {
+            boolean multifd = target.getFileName().toString().equals("multifd");
+            for (Map.Entry<String, byte[]> seed : (multifd ? multifdSeeds() : seeds).entrySet()) {
                 Files.write(target.resolve(seed.getKey()), seed.getValue());
             }
         }
+    }
+
+    /**
+     * The multifd target's seeds ({@link HostileInput#multifdChannel}): for each capture, its
+     * index and its channel 0 after the handshake, which loads as it is.
+     */
+    public static Map<String, byte[]> multifdSeeds() {
+        Map<String, byte[]> seeds = new LinkedHashMap<>();
+        for (int i = 0; i < HostileInput.MULTIFD_CAPTURES.size(); i++) {
+            String capture = HostileInput.MULTIFD_CAPTURES.get(i);
+            byte[] channel0 = CapturedStreams.bytes("multifd/" + capture + "/channel0.bin");
+            byte[] seed = new byte[1 + channel0.length - MultifdInit.BYTES];
+            seed[0] = (byte) i;
+            System.arraycopy(channel0, MultifdInit.BYTES, seed, 1, seed.length - 1);
+            seeds.put("multifd-channel0-" + capture, seed);
+        }
+        return seeds;
     }
 
     static Map<String, byte[]> seeds(Path scratch) throws Exception {

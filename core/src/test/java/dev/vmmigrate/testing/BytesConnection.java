@@ -1,4 +1,4 @@
-package dev.vmmigrate.multifd;
+package dev.vmmigrate.testing;
 
 import dev.vmmigrate.transport.Connection;
 import java.io.ByteArrayInputStream;
@@ -8,11 +8,11 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
 /** A read-only connection that delivers {@code bytes} and ends: a captured channel played back. */
-final class BytesConnection implements Connection {
+public final class BytesConnection implements Connection {
     private final ReadableByteChannel input;
     private final String name;
 
-    BytesConnection(String name, byte[] bytes) {
+    public BytesConnection(String name, byte[] bytes) {
         this.name = name;
         this.input = Channels.newChannel(new ByteArrayInputStream(bytes));
     }
