@@ -179,6 +179,10 @@ public record MultifdPacket(int flags, int pagesAlloc, long[] normal, long[] zer
         in.skip(RESERVED_BYTES);
         long nameAt = in.position();
         String ramBlock = blockName(in.readBytes(RAMBLOCK_BYTES));
+        if (ramBlock.getBytes(StandardCharsets.UTF_8).length >= RAMBLOCK_BYTES) { // bytes that are not UTF-8 grew
+            throw new StreamFormatException("multifd packet names RAM block " + StreamText.quote(ramBlock)
+                    + ", whose 255 bytes are not UTF-8", nameAt);
+        }
         long offsetsAt = in.position();
         long[] normal = new long[normalCount];
         long[] zero = new long[zeroCount];

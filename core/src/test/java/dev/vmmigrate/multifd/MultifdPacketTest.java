@@ -115,6 +115,9 @@ class MultifdPacketTest {
         byte[] unterminated = encode(MultifdPacket.pages(longest, new long[] {0}, new long[0], 0));
         unterminated[64 + 255] = 'c'; // QEMU ends the name at byte 255 whatever was sent
         assertEquals(longest, MultifdPacket.read(MigrationInput.of(unterminated)).ramBlock());
+        byte[] notUtf8 = unterminated.clone();
+        Arrays.fill(notUtf8, 64, 64 + 255, (byte) 0xff); // each decodes to U+FFFD, three bytes: found by the fuzzer
+        assertRefused(notUtf8, ", whose 255 bytes are not UTF-8 at offset 64");
     }
 
     /**
