@@ -127,8 +127,12 @@ public final class HostileInput {
             multifd.offer(new BytesConnection("channel 1", CapturedStreams.bytes("multifd/" + capture + "/channel1.bin")));
             incoming.start(new BytesConnection("main", CapturedStreams.bytes("multifd/" + capture + "/main.bin")));
             MigrationStatus status = incoming.awaitFinished();
-            if (!notices.isEmpty()) {
-                throw new AssertionError("the captured handshakes were refused: " + notices);
+            // A channel whose handshake is read after a quick failure ended the load is refused as late: fine then.
+            List<String> refusals = notices.stream()
+                    .filter(n -> status != MigrationStatus.FAILED || !n.endsWith(" came after this migration's load ended"))
+                    .toList();
+            if (!refusals.isEmpty()) {
+                throw new AssertionError("the captured handshakes were refused: " + refusals);
             }
             if (status == MigrationStatus.COMPLETED) {
                 return Outcome.LOADED;
