@@ -129,8 +129,9 @@ public final class LoadVm {
         }
 
         /**
-         * The link broke while RAM was iterating (after the setup, before the END that begins the
-         * switchover), or after the switch to postcopy (its package loaded, before the EOF).
+         * The link broke while RAM was iterating (after the setup), or in the switchover while its
+         * last pages came (the END sections, before the device state), or after the switch to
+         * postcopy (its package loaded, before the EOF).
          * Returns the input of a new connection whose source goes on from here, or throws; the
          * default throws {@code cause}, as a load that cannot resume.
          *
@@ -192,6 +193,10 @@ public final class LoadVm {
         }
         Loaded loaded = new Loaded();
         boolean iterating = false; // a START was read whole and no END came yet
+        // END sections are being read: the source's guest stopped, its last pages come (QEMU's
+        // qemu_savevm_state_complete_precopy_iterable); nothing is applied from them but pages,
+        // which a resumed source sends again, so a break here resumes too
+        boolean lastPages = false;
         boolean postcopyRunning = false; // POSTCOPY_RUN came: the rest of RAM comes while the guest runs
         boolean ended = false; // an END was loaded: the switchover began
         boolean ramFinalTold = false;
@@ -202,8 +207,10 @@ public final class LoadVm {
                 section = reader.next();
                 if (section instanceof Section.End || section instanceof Section.Command command
                         && command.command() == MigrationCommand.PACKAGED) {
-                    iterating = false; // the switchover (or postcopy) began: from here a break fails the load
+                    iterating = false; // the switchover (or postcopy) began
                 }
+                // From the device state on (or postcopy's package), a break fails the load.
+                lastPages = section instanceof Section.End;
                 if (section instanceof Section.Eof eof) {
                     completeness.check(Set.copyOf(loaded.seen), loaded.postcopy, eof.offset());
                     applyDevices(loaded);
@@ -219,7 +226,7 @@ public final class LoadVm {
                 loadPayload(section, reader, listener, loaded);
                 reader.finish(section);
             } catch (IOException e) {
-                if (!(iterating || postcopyRunning) || !linkFailure(e)) {
+                if (!(iterating || lastPages || postcopyRunning) || !linkFailure(e)) {
                     throw e;
                 }
                 reader.resume(listener.linkBroken(e, wholeUpTo));

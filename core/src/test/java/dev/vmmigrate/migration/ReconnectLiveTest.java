@@ -46,6 +46,11 @@ class ReconnectLiveTest {
 
     private static Outcome migrate(FaultProxy.Fault fault, boolean sourceResumes, boolean destinationResumes)
             throws Exception {
+        return migrate(fault, sourceResumes, destinationResumes, MigrationParameters.DEFAULT_DOWNTIME_LIMIT);
+    }
+
+    private static Outcome migrate(FaultProxy.Fault fault, boolean sourceResumes, boolean destinationResumes,
+                                   Duration downtimeLimit) throws Exception {
         try (Guest source = LiveMigrations.runningSource(RAM, "random:4M/s");
              Guest destination = LiveMigrations.destination(RAM);
              IncomingEndpoint endpoint = MigrationUri.parse("tcp:127.0.0.1:0").listen()) {
@@ -62,6 +67,7 @@ class ReconnectLiveTest {
             int port = Integer.parseInt(endpoint.boundAddress().substring(endpoint.boundAddress().lastIndexOf(':') + 1));
             try (FaultProxy proxy = FaultProxy.restoring(port, fault)) {
                 OutgoingMigration outgoing = LiveMigrations.outgoing(source, BANDWIDTH, null);
+                outgoing.setParameters(new MigrationParameters(BANDWIDTH, downtimeLimit, null));
                 outgoing.setCapabilities(MigrationCapabilities.none().with(Capability.RETURN_PATH, true));
                 outgoing.setStallTimeout(STALL);
                 MigrationUri through = MigrationUri.parse("tcp:127.0.0.1:" + proxy.port());
@@ -126,6 +132,31 @@ class ReconnectLiveTest {
                 outcome.sourceLinkEvents().toString());
         assertEquals(2, outcome.destinationLinkEvents().size(), outcome.destinationLinkEvents().toString());
         assertEquals(List.of(), outcome.refused());
+    }
+
+    /**
+     * A break while the switchover's last pages come (the END section) resumes too: the source
+     * keeps its guest stopped, connects again and sends the switchover again from where the
+     * destination read whole. A downtime limit the whole RAM fits in makes the first pass the
+     * switchover, so that half the clean run's bytes is inside its END.
+     */
+    @Test
+    void aResetAmongTheSwitchoversLastPagesResumesAndCompletes() throws Exception {
+        Duration everythingFits = Duration.ofSeconds(60);
+        Outcome clean = migrate(FaultProxy.Fault.none(), true, true, everythingFits);
+        assertEquals(MigrationStatus.COMPLETED, clean.source(), clean.toString());
+        assertTrue(clean.info().ram().downtimeBytes() > clean.wireBytes() / 2,
+                "the END section carries most bytes: " + clean.info().ram().downtimeBytes() + " of " + clean.wireBytes());
+        Outcome outcome = migrate(new FaultProxy.Fault(FaultProxy.Direction.FORWARD, clean.wireBytes() / 2,
+                FaultProxy.Kind.RESET), true, true, everythingFits);
+        System.out.println("[reconnect] reset in the END section: " + outcome);
+        assertEquals(MigrationStatus.COMPLETED, outcome.source(), outcome.toString());
+        assertEquals(MigrationStatus.COMPLETED, outcome.destination(), outcome.toString());
+        assertTrue(outcome.ramEqual(), "destination RAM differs from the source's");
+        assertEquals(1, outcome.info().reconnect().reconnects(), outcome.toString());
+        assertTrue(outcome.sourceLinkEvents().getFirst().endsWith("the guest stays stopped"),
+                outcome.sourceLinkEvents().toString());
+        assertEquals(2, outcome.destinationLinkEvents().size(), outcome.destinationLinkEvents().toString());
     }
 
     /** A link that stalls (peer alive, no bytes) is given up after the stall timeout and resumed like a broken one. */
