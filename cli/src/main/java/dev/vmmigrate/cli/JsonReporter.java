@@ -13,7 +13,8 @@ import java.io.PrintStream;
 final class JsonReporter implements Reporter {
     private final ObjectMapper mapper = new ObjectMapper();
     private final PrintStream err;
-    private volatile boolean summarized;
+    /** The final record is out. Guarded by this. */
+    private boolean summarized;
     private java.util.concurrent.ScheduledExecutorService ticker;
 
     JsonReporter(PrintStream err) {
@@ -67,12 +68,25 @@ final class JsonReporter implements Reporter {
             thread.setDaemon(true);
             return thread;
         });
-        ticker.scheduleAtFixedRate(() -> {
-            MigrationInfo now = info.get();
-            if (!summarized && "active".equals(now.status())) {
-                event("MIGRATION_INFO", mapper.valueToTree(now));
-            }
-        }, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        ticker.scheduleAtFixedRate(() -> snapshot(info), 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    /** One MIGRATION_INFO while active (the snapshot is taken outside this object's lock: it takes the migration's). */
+    private void snapshot(java.util.function.Supplier<MigrationInfo> info) {
+        MigrationInfo now = info.get();
+        if ("active".equals(now.status())) {
+            progress(mapper.valueToTree(now));
+        }
+    }
+
+    /**
+     * Prints a snapshot unless the final record is out, under the lock {@link #summary} takes:
+     * checked and printed apart, a snapshot came out after the final record now and then.
+     */
+    private synchronized void progress(ObjectNode data) {
+        if (!summarized) {
+            event("MIGRATION_INFO", data);
+        }
     }
 
     @Override
@@ -82,8 +96,9 @@ final class JsonReporter implements Reporter {
         }
     }
 
+    /** The final record: nothing is printed after it. */
     @Override
-    public void summary(MigrationInfo info) {
+    public synchronized void summary(MigrationInfo info) {
         summarized = true;
         ObjectNode line = mapper.createObjectNode();
         line.set("return", mapper.valueToTree(info));
@@ -92,7 +107,7 @@ final class JsonReporter implements Reporter {
 
     /** A run that ends on an error before its figures still ends with the final record. */
     @Override
-    public void failed(String reason) {
+    public synchronized void failed(String reason) {
         if (!summarized) {
             statusChanged(MigrationStatus.FAILED, MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, reason));
             summary(MigrationInfo.of(MigrationStatus.FAILED.qmpName(), null, reason));

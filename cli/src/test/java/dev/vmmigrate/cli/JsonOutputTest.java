@@ -53,6 +53,7 @@ class JsonOutputTest {
             assertTrue(sendLines.stream().anyMatch(line -> line.path("event").asText().equals("MIGRATION_INFO")
                     && line.at("/data/status").asText().equals("active") && line.at("/data/ram/total").asLong() > 0),
                     "a query-migrate snapshot while active: " + sent.describe());
+            assertTrue(sendLines.getLast().has("return"), "the final record comes last: " + sent.describe());
             // QEMU's split of what went before and during the downtime, and the page rate.
             JsonNode ram = sendLines.getLast().at("/return/ram");
             assertTrue(ram.get("precopy-bytes").asLong() > 0 && ram.get("downtime-bytes").asLong() > 0, ram.toString());
