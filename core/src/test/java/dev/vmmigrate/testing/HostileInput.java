@@ -102,6 +102,7 @@ public final class HostileInput {
      */
     public static final List<String> MULTIFD_CAPTURES = List.of("qemu-7.2", "qemu-10.0", "qemu-7.2-zstd",
             "qemu-10.0-zstd", "qemu-7.2-zlib", "qemu-10.0-zlib");
+
     /**
      * A hostile multifd channel: {@code data[0]} picks a capture of {@link #MULTIFD_CAPTURES}, the
      * rest is what channel 0 sends after its (captured, valid) handshake; the capture's main
