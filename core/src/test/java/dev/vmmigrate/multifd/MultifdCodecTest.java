@@ -181,7 +181,7 @@ class MultifdCodecTest {
 
     /** The packets with normal pages on channel {@code id} of a capture, with their payloads. */
     static List<Compressed> compressed(String capture, int id) throws Exception {
-        MigrationInput in = MigrationInput.of(CapturedStreams.bytes("multifd/" + capture + "/channel" + id + ".bin"));
+        MigrationInput in = MigrationInput.of(CapturedStreams.multifdChannel(capture, id));
         MultifdInit.read(in);
         List<Compressed> packets = new ArrayList<>();
         while (!in.atEnd()) {

@@ -260,11 +260,11 @@ class MultifdLoadTest {
     }
 
     private static byte[] main(String qemu) {
-        return CapturedStreams.bytes("multifd/" + qemu + "/main.bin");
+        return CapturedStreams.multifdMain(qemu);
     }
 
     private static byte[] channel(String qemu, int id) {
-        return CapturedStreams.bytes("multifd/" + qemu + "/channel" + id + ".bin");
+        return CapturedStreams.multifdChannel(qemu, id);
     }
 
     private static byte[] handshake(byte[] uuid, int id) throws Exception {

@@ -46,6 +46,19 @@ public final class CapturedStreams {
         }
     }
 
+    /**
+     * Channel {@code id} of a multifd capture (qemu-streams/multifd/CAPTURE, e.g. "qemu-10.0-zstd"),
+     * its handshake included.
+     */
+    public static byte[] multifdChannel(String capture, int id) {
+        return bytes("multifd/" + capture + "/channel" + id + ".bin");
+    }
+
+    /** The main stream of a multifd capture. */
+    public static byte[] multifdMain(String capture) {
+        return bytes("multifd/" + capture + "/main.bin");
+    }
+
     /** The generated guest RAM of {@code bytes} bytes with {@code patterned} pattern pages and the marked page. */
     public static byte[] generatedRam(long bytes, int patterned, int marked) {
         byte[] b = new byte[Math.toIntExact(bytes)];

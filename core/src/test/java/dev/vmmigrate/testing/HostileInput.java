@@ -113,7 +113,7 @@ public final class HostileInput {
      */
     public static Outcome multifdChannel(byte[] data) throws IOException {
         String capture = MULTIFD_CAPTURES.get(data.length == 0 ? 0 : (data[0] & 0xff) % MULTIFD_CAPTURES.size());
-        byte[] channel0 = CapturedStreams.bytes("multifd/" + capture + "/channel0.bin");
+        byte[] channel0 = CapturedStreams.multifdChannel(capture, 0);
         byte[] hostile = Arrays.copyOf(channel0, MultifdInit.BYTES + Math.max(0, data.length - 1));
         if (data.length > 1) {
             System.arraycopy(data, 1, hostile, MultifdInit.BYTES, data.length - 1);
@@ -125,8 +125,8 @@ public final class HostileInput {
             IncomingMigration incoming = MachineStreams.of(guest, false).incoming(guest, true);
             incoming.multifd(multifd);
             multifd.offer(new BytesConnection("channel 0", hostile));
-            multifd.offer(new BytesConnection("channel 1", CapturedStreams.bytes("multifd/" + capture + "/channel1.bin")));
-            incoming.start(new BytesConnection("main", CapturedStreams.bytes("multifd/" + capture + "/main.bin")));
+            multifd.offer(new BytesConnection("channel 1", CapturedStreams.multifdChannel(capture, 1)));
+            incoming.start(new BytesConnection("main", CapturedStreams.multifdMain(capture)));
             MigrationStatus status = incoming.awaitFinished();
             // A channel whose handshake is read after a quick failure ended the load is refused as late: fine then.
             List<String> refusals = notices.stream()

@@ -64,7 +64,7 @@ public final class SeedCorpus {
         Map<String, byte[]> seeds = new LinkedHashMap<>();
         for (int i = 0; i < HostileInput.MULTIFD_CAPTURES.size(); i++) {
             String capture = HostileInput.MULTIFD_CAPTURES.get(i);
-            byte[] channel0 = CapturedStreams.bytes("multifd/" + capture + "/channel0.bin");
+            byte[] channel0 = CapturedStreams.multifdChannel(capture, 0);
             byte[] seed = new byte[1 + channel0.length - MultifdInit.BYTES];
             seed[0] = (byte) i;
             System.arraycopy(channel0, MultifdInit.BYTES, seed, 1, seed.length - 1);
